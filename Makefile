@@ -1,0 +1,49 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Tests write under their own data directory, never into the one `make run` uses.
+TEST_DATA_DIR ?= $(CURDIR)/var/test
+
+.PHONY: run test lint format clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py runinfo --base-url http://127.0.0.1:$(PORT)
+	@echo "Starting web server, Celery worker and Celery beat (Ctrl-C stops them all)."
+	exec $(VENV)/bin/honcho --env /dev/null --procfile Procfile start --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) $(VENV)/bin/mypy .
+	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) $(PY) manage.py makemigrations --check --dry-run
+	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) DEVICEUPDATE_ENV=production \
+	  SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	  ALLOWED_HOSTS=pool01.example.org \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,307 @@
+"""Settings of the Device Update Web Service, all read from environment variables.
+
+Every variable is documented in `.env.example`. A fresh machine runs on the embedded
+defaults (SQLite, a local file store, kombu's filesystem broker); `DATABASE_URL`,
+`CELERY_BROKER_URL`/`REDIS_URL` and `DEVICEUPDATE_STORAGE` switch to PostgreSQL, Redis
+and S3-compatible storage. Nothing falls back silently: `manage.py runinfo` prints the
+mode in use.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+import django_stubs_ext
+from kombu import Exchange, Queue
+
+from deviceupdate.brokers import filesystem_transport_options
+from deviceupdate.env import ConfigError, Env
+from deviceupdate.topology_names import normalise_fqdn, server_queue_name
+
+# Lets generic admin and queryset classes be subscripted at run time, as typed.
+django_stubs_ext.monkeypatch()
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Mode -------------------------------------------------------------------------
+DEVICEUPDATE_ENV: str = env.choice("DEVICEUPDATE_ENV", "development", ("development", "production"))
+PRODUCTION = DEVICEUPDATE_ENV == "production"
+DEBUG = env.boolean("DEBUG", not PRODUCTION)
+
+# --- The data directory: everything the service writes lives under it ---------------
+DATA_DIR = env.path("DEVICEUPDATE_DATA_DIR", Path("var"), base=BASE_DIR)
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+CENTRAL_STORE_DIR = DATA_DIR / "central"
+SERVER_STORES_DIR = DATA_DIR / "servers"
+LOG_DIR = DATA_DIR / "logs"
+
+
+def _secret_key() -> str:
+    value = env.optional_str("SECRET_KEY")
+    if value is not None:
+        if len(value) < 50:
+            raise ConfigError("SECRET_KEY", "must be at least 50 characters")
+        return value
+    if PRODUCTION:
+        raise ConfigError("SECRET_KEY", "is required when DEVICEUPDATE_ENV=production")
+    # Development: one key per data directory, kept so sessions survive restarts.
+    key_file = DATA_DIR / "secret-key.txt"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(64))
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+# --- This server --------------------------------------------------------------------
+_fqdn_default = normalise_fqdn(socket.getfqdn()) or "localhost"
+try:
+    SERVER_FQDN = normalise_fqdn(env.string("DEVICEUPDATE_SERVER_FQDN", _fqdn_default), strict=True)
+except ValueError as error:
+    raise ConfigError("DEVICEUPDATE_SERVER_FQDN", str(error)) from None
+
+ALLOWED_HOSTS = env.csv(
+    "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", SERVER_FQDN]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ConfigError("ALLOWED_HOSTS", "is required when DEVICEUPDATE_ENV=production")
+CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", [])
+
+# --- Applications -------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "portal",
+    "phones",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "deviceupdate.urls"
+WSGI_APPLICATION = "deviceupdate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------
+_sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+DATABASE_URL = env.url(
+    "DATABASE_URL", _sqlite_default, schemes=("sqlite", "postgres", "postgresql", "pgsql")
+)
+assert DATABASE_URL is not None
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DEBUG else 60)
+except (ValueError, KeyError) as error:
+    raise ConfigError("DATABASE_URL", f"cannot be parsed ({error})") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["OPTIONS"] = {
+        # WAL lets the web server read while a worker writes; IMMEDIATE takes the write
+        # lock up front so concurrent writers wait (timeout) instead of failing.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # A file, not memory, so that worker processes started by tests share it.
+    _database["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+else:
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES: dict[str, Any] = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (shared by every process of this server) ---------------------------------
+REDIS_URL = env.url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+
+# --- Celery -------------------------------------------------------------------------
+BROKER_DIR: Path = DATA_DIR / "broker"
+_broker_url = env.url(
+    "CELERY_BROKER_URL",
+    REDIS_URL or "filesystem://",
+    schemes=("filesystem", "redis", "rediss", "amqp"),
+)
+assert _broker_url is not None
+CELERY_BROKER_URL: str = _broker_url
+CELERY_BROKER_KIND: str = CELERY_BROKER_URL.split(":", 1)[0].lower()
+if CELERY_BROKER_KIND == "filesystem":
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(BROKER_DIR)
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Every long job keeps its own row (status, progress, error); results are not stored.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer(
+    "CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=10, maximum=86400
+)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Queues this server's worker consumes: the shared ones and its own. Replication and
+# heartbeat tasks for a server go to that server's queue (see deviceupdate.celery_routes).
+SERVER_QUEUE = server_queue_name(SERVER_FQDN)
+CELERY_TASK_QUEUES: tuple[Queue, ...] = (
+    Queue("default", Exchange("default"), routing_key="default"),
+    Queue("imports", Exchange("imports"), routing_key="imports"),
+    Queue(SERVER_QUEUE, Exchange("servers", type="direct"), routing_key=SERVER_QUEUE),
+)
+CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "servers-heartbeat": {
+        "task": "portal.tasks.servers_heartbeat_task",
+        "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),
+    },
+}
+
+# --- Files --------------------------------------------------------------------------
+DEVICEUPDATE_STORAGE: str = env.choice("DEVICEUPDATE_STORAGE", "local", ("local", "s3"))
+if DEVICEUPDATE_STORAGE == "s3":
+    _bucket = env.optional_str("AWS_STORAGE_BUCKET_NAME")
+    if _bucket is None:
+        raise ConfigError("AWS_STORAGE_BUCKET_NAME", "is required when DEVICEUPDATE_STORAGE=s3")
+    _central: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _bucket,
+            "endpoint_url": env.optional_str("AWS_S3_ENDPOINT_URL"),
+            "region_name": env.optional_str("AWS_S3_REGION_NAME"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _central = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Private: never served directly; servers copy from here into their own store.
+        "OPTIONS": {"location": str(CENTRAL_STORE_DIR), "base_url": None},
+    }
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": _central,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploads larger than this go to a temporary file under the data directory, not memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Auth, security -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", PRODUCTION)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)
+# Phones inside the firewall speak plain HTTP (BaseURL is http://), so their endpoints,
+# the internal downloads and the health probe are never redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^RequestHandler/", r"^DeviceUpdateFiles_Int/", r"^healthz$"]
+SECURE_HSTS_SECONDS = env.integer(
+    "SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0, maximum=63072000
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", False)
+if env.boolean("DEVICEUPDATE_BEHIND_TLS_PROXY", False):
+    # Only when the reverse proxy in front always sets this header itself.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload submits the domain to browser vendors' lists: an organisation's own
+    # decision (SECURE_HSTS_PRELOAD), not a default a product may take for it.
+    "security.W021",
+]
+
+# --- REST API -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Device Update Web Service API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Internationalisation, time -----------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging ------------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,1 @@
+"""The phone-facing side: update checks, downloads, log uploads, audit and inventory."""

@@ -1,0 +1,1 @@
+"""The control panel: topology, packages, rules, test devices, settings and audit."""

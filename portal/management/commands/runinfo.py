@@ -1,0 +1,31 @@
+"""Print the mode the service runs in and where to reach it (used by `make run`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from deviceupdate.runtime import describe_runtime
+
+
+class Command(BaseCommand):
+    help = "Print the database, broker and file store in use, and the service's URLs."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        info = describe_runtime()
+        base = options["base_url"].rstrip("/")
+        info["control panel"] = f"{base}/admin/"
+        info["phone endpoint"] = f"{base}/RequestHandler/ucdevice.upx"
+        info["health"] = f"{base}/healthz"
+        if options["json"]:
+            self.stdout.write(json.dumps(info, indent=2))
+            return
+        width = max(len(key) for key in info)
+        for key, value in info.items():
+            self.stdout.write(f"  {key:<{width}}  {value}")

@@ -1,0 +1,1 @@
+"""Services: every write of the control panel, one module per subdomain."""

@@ -1,0 +1,23 @@
+"""Celery tasks of the control panel: thin interfaces over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from portal.models import Server
+from portal.services.topology import server_record_heartbeat
+
+
+@shared_task
+def server_heartbeat_task(*, server_fqdn: str) -> bool:
+    """Runs on the server's own queue, so its success proves that worker consumes it."""
+    return server_record_heartbeat(fqdn=server_fqdn)
+
+
+@shared_task
+def servers_heartbeat_task() -> int:
+    """Beat: send a heartbeat to every server's queue; returns how many were sent."""
+    fqdns = list(Server.objects.values_list("fqdn", flat=True))
+    for fqdn in fqdns:
+        server_heartbeat_task.delay(server_fqdn=fqdn)
+    return len(fqdns)

@@ -1,0 +1,96 @@
+"""Start-up with a bad environment stops with one line naming the variable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    environ.update(DEVICEUPDATE_DATA_DIR=str(tmp_path / "var"), **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "configuration error: DEBUG: expected true or false, got 'maybe'"),
+        (
+            {"DATABASE_URL": "mysql://root@db/x"},
+            "configuration error: DATABASE_URL: unsupported scheme 'mysql'; "
+            "expected one of sqlite, postgres, postgresql, pgsql",
+        ),
+        (
+            {"DEVICEUPDATE_ENV": "production"},
+            "configuration error: SECRET_KEY: is required when DEVICEUPDATE_ENV=production",
+        ),
+        (
+            {"DEVICEUPDATE_ENV": "production", "SECRET_KEY": "x" * 60},
+            "configuration error: ALLOWED_HOSTS: is required when DEVICEUPDATE_ENV=production",
+        ),
+        (
+            {"DEVICEUPDATE_SERVER_FQDN": "bad_name!"},
+            "configuration error: DEVICEUPDATE_SERVER_FQDN: 'bad_name!' is not a valid host name",
+        ),
+        (
+            {"CELERY_TASK_SOFT_TIME_LIMIT": "5"},
+            "configuration error: CELERY_TASK_SOFT_TIME_LIMIT: expected 10 to 86400, got 5",
+        ),
+    ],
+)
+def test_bad_variable_stops_start_up_with_one_line(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    result = run_manage(tmp_path, "check", **env)
+    assert result.returncode == 2
+    assert result.stderr == message + "\n"
+    assert result.stdout == ""
+    # Nothing was written: the data directory was never created for a refused start.
+    assert not (tmp_path / "var" / "db.sqlite3").exists()
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path: Path) -> None:
+    result = run_manage(
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEVICEUPDATE_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="pool01.example.org",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "System check identified no issues (1 silenced)."
+
+
+def test_every_variable_settings_read_is_documented_in_env_example() -> None:
+    import re
+
+    source = (PROJECT_DIR / "deviceupdate" / "settings.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    documented = set(
+        re.findall(r"^([A-Z][A-Z0-9_]+)=", (PROJECT_DIR / ".env.example").read_text(), re.M)
+    )
+    assert read - documented == set()
+    assert len(read) >= 20
