@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+DATA_DIR := $(abspath $(or $(DEVICEUPDATE_DATA_DIR),$(CURDIR)/var))
 # Tests write under their own data directory, never into the one `make run` uses.
 TEST_DATA_DIR ?= $(CURDIR)/var/test
 
@@ -20,13 +21,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+run: export DEVICEUPDATE_DATA_DIR = $(DATA_DIR)
 run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runinfo --base-url http://127.0.0.1:$(PORT)
 	@echo "Starting web server, Celery worker and Celery beat (Ctrl-C stops them all)."
-	exec $(VENV)/bin/honcho --env /dev/null --procfile Procfile start --port $(PORT)
+	@mkdir -p $(DATA_DIR)/logs
+	DEVICEUPDATE_DATA_DIR=$(DATA_DIR) PORT=$(PORT) VENV_BIN=$(CURDIR)/$(VENV)/bin \
+	  exec $(VENV)/bin/supervisord --configuration deploy/supervisord.conf
 
 test: $(VENV)/.installed-dev
 	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest
