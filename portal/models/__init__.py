@@ -1,5 +1,19 @@
 """Models of the control panel, one module per subdomain."""
 
+from portal.models.audit import AuditEntry
+from portal.models.log_config import DeviceLogConfiguration
+from portal.models.publishers import TrustedPublisher
+from portal.models.rules import DeviceUpdateRule
+from portal.models.testdevices import TestDevice
 from portal.models.topology import Pool, Server, Site
 
-__all__ = ["Pool", "Server", "Site"]
+__all__ = [
+    "AuditEntry",
+    "DeviceLogConfiguration",
+    "DeviceUpdateRule",
+    "Pool",
+    "Server",
+    "Site",
+    "TestDevice",
+    "TrustedPublisher",
+]

@@ -1,0 +1,25 @@
+"""Enumerations of the control panel, with named groups of states."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class RuleState(models.TextChoices):
+    PENDING = "pending", "pending"
+    PENDING_APPROVED = "pending+approved", "pending+approved"
+    APPROVED = "approved", "approved"
+    RESTORED = "restored", "restored"
+    NOT_USED = "not used", "not used"
+
+
+class RuleAction(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    RESET = "reset", "Cancel pending"
+    RESTORE = "restore", "Restore"
+    REMOVE = "remove", "Remove"
+
+
+class IdentifierType(models.TextChoices):
+    MAC_ADDRESS = "MACAddress", "MAC address"
+    SERIAL_NUMBER = "SerialNumber", "Serial number"

@@ -1,0 +1,1 @@
+"""Reading and verifying device update packages: cabinet, description and catalog."""

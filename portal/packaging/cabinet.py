@@ -1,0 +1,732 @@
+"""Safe reading of Microsoft Cabinet files: every refusal is decided from the headers first.
+
+``read_cabinet`` parses CFHEADER, CFFOLDER, CFFILE and the CFDATA block headers with
+``struct`` and refuses anything the package contract forbids before a byte is decompressed.
+``extract_cabinet`` then writes the members into an empty staging directory, streaming and
+hashing as it goes. None and MSZIP folders are decoded here with ``zlib``; LZX folders are
+handed to Debian's ``cabextract`` (libmspack), because no maintained pure-Python LZX decoder
+exists (cabarchive refuses LZX).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import itertools
+import mmap
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import tempfile
+import unicodedata
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal.packaging.errors import PackageError
+
+DEFAULT_MAX_MEMBER_SIZE = 1 << 30
+DEFAULT_MAX_TOTAL_SIZE = 4 << 30
+DEFAULT_MAX_MEMBERS = 10_000
+MAX_NAME_LENGTH = 255
+
+# Cabinet format constants (MS-CAB).
+_SIGNATURE = b"MSCF"
+_CFHEADER = struct.Struct("<4sIIIIIBBHHHHH")
+_CFHEADER_RESERVE = struct.Struct("<HBB")
+_CFFOLDER = struct.Struct("<IHH")
+_CFFILE = struct.Struct("<IIHHHH")
+_CFDATA = struct.Struct("<IHH")
+_FLAG_PREV_CABINET = 0x0001
+_FLAG_NEXT_CABINET = 0x0002
+_FLAG_RESERVE_PRESENT = 0x0004
+_IFOLDER_CONTINUED_FROM_PREV = 0xFFFD  # 0xFFFD..0xFFFF all mean "spans another cabinet"
+_ATTR_NAME_IS_UTF = 0x80
+_MAX_BLOCK_UNCOMPRESSED = 32768
+_MAX_BLOCK_COMPRESSED = 32768 + 6144
+# A CFFILE name is at most 256 bytes with its NUL; reading further only serves to say
+# "too long" for a hostile header, so stop at a small multiple of that.
+_MAX_RAW_NAME_BYTES = 1024
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+_COPY_CHUNK = 1 << 20
+
+
+class Compression(enum.StrEnum):
+    NONE = "none"
+    MSZIP = "mszip"
+    QUANTUM = "quantum"
+    LZX = "lzx"
+
+
+_COMPRESSION_TYPES = {
+    0: Compression.NONE,
+    1: Compression.MSZIP,
+    2: Compression.QUANTUM,
+    3: Compression.LZX,
+}
+SUPPORTED_COMPRESSION = frozenset({Compression.NONE, Compression.MSZIP, Compression.LZX})
+
+
+@dataclass(frozen=True)
+class CabinetFolder:
+    index: int
+    compression: Compression
+    data_offset: int
+    block_count: int
+    uncompressed_size: int  # the sum of the CFDATA headers' uncompressed sizes
+
+
+@dataclass(frozen=True)
+class CabinetMember:
+    name: str  # normalised: "/" separators, validated
+    size: int  # as declared in the CFFILE header
+    folder: int
+    offset: int  # start within the folder's uncompressed data
+    compression: Compression
+
+
+@dataclass(frozen=True)
+class CabinetListing:
+    path: Path
+    file_size: int
+    file_identity: tuple[int, int, int]  # (st_dev, st_ino, st_mtime_ns) when read
+    block_reserve: int
+    folders: tuple[CabinetFolder, ...]
+    members: tuple[CabinetMember, ...]
+
+    @property
+    def total_size(self) -> int:
+        return sum(member.size for member in self.members)
+
+
+@dataclass(frozen=True)
+class ExtractedMember:
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_cabinet(
+    path: Path | str,
+    *,
+    max_member_size: int = DEFAULT_MAX_MEMBER_SIZE,
+    max_total_size: int = DEFAULT_MAX_TOTAL_SIZE,
+    max_members: int = DEFAULT_MAX_MEMBERS,
+    refuse_unsupported: bool = True,
+) -> CabinetListing:
+    """List a cabinet from its headers alone, refusing anything the contract forbids.
+
+    With ``refuse_unsupported=False`` a Quantum folder is listed instead of refused (so a
+    caller can first say "no device update in the package"); ``extract_cabinet`` still
+    refuses it before writing anything.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_size < len(_SIGNATURE):
+            raise PackageError("the file is not a Microsoft cabinet")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _parse(
+                data,
+                path=path,
+                identity=(info.st_dev, info.st_ino, info.st_mtime_ns),
+                max_member_size=max_member_size,
+                max_total_size=max_total_size,
+                max_members=max_members,
+                refuse_unsupported=refuse_unsupported,
+            )
+
+
+def _parse(
+    data: mmap.mmap,
+    *,
+    path: Path,
+    identity: tuple[int, int, int],
+    max_member_size: int,
+    max_total_size: int,
+    max_members: int,
+    refuse_unsupported: bool,
+) -> CabinetListing:
+    size = len(data)
+    if data[: len(_SIGNATURE)] != _SIGNATURE:
+        raise PackageError("the file is not a Microsoft cabinet")
+    if size < _CFHEADER.size:
+        raise PackageError("the cabinet is truncated (incomplete header)")
+    (
+        _sig,
+        _reserved1,
+        cabinet_size,
+        _reserved2,
+        files_offset,
+        _reserved3,
+        _version_minor,
+        version_major,
+        folder_count,
+        file_count,
+        flags,
+        _set_id,
+        cabinet_index,
+    ) = _CFHEADER.unpack_from(data, 0)
+    if version_major != 1:
+        raise PackageError(f"cabinet format version {version_major} is not supported")
+    if flags & (_FLAG_PREV_CABINET | _FLAG_NEXT_CABINET) or cabinet_index != 0:
+        raise PackageError(
+            "the cabinet is part of a split cabinet set (it continues in another file); "
+            "split sets are not supported, rebuild the package as one cabinet"
+        )
+    if cabinet_size > size:
+        raise PackageError(
+            f"the cabinet is truncated: its header declares {cabinet_size} bytes, "
+            f"the file has {size}"
+        )
+    if cabinet_size < size:
+        # cabextract searches the whole file for cabinets, so bytes after this one could
+        # smuggle in a second cabinet; no tool that makes packages leaves any.
+        raise PackageError(f"{size - cabinet_size} bytes of unexpected data after the cabinet")
+    if file_count > max_members:
+        raise PackageError(
+            f"the cabinet has {file_count} members, more than the limit of {max_members}"
+        )
+
+    offset = _CFHEADER.size
+    folder_reserve = block_reserve = 0
+    if flags & _FLAG_RESERVE_PRESENT:
+        _need(size, offset, _CFHEADER_RESERVE.size, "header")
+        header_reserve, folder_reserve, block_reserve = _CFHEADER_RESERVE.unpack_from(data, offset)
+        offset += _CFHEADER_RESERVE.size + header_reserve
+
+    raw_folders: list[tuple[int, int, int]] = []
+    for _ in range(folder_count):
+        _need(size, offset, _CFFOLDER.size, "folder table")
+        raw_folders.append(_CFFOLDER.unpack_from(data, offset))
+        offset += _CFFOLDER.size + folder_reserve
+
+    raw_members = _read_file_table(data, size, files_offset, file_count)
+    _check_names_and_sizes(
+        raw_members, max_member_size=max_member_size, max_total_size=max_total_size
+    )
+    folders: list[CabinetFolder] = []
+    for index, (data_offset, block_count, type_compress) in enumerate(raw_folders):
+        compression = _COMPRESSION_TYPES.get(type_compress & 0x000F)
+        if compression is None:
+            first = next((name for name, _s, _o, f in raw_members if f == index), None)
+            raise PackageError(
+                f"folder {index} uses unknown compression type {type_compress & 0x000F}",
+                member=first,
+            )
+        uncompressed = _walk_blocks(
+            data, size, data_offset, block_count, block_reserve, compression, index
+        )
+        folders.append(CabinetFolder(index, compression, data_offset, block_count, uncompressed))
+
+    members = _place_members(raw_members, folders, refuse_unsupported=refuse_unsupported)
+    return CabinetListing(
+        path=path,
+        file_size=size,
+        file_identity=identity,
+        block_reserve=block_reserve,
+        folders=tuple(folders),
+        members=tuple(members),
+    )
+
+
+def _need(size: int, offset: int, length: int, what: str) -> None:
+    if offset + length > size:
+        raise PackageError(f"the cabinet is truncated (incomplete {what})")
+
+
+def _read_file_table(
+    data: mmap.mmap, size: int, offset: int, count: int
+) -> list[tuple[str, int, int, int]]:
+    """Return (normalised name, size, folder offset, folder index) per CFFILE entry."""
+    entries: list[tuple[str, int, int, int]] = []
+    for _ in range(count):
+        _need(size, offset, _CFFILE.size, "file table")
+        file_size, folder_offset, folder_index, _date, _time, attribs = _CFFILE.unpack_from(
+            data, offset
+        )
+        offset += _CFFILE.size
+        end = data.find(b"\0", offset, min(size, offset + _MAX_RAW_NAME_BYTES))
+        if end < 0:
+            if offset + _MAX_RAW_NAME_BYTES <= size:
+                prefix = bytes(data[offset : offset + 40]).decode("latin-1")
+                raise PackageError(
+                    f"member name is longer than {MAX_NAME_LENGTH} characters",
+                    member=f"{prefix!r}…",
+                )
+            raise PackageError("the cabinet is truncated (incomplete file table)")
+        raw_name = bytes(data[offset:end])
+        offset = end + 1
+        name = _normalise_name(raw_name, utf8=bool(attribs & _ATTR_NAME_IS_UTF))
+        if folder_index >= _IFOLDER_CONTINUED_FROM_PREV:
+            raise PackageError(
+                "member continues in another cabinet of a split set; split sets are not supported",
+                member=name,
+            )
+        entries.append((name, file_size, folder_offset, folder_index))
+    return entries
+
+
+def _normalise_name(raw: bytes, *, utf8: bool) -> str:
+    """Decode, check and normalise one member name; the error names the member."""
+    try:
+        # Without the UTF flag libmspack (and so cabextract) reads names as ISO-8859-1.
+        name = raw.decode("utf-8") if utf8 else raw.decode("latin-1")
+    except UnicodeDecodeError:
+        raise PackageError(
+            "member name is flagged UTF-8 but is not valid UTF-8", member=repr(raw)
+        ) from None
+    if not name:
+        raise PackageError("a member has an empty name")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise PackageError("member name contains a control character", member=repr(name))
+    if len(name) > MAX_NAME_LENGTH:
+        raise PackageError(
+            f"member name is longer than {MAX_NAME_LENGTH} characters ({len(name)})",
+            member=name,
+        )
+    name = name.replace("\\", "/")
+    if name.startswith("/"):
+        raise PackageError("member name is absolute", member=name)
+    if _DRIVE_LETTER.match(name):
+        raise PackageError("member name starts with a drive letter", member=name)
+    for component in name.split("/"):
+        if component == "":
+            raise PackageError("member name has an empty path component", member=name)
+        if component in (".", ".."):
+            raise PackageError(f"member name has a '{component}' path component", member=name)
+    return name
+
+
+def _walk_blocks(
+    data: mmap.mmap,
+    size: int,
+    offset: int,
+    count: int,
+    reserve: int,
+    compression: Compression,
+    folder: int,
+) -> int:
+    """Check that a folder's CFDATA blocks lie inside the file; return their declared size."""
+    total = 0
+    for _ in range(count):
+        _need(size, offset, _CFDATA.size + reserve, f"data block of folder {folder}")
+        _checksum, compressed, uncompressed = _CFDATA.unpack_from(data, offset)
+        offset += _CFDATA.size + reserve + compressed
+        if offset > size:
+            raise PackageError(f"the cabinet is truncated (data block of folder {folder})")
+        if uncompressed == 0:
+            # A zero uncompressed size marks a block that continues in the next cabinet.
+            raise PackageError(
+                f"folder {folder} continues in another cabinet; split sets are not supported"
+            )
+        if uncompressed > _MAX_BLOCK_UNCOMPRESSED or compressed > _MAX_BLOCK_COMPRESSED:
+            raise PackageError(f"the cabinet is corrupt (oversized data block in folder {folder})")
+        if compression is Compression.NONE and compressed != uncompressed:
+            raise PackageError(f"the cabinet is corrupt (bad stored block in folder {folder})")
+        total += uncompressed
+    return total
+
+
+def _check_names_and_sizes(
+    raw_members: list[tuple[str, int, int, int]], *, max_member_size: int, max_total_size: int
+) -> None:
+    """Refuse case duplicates, file/folder clashes and sizes over the limits."""
+    seen: dict[str, str] = {}
+    directories: dict[str, str] = {}
+    total = 0
+    for name, file_size, _offset, _folder in raw_members:
+        key = name.casefold()
+        if key in seen:
+            raise PackageError(
+                f"two members have the same name apart from case ({seen[key]})", member=name
+            )
+        seen[key] = name
+        parts = key.split("/")
+        for depth in range(1, len(parts)):
+            directories.setdefault("/".join(parts[:depth]), name)
+        if file_size > max_member_size:
+            raise PackageError(
+                f"member declares {file_size} bytes, more than the per-file limit of "
+                f"{max_member_size}",
+                member=name,
+            )
+        total += file_size
+        if total > max_total_size:
+            raise PackageError(
+                f"the members declare more than the per-package limit of {max_total_size} "
+                "bytes in total",
+                member=name,
+            )
+    for key, name in seen.items():
+        if key in directories:
+            raise PackageError(
+                f"member name is also used as a folder by {directories[key]}", member=name
+            )
+
+
+def _place_members(
+    raw_members: list[tuple[str, int, int, int]],
+    folders: list[CabinetFolder],
+    *,
+    refuse_unsupported: bool,
+) -> list[CabinetMember]:
+    """Tie each member to its folder, refusing ranges past the folder's declared data."""
+    members: list[CabinetMember] = []
+    for name, file_size, folder_offset, folder_index in raw_members:
+        if folder_index >= len(folders):
+            raise PackageError(
+                f"the cabinet is corrupt (member refers to missing folder {folder_index})",
+                member=name,
+            )
+        folder = folders[folder_index]
+        if folder_offset + file_size > folder.uncompressed_size:
+            raise PackageError(
+                "the cabinet is truncated or corrupt (member extends past its folder's data)",
+                member=name,
+            )
+        if refuse_unsupported and folder.compression not in SUPPORTED_COMPRESSION:
+            raise _unsupported(name, folder.compression)
+        members.append(
+            CabinetMember(name, file_size, folder_index, folder_offset, folder.compression)
+        )
+    _refuse_overlaps(members)
+    return members
+
+
+def _refuse_overlaps(members: list[CabinetMember]) -> None:
+    """No tool writes members sharing bytes; refusing them bounds extraction to one open file."""
+    ordered = sorted((m for m in members if m.size), key=lambda m: (m.folder, m.offset))
+    for previous, member in itertools.pairwise(ordered):
+        if member.folder == previous.folder and member.offset < previous.offset + previous.size:
+            raise PackageError(
+                f"the cabinet is corrupt (member overlaps the data of {previous.name})",
+                member=member.name,
+            )
+
+
+def _unsupported(name: str, compression: Compression) -> PackageError:
+    return PackageError(
+        f"member uses {compression.value.capitalize()} compression, which is not supported; "
+        "rebuild the package with MSZIP or LZX",
+        member=name,
+    )
+
+
+# ------------------------------------------------------------------------- extracting
+
+
+def extract_cabinet(
+    path: Path | str,
+    dest_dir: Path | str,
+    listing: CabinetListing,
+    *,
+    cabextract_timeout: float = 600.0,
+) -> list[ExtractedMember]:
+    """Write every member of a listed cabinet into the empty ``dest_dir``, hashing as it goes.
+
+    On any refusal ``dest_dir`` is left empty again.
+    """
+    path = Path(path)
+    dest = Path(dest_dir)
+    if any(dest.iterdir()):
+        raise ValueError(f"staging directory {dest} is not empty")
+    for member in listing.members:
+        if member.compression not in SUPPORTED_COMPRESSION:
+            raise _unsupported(member.name, member.compression)
+    try:
+        with _Staging(dest, [m.name for m in listing.members]) as staging:
+            extracted = _extract(path, staging, listing, cabextract_timeout)
+    except BaseException:
+        _empty_directory(dest)
+        raise
+    return [extracted[member.name] for member in listing.members]
+
+
+def _extract(
+    path: Path, staging: _Staging, listing: CabinetListing, timeout: float
+) -> dict[str, ExtractedMember]:
+    extracted: dict[str, ExtractedMember] = {}
+    by_folder: dict[int, list[CabinetMember]] = {}
+    for member in listing.members:
+        by_folder.setdefault(member.folder, []).append(member)
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if (info.st_dev, info.st_ino, info.st_mtime_ns) != listing.file_identity or (
+            info.st_size != listing.file_size
+        ):
+            raise PackageError("the cabinet changed after it was read; read it again")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            for folder in listing.folders:
+                members = by_folder.get(folder.index, [])
+                if members and folder.compression is not Compression.LZX:
+                    for sink in _decode_folder(
+                        data, folder, listing.block_reserve, members, staging
+                    ):
+                        extracted[sink.name] = sink.result
+    lzx = [m for m in listing.members if m.compression is Compression.LZX]
+    if lzx:
+        for result in _extract_with_cabextract(path, staging, lzx, timeout):
+            extracted[result.name] = result
+    return extracted
+
+
+class _Sink:
+    """One member being written: refuses bytes beyond its declared size, hashes as it writes."""
+
+    def __init__(self, staging: _Staging, member: CabinetMember) -> None:
+        self.name = member.name
+        self.size = member.size
+        self.offset = member.offset
+        self.written = 0
+        self._hash = hashlib.sha256()
+        self._fd: int | None = staging.create(member.name)
+        self._path = staging.root / member.name
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        if self.written + len(chunk) > self.size:
+            raise PackageError(
+                f"more bytes out than the {self.size} the member declares", member=self.name
+            )
+        assert self._fd is not None
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._hash.update(chunk)
+        self.written += len(chunk)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.written != self.size:
+            raise PackageError(
+                f"the cabinet is truncated or corrupt: {self.written} of {self.size} bytes",
+                member=self.name,
+            )
+
+    @property
+    def result(self) -> ExtractedMember:
+        return ExtractedMember(self.name, self._path, self.size, self._hash.hexdigest())
+
+
+def _decode_folder(
+    data: mmap.mmap,
+    folder: CabinetFolder,
+    reserve: int,
+    members: list[CabinetMember],
+    staging: _Staging,
+) -> list[_Sink]:
+    """Decode one none/MSZIP folder block by block and hand each member its byte range.
+
+    Members never overlap (``read_cabinet`` refuses that), so at most one file is open.
+    """
+    pending = sorted(members, key=lambda m: (m.offset, m.size))
+    end = max(m.offset + m.size for m in pending)
+    done: list[_Sink] = []
+    current: _Sink | None = None
+    position = 0
+    opened = 0
+    try:
+        # Trailing blocks past the last member are never decoded: nothing would use them.
+        blocks = _decode_blocks(data, folder, reserve) if end else iter(())
+        for chunk in blocks:
+            chunk_end = position + len(chunk)
+            while True:
+                if current is None:
+                    if opened == len(pending) or pending[opened].offset >= chunk_end:
+                        break
+                    current = _Sink(staging, pending[opened])
+                    opened += 1
+                start = max(current.offset + current.written, position)
+                stop = min(current.offset + current.size, chunk_end)
+                if stop > start:
+                    current.write(chunk[start - position : stop - position])
+                if current.written < current.size:
+                    break  # the member goes on in the next block
+                current.close()
+                done.append(current)
+                current = None
+            position = chunk_end
+            if position >= end:
+                break
+        if current is not None:
+            current.close()  # raises: the folder's data ended inside this member
+        # Empty members sitting at the very end of the folder's data.
+        for member in pending[opened:]:
+            current = _Sink(staging, member)
+            current.close()
+            done.append(current)
+            current = None
+    finally:
+        if current is not None:
+            with contextlib.suppress(PackageError):
+                current.close()
+    return done
+
+
+def _decode_blocks(data: mmap.mmap, folder: CabinetFolder, reserve: int) -> Iterator[bytes]:
+    offset = folder.data_offset
+    history = b""
+    for number in range(folder.block_count):
+        checksum, compressed, uncompressed = _CFDATA.unpack_from(data, offset)
+        header = bytes(data[offset + 4 : offset + 8])
+        offset += _CFDATA.size + reserve
+        payload = data[offset : offset + compressed]
+        offset += compressed
+        where = f"data block {number} of folder {folder.index}"
+        if checksum and _checksum(header, _checksum(payload, 0)) != checksum:
+            raise PackageError(f"the cabinet is corrupt (checksum mismatch in {where})")
+        if folder.compression is Compression.NONE:
+            yield payload
+            continue
+        if payload[:2] != b"CK":
+            raise PackageError(f"the cabinet is corrupt (bad MSZIP signature in {where})")
+        # Each MSZIP block is a deflate stream primed with the previous block's output.
+        inflater = (
+            zlib.decompressobj(-zlib.MAX_WBITS, zdict=history)
+            if history
+            else zlib.decompressobj(-zlib.MAX_WBITS)
+        )
+        try:
+            out = inflater.decompress(payload[2:], uncompressed)
+            overflow = bool(inflater.unconsumed_tail) or bool(inflater.decompress(b"", 1))
+        except zlib.error:
+            raise PackageError(f"the cabinet is corrupt (cannot decompress {where})") from None
+        if overflow:
+            raise PackageError(f"the cabinet is corrupt (more bytes out than {where} declares)")
+        if len(out) != uncompressed:
+            raise PackageError(f"the cabinet is corrupt (short {where})")
+        history = out
+        yield out
+
+
+def _checksum(data: bytes, seed: int) -> int:
+    """The cabinet CFDATA checksum: XOR of little-endian 32-bit words, odd tail quirk.
+
+    The words are XOR-folded as one big integer, halving its width each step, so a 32 KiB
+    block costs a dozen big-integer operations instead of 8192 Python iterations.
+    """
+    words = len(data) // 4
+    value = int.from_bytes(data[: words * 4], "little")
+    width = words
+    while width > 1:
+        half = (width + 1) // 2
+        shift = 32 * half
+        value = (value >> shift) ^ (value & ((1 << shift) - 1))
+        width = half
+    tail = data[words * 4 :]
+    extra = 0
+    for byte in tail:  # the format reads the 1-3 tail bytes big-endian
+        extra = (extra << 8) | byte
+    return seed ^ value ^ extra
+
+
+def _extract_with_cabextract(
+    path: Path, staging: _Staging, members: list[CabinetMember], timeout: float
+) -> list[ExtractedMember]:
+    program = shutil.which("cabextract")
+    if program is None:
+        raise PackageError(
+            "LZX-compressed members need the cabextract program (Debian package "
+            "'cabextract'), which is not installed",
+            member=members[0].name,
+        )
+    private = staging.private_directory()
+    try:
+        # Runs only after every header check passed; cabextract writes exactly the
+        # declared sizes (libmspack stops at each member's length), which is checked below.
+        completed = subprocess.run(
+            [program, "-q", "-d", str(private), "--", str(path)],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if completed.returncode != 0:
+            detail = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = detail[-1] if detail else f"exit status {completed.returncode}"
+            raise PackageError(f"the cabinet is corrupt (cabextract: {reason})")
+        results = []
+        for member in members:
+            source = private / member.name
+            try:
+                info = os.lstat(source)
+            except FileNotFoundError:
+                raise PackageError(
+                    "cabextract did not produce the member", member=member.name
+                ) from None
+            if not stat.S_ISREG(info.st_mode):
+                raise PackageError(
+                    "cabextract produced something other than a file", member=member.name
+                )
+            sink = _Sink(staging, member)
+            try:
+                with open(source, "rb") as source_handle:
+                    while chunk := source_handle.read(_COPY_CHUNK):
+                        sink.write(chunk)
+            finally:
+                sink.close()
+            results.append(sink.result)
+        return results
+    except subprocess.TimeoutExpired:
+        raise PackageError(f"cabextract took longer than {timeout:g} seconds") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+class _Staging:
+    """Creates files only beneath ``root``: no symlink followed, no existing file reused."""
+
+    def __init__(self, root: Path, names: list[str]) -> None:
+        self.root = root
+        self._root_fd = -1
+        self._top_level = {name.split("/")[0].casefold() for name in names}
+
+    def __enter__(self) -> _Staging:
+        self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._root_fd)
+
+    def create(self, name: str) -> int:
+        parts = name.split("/")
+        directory = os.dup(self._root_fd)
+        try:
+            for part in parts[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=directory)
+                child = os.open(
+                    part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory
+                )
+                os.close(directory)
+                directory = child
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(parts[-1], flags, 0o644, dir_fd=directory)
+        finally:
+            os.close(directory)
+
+    def private_directory(self) -> Path:
+        """A scratch directory in the staging area whose name no member uses."""
+        while True:
+            scratch = Path(tempfile.mkdtemp(prefix=".cabextract-", dir=self.root))
+            if scratch.name.casefold() not in self._top_level:
+                return scratch
+            shutil.rmtree(scratch)
+
+
+def _empty_directory(directory: Path) -> None:
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

@@ -1,0 +1,244 @@
+"""Device update rules and their state machine (management spec, "Device update rules").
+
+| action  | allowed when | effect                                              |
+| import  | always       | P := version (a new rule: P set, A and R empty)     |
+| approve | P set        | R := A; A := P; P := empty                          |
+| reset   | P set        | P := empty                                          |
+| restore | A set        | A := R; R := empty (no R: A := empty)               |
+| remove  | always       | the rule is deleted                                 |
+
+A refused action raises ``DomainError`` and changes nothing (no audit row either).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models.functions import Lower
+
+from portal.choices import RuleAction
+from portal.errors import DomainError
+from portal.identifiers import normalise_version
+from portal.models import DeviceUpdateRule, Pool
+from portal.services.audit import Actor, audit_record, diff, snapshot
+
+VERSION_FIELDS = ("pending_version", "approved_version", "restore_version", "restored")
+CLASS_FIELDS = ("device_type", "brand", "model", "revision", "locale", "update_type")
+
+
+@dataclass(frozen=True)
+class DeviceClass:
+    device_type: str
+    brand: str
+    model: str
+    revision: str
+    locale: str
+    update_type: str
+
+    def as_filter(self) -> dict[str, str]:
+        return {f"{name}__iexact": getattr(self, name) for name in CLASS_FIELDS}
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What one action did to one rule, for bulk reports."""
+
+    identity: str
+    ok: bool
+    message: str
+
+
+def _locked(rule: DeviceUpdateRule) -> DeviceUpdateRule:
+    """Re-read the rule under a row lock, so concurrent actions apply one after another."""
+    try:
+        return DeviceUpdateRule.objects.select_for_update().select_related("pool").get(pk=rule.pk)
+    except DeviceUpdateRule.DoesNotExist:
+        raise DomainError(f"{rule.identity}: the rule no longer exists") from None
+
+
+def _save_versions(
+    rule: DeviceUpdateRule, *, actor: Actor, action: str, before: dict[str, Any]
+) -> None:
+    rule.full_clean()
+    rule.save(update_fields=[*VERSION_FIELDS, "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=rule,
+        changes=diff(before, snapshot(rule, VERSION_FIELDS)),
+    )
+
+
+def rule_set_pending(
+    *,
+    pool: Pool,
+    rule_id: uuid.UUID,
+    device_class: DeviceClass,
+    version: str,
+    actor: Actor,
+) -> tuple[DeviceUpdateRule, bool]:
+    """Import hook: P := version on the pool's rule ``rule_id``, creating it when new.
+
+    Returns the rule and whether anything changed: importing the same version again
+    (pending, or approved with nothing pending) changes nothing.
+    """
+    try:
+        version = normalise_version(version)
+    except ValueError as error:
+        raise DomainError(str(error), field="version") from None
+    with transaction.atomic():
+        rule = (
+            DeviceUpdateRule.objects.select_for_update()
+            .select_related("pool")
+            .filter(pool=pool, rule_id=rule_id)
+            .first()
+        )
+        if rule is None:
+            clash = DeviceUpdateRule.objects.filter(pool=pool, **device_class.as_filter()).first()
+            if clash is not None:
+                raise DomainError(
+                    f"{clash.identity} already serves {clash.device_class} with another rule Id"
+                )
+            rule = DeviceUpdateRule(
+                pool=pool, rule_id=rule_id, pending_version=version, **vars(device_class)
+            )
+            rule.full_clean()
+            rule.save()
+            audit_record(
+                actor=actor,
+                action="portal.rule.created",
+                obj=rule,
+                changes=diff({}, snapshot(rule, (*CLASS_FIELDS, *VERSION_FIELDS))),
+            )
+            return rule, True
+        if any(
+            getattr(rule, name).lower() != getattr(device_class, name).lower()
+            for name in CLASS_FIELDS
+        ):
+            raise DomainError(
+                f"{rule.identity} serves {rule.device_class}, not "
+                f"{'/'.join(getattr(device_class, name) for name in CLASS_FIELDS)}"
+            )
+        if rule.pending_version == version or (
+            not rule.pending_version and rule.approved_version == version
+        ):
+            return rule, False
+        before = snapshot(rule, VERSION_FIELDS)
+        rule.pending_version = version
+        rule.restored = False
+        _save_versions(rule, actor=actor, action="portal.rule.imported", before=before)
+        return rule, True
+
+
+def rule_approve(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
+    """R := A; A := P; P := empty. Refused without a pending version."""
+    with transaction.atomic():
+        rule = _locked(rule)
+        if not rule.pending_version:
+            raise DomainError(f"{rule.identity}: nothing to approve (no pending version)")
+        before = snapshot(rule, VERSION_FIELDS)
+        rule.restore_version = rule.approved_version
+        rule.approved_version = rule.pending_version
+        rule.pending_version = ""
+        rule.restored = False
+        _save_versions(rule, actor=actor, action="portal.rule.approved", before=before)
+        return rule
+
+
+def rule_reset(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
+    """P := empty (test devices go back to the approved version). Refused without P."""
+    with transaction.atomic():
+        rule = _locked(rule)
+        if not rule.pending_version:
+            raise DomainError(f"{rule.identity}: nothing to cancel (no pending version)")
+        before = snapshot(rule, VERSION_FIELDS)
+        rule.pending_version = ""
+        _save_versions(rule, actor=actor, action="portal.rule.reset", before=before)
+        return rule
+
+
+def rule_restore(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
+    """A := R; R := empty; with no R nothing is offered any more. Refused without A."""
+    with transaction.atomic():
+        rule = _locked(rule)
+        if not rule.approved_version:
+            raise DomainError(f"{rule.identity}: nothing to restore (no approved version)")
+        before = snapshot(rule, VERSION_FIELDS)
+        rule.approved_version = rule.restore_version
+        rule.restore_version = ""
+        rule.restored = True
+        _save_versions(rule, actor=actor, action="portal.rule.restored", before=before)
+        return rule
+
+
+def rule_remove(*, rule: DeviceUpdateRule, actor: Actor) -> None:
+    """Delete the rule; its files stay until the pool's unused files are cleared."""
+    with transaction.atomic():
+        rule = _locked(rule)
+        audit_record(
+            actor=actor,
+            action="portal.rule.removed",
+            obj=rule,
+            changes=diff(snapshot(rule, (*CLASS_FIELDS, *VERSION_FIELDS)), {}),
+        )
+        rule.delete()
+
+
+_ACTIONS: dict[str, Callable[..., object]] = {
+    RuleAction.APPROVE: rule_approve,
+    RuleAction.RESET: rule_reset,
+    RuleAction.RESTORE: rule_restore,
+    RuleAction.REMOVE: rule_remove,
+}
+
+_DONE = {
+    RuleAction.APPROVE: "approved",
+    RuleAction.RESET: "pending version cancelled",
+    RuleAction.RESTORE: "restored",
+    RuleAction.REMOVE: "removed",
+}
+
+
+def rules_apply(
+    *, action: RuleAction | str, rules: Iterable[DeviceUpdateRule], actor: Actor
+) -> list[RuleOutcome]:
+    """Apply one action to each rule on its own; report each outcome, refusals included."""
+    action = RuleAction(action)
+    outcomes = []
+    for rule in rules:
+        identity = rule.identity
+        try:
+            _ACTIONS[action](rule=rule, actor=actor)
+        except DomainError as error:
+            outcomes.append(RuleOutcome(identity=identity, ok=False, message=error.message))
+        else:
+            outcomes.append(RuleOutcome(identity=identity, ok=True, message=_DONE[action]))
+    return outcomes
+
+
+def rule_by_identity(identity: str) -> DeviceUpdateRule:
+    """The rule named ``service:WebServer:<pool FQDN>/<rule Id>``; DomainError if none."""
+    prefix = "service:WebServer:"
+    pool_fqdn, _, rule_id = identity.removeprefix(prefix).partition("/")
+    if not identity.startswith(prefix) or not pool_fqdn or not rule_id:
+        raise DomainError(
+            f"{identity!r} is not a rule identity (service:WebServer:<pool FQDN>/<rule Id>)",
+            field="identity",
+        )
+    try:
+        parsed = uuid.UUID(rule_id)
+    except ValueError:
+        raise DomainError(f"{rule_id!r} is not a GUID", field="identity") from None
+    rule = (
+        DeviceUpdateRule.objects.select_related("pool")
+        .annotate(pool_fqdn_lower=Lower("pool__fqdn"))
+        .filter(pool_fqdn_lower=pool_fqdn.lower(), rule_id=parsed)
+        .first()
+    )
+    if rule is None:
+        raise DomainError(f"no rule {identity}", field="identity", code="not_found")
+    return rule
