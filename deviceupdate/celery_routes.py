@@ -9,7 +9,7 @@ from deviceupdate.topology_names import server_queue_name
 # Tasks that must run on one particular server (they touch that server's own store or
 # prove that server's worker is alive). Each takes a ``server_fqdn`` keyword argument.
 PER_SERVER_TASKS = frozenset({"portal.tasks.server_heartbeat_task"})
-IMPORT_TASKS: frozenset[str] = frozenset()
+IMPORT_TASKS = frozenset({"portal.tasks.package_import_task"})
 
 
 def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any) -> Any:

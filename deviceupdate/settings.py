@@ -239,6 +239,16 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# --- Package import -----------------------------------------------------------------
+IMPORT_STAGING_DIR = DATA_DIR / "imports"
+IMPORT_MAX_MEMBER_SIZE = env.integer(
+    "DEVICEUPDATE_MAX_MEMBER_SIZE", 1024**3, minimum=1024, maximum=16 * 1024**3
+)
+IMPORT_MAX_PACKAGE_SIZE = env.integer(
+    "DEVICEUPDATE_MAX_PACKAGE_SIZE", 4 * 1024**3, minimum=1024, maximum=64 * 1024**3
+)
+IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
+
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -23,3 +23,20 @@ class RuleAction(models.TextChoices):
 class IdentifierType(models.TextChoices):
     MAC_ADDRESS = "MACAddress", "MAC address"
     SERIAL_NUMBER = "SerialNumber", "Serial number"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+    @classmethod
+    def finished(cls) -> frozenset[ImportStatus]:
+        return frozenset({cls.SUCCEEDED, cls.FAILED})
+
+
+class UpdateFileRole(models.TextChoices):
+    IMAGE = "image", "software image"
+    DESCRIPTION = "description", "description"
+    CATALOG = "catalog", "security catalog"

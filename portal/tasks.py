@@ -21,3 +21,13 @@ def servers_heartbeat_task() -> int:
     for fqdn in fqdns:
         server_heartbeat_task.delay(server_fqdn=fqdn)
     return len(fqdns)
+
+
+@shared_task
+def package_import_task(*, job_id: int) -> str | None:
+    """Run one import; the job is claimed atomically (queued -> running), so a message
+    delivered twice runs it once."""
+    from portal.services.imports import package_import_run
+
+    job = package_import_run(job_id=job_id)
+    return None if job is None else job.status

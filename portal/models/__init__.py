@@ -2,6 +2,7 @@
 
 from portal.models.audit import AuditEntry
 from portal.models.log_config import DeviceLogConfiguration
+from portal.models.packages import ImportJob, UpdateFile, UpdateVersion
 from portal.models.publishers import TrustedPublisher
 from portal.models.rules import DeviceUpdateRule
 from portal.models.testdevices import TestDevice
@@ -11,9 +12,12 @@ __all__ = [
     "AuditEntry",
     "DeviceLogConfiguration",
     "DeviceUpdateRule",
+    "ImportJob",
     "Pool",
     "Server",
     "Site",
     "TestDevice",
     "TrustedPublisher",
+    "UpdateFile",
+    "UpdateVersion",
 ]
