@@ -26,6 +26,7 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py make_demo_package
 	$(PY) manage.py runinfo --base-url http://127.0.0.1:$(PORT)
 	@echo "Starting web server, Celery worker and Celery beat (Ctrl-C stops them all)."
 	@mkdir -p $(DATA_DIR)/logs

@@ -98,7 +98,7 @@ CASES = [
     for state, row in EXPECTED.items()
     for action, expected in row.items()
 ]
-ACTION_CODES = {
+ACTION_CODES: dict[Action, str] = {
     rule_approve: "portal.rule.approved",
     rule_reset: "portal.rule.reset",
     rule_restore: "portal.rule.restored",
