@@ -33,7 +33,6 @@ from portal.services.rules import rule_approve
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "cab"
 FOLDER = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
 RULE_ID = "2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11"
 
@@ -70,17 +69,17 @@ def assert_nothing_kept(stores: dict[str, Path]) -> None:
 def test_a_signed_package_becomes_stored_files_and_a_pending_rule(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    update = build_update(signer=signer, images={"CPE.nbt": 70_000, "Boot.nbt": 1_000})
+    update = build_update(signer=publisher, images={"CPE.nbt": 70_000, "Boot.nbt": 1_000})
     package = build_package([update], path=tmp_path / "UCUpdates.cab")
     job = run_import(package, django_capture_on_commit_callbacks)
 
     assert (job.status, job.error, job.progress) == (ImportStatus.SUCCEEDED, "", 100)
     assert job.package_sha256 == hashlib.sha256(package.read_bytes()).hexdigest()
-    assert job.signer == "CN=Polycom Firmware Signing,O=Device Update Tests"
+    assert job.signer == "CN=Device Update Test Publisher,O=Device Update Tests"
     assert job.warnings == []
     pool = Pool.objects.get()
     rule = DeviceUpdateRule.objects.get()
@@ -124,11 +123,11 @@ def test_a_signed_package_becomes_stored_files_and_a_pending_rule(
 def test_importing_the_same_package_twice_changes_nothing_the_second_time(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    package = build_package([build_update(signer=signer)], path=tmp_path / "p.cab")
+    package = build_package([build_update(signer=publisher)], path=tmp_path / "p.cab")
     run_import(package, django_capture_on_commit_callbacks)
     stored_before = {p: p.stat().st_mtime_ns for p in stores["central"].rglob("*") if p.is_file()}
     rule_audits = AuditEntry.objects.filter(action__startswith="portal.rule.").count()
@@ -147,16 +146,16 @@ def test_importing_the_same_package_twice_changes_nothing_the_second_time(
 def test_an_older_version_than_the_approved_one_is_flagged(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     newer = build_package(
-        [build_update(signer=signer, version="4.0.8000.1")], path=tmp_path / "a.cab"
+        [build_update(signer=publisher, version="4.0.8000.1")], path=tmp_path / "a.cab"
     )
     run_import(newer, django_capture_on_commit_callbacks)
     rule_approve(rule=DeviceUpdateRule.objects.get(), actor=ACTOR)
-    older = build_package([build_update(signer=signer)], path=tmp_path / "b.cab")
+    older = build_package([build_update(signer=publisher)], path=tmp_path / "b.cab")
     job = run_import(older, django_capture_on_commit_callbacks)
     assert job.status == ImportStatus.SUCCEEDED
     pool = Pool.objects.get()
@@ -171,12 +170,12 @@ def test_an_older_version_than_the_approved_one_is_flagged(
 def test_members_outside_update_folders_are_listed_as_warnings(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     package = build_package(
-        [build_update(signer=signer)],
+        [build_update(signer=publisher)],
         path=tmp_path / "p.cab",
         extra_members={"readme.txt": b"hello", "UCPhone/notes.txt": b"x"},
     )
@@ -193,11 +192,13 @@ def test_sha1_catalogs_are_accepted_with_a_warning_unless_refused(
     tmp_path: Path,
     settings: SettingsWrapper,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    package = build_package([build_update(signer=signer, digest="sha1")], path=tmp_path / "p.cab")
+    package = build_package(
+        [build_update(signer=publisher, digest="sha1")], path=tmp_path / "p.cab"
+    )
     settings.IMPORT_REFUSE_SHA1 = True
     job = run_import(package, django_capture_on_commit_callbacks)
     assert (job.status, job.error) == (
@@ -238,14 +239,14 @@ def without(update: Any, name: str) -> Any:
 def test_a_broken_update_folder_refuses_the_whole_package(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
     change: Callable[[Any], Any],
     error: str,
 ) -> None:
-    good = build_update(signer=signer, model="CX700", update_id=uuid.uuid4())
-    package = build_package([good, change(build_update(signer=signer))], path=tmp_path / "p.cab")
+    good = build_update(signer=publisher, model="CX700", update_id=uuid.uuid4())
+    package = build_package([good, change(build_update(signer=publisher))], path=tmp_path / "p.cab")
     job = run_import(package, django_capture_on_commit_callbacks)
     assert job.status == ImportStatus.FAILED
     assert error in job.error
@@ -269,10 +270,10 @@ def test_a_package_signed_by_an_untrusted_publisher_is_refused(
 def test_without_any_trusted_publisher_nothing_is_imported(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    package = build_package([build_update(signer=signer)], path=tmp_path / "p.cab")
+    package = build_package([build_update(signer=publisher)], path=tmp_path / "p.cab")
     job = run_import(package, django_capture_on_commit_callbacks)
     assert (job.status, job.error) == (
         ImportStatus.FAILED,
@@ -287,10 +288,11 @@ def test_microsofts_sample_cabinets_hold_no_device_update(
     stores: dict[str, Path],
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
+    fixture_cab: Callable[[str], Path],
     fixture: str,
 ) -> None:
     package = tmp_path / fixture
-    shutil.copy(FIXTURES / fixture, package)
+    shutil.copy(fixture_cab(fixture), package)
     job = run_import(package, django_capture_on_commit_callbacks)
     assert (job.status, job.error) == (ImportStatus.FAILED, "no device update in the package")
     assert_nothing_kept(stores)
@@ -325,11 +327,11 @@ def test_an_upload_over_the_size_limit_is_refused_before_any_job(
 def test_a_job_runs_once_even_when_its_message_arrives_twice(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    package = build_package([build_update(signer=signer)], path=tmp_path / "p.cab")
+    package = build_package([build_update(signer=publisher)], path=tmp_path / "p.cab")
     job = run_import(package, django_capture_on_commit_callbacks)
     assert package_import_run(job_id=job.pk) is None
     assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.SUCCEEDED
@@ -338,7 +340,7 @@ def test_a_job_runs_once_even_when_its_message_arrives_twice(
 def test_the_package_goes_only_to_the_chosen_pools(
     tmp_path: Path,
     stores: dict[str, Path],
-    signer: Signer,
+    publisher: Signer,
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
@@ -346,7 +348,7 @@ def test_the_package_goes_only_to_the_chosen_pools(
     other = Pool.objects.create(
         site=default.site, fqdn="pool02.example.org", internal_web_fqdn="pool02.example.org"
     )
-    package = build_package([build_update(signer=signer)], path=tmp_path / "p.cab")
+    package = build_package([build_update(signer=publisher)], path=tmp_path / "p.cab")
     run_import(package, django_capture_on_commit_callbacks, pools=[other])
     assert list(DeviceUpdateRule.objects.values_list("pool__fqdn", flat=True)) == [
         "pool02.example.org"
