@@ -101,7 +101,7 @@ CASES: list[tuple[str, Callable[[Raw], bytes], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("two members have the same name apart from case", "make", "expected"),
+    ("case", "make", "expected"),
     CASES,
     ids=[c[0] for c in CASES],
 )
