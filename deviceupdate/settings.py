@@ -198,6 +198,7 @@ CELERY_TASK_QUEUES: tuple[Queue, ...] = (
 CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
     "servers-heartbeat": {
         "task": "portal.tasks.servers_heartbeat_task",
         "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 
 from portal.models import Server
 from portal.services.topology import server_record_heartbeat
@@ -31,3 +34,14 @@ def package_import_task(*, job_id: int) -> str | None:
 
     job = package_import_run(job_id=job_id)
     return None if job is None else job.status
+
+
+@shared_task
+def imports_recover_task() -> dict[str, int]:
+    """Beat: fail imports whose worker died, requeue lost ones, sweep orphan files."""
+    from portal.services.imports import central_store_sweep_orphans, imports_recover
+
+    stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    failed, requeued = imports_recover(stale_after=stale_after)
+    swept = central_store_sweep_orphans(older_than=stale_after)
+    return {"failed": failed, "requeued": requeued, "swept": len(swept)}

@@ -10,6 +10,7 @@ refused package deletes what this job stored and its staging folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import shutil
@@ -377,3 +378,62 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                 "updates": [None, [item["folder"] for item in report]],
             },
         )
+
+
+def imports_recover(*, stale_after: dt.timedelta) -> tuple[int, int]:
+    """Beat: end imports whose worker died, and send again those whose message was lost.
+
+    A running job older than ``stale_after`` is failed (its database changes are one
+    transaction, so nothing was half-applied) and its staging folder removed; a queued
+    one is queued again (claiming is atomic, so a duplicate message does no harm).
+    Returns (failed, requeued).
+    """
+    from portal.tasks import package_import_task
+
+    cutoff = timezone.now() - stale_after
+    failed = 0
+    for job_id in ImportJob.objects.filter(
+        status=ImportStatus.RUNNING, started_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        failed += ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
+            status=ImportStatus.FAILED,
+            error="the worker stopped during the import; nothing was applied, import it again",
+            step="refused",
+            finished_at=timezone.now(),
+        )
+        shutil.rmtree(job_staging_dir(job_id), ignore_errors=True)
+    queued = list(
+        ImportJob.objects.filter(status=ImportStatus.QUEUED, created_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for job_id in queued:
+        package_import_task.delay(job_id=job_id)
+    return failed, len(queued)
+
+
+def central_store_sweep_orphans(*, older_than: dt.timedelta) -> list[str]:
+    """Delete files of the central store that no update records (left by a dead import).
+
+    Does nothing while an import runs: its files are not recorded until it commits.
+    """
+    if ImportJob.objects.filter(status=ImportStatus.RUNNING).exists():
+        return []
+    known = set(UpdateFile.objects.values_list("storage_name", flat=True))
+    cutoff = timezone.now() - older_than
+    removed = []
+    for name in _walk(STORE_PREFIX):
+        if name not in known and default_storage.get_modified_time(name) < cutoff:
+            default_storage.delete(name)
+            removed.append(name)
+    return removed
+
+
+def _walk(prefix: str) -> Iterator[str]:
+    if not default_storage.exists(prefix):
+        return
+    directories, files = default_storage.listdir(prefix)
+    for file_name in files:
+        yield f"{prefix}/{file_name}"
+    for directory in directories:
+        yield from _walk(f"{prefix}/{directory}")
