@@ -8,7 +8,13 @@ from deviceupdate.topology_names import server_queue_name
 
 # Tasks that must run on one particular server (they touch that server's own store or
 # prove that server's worker is alive). Each takes a ``server_fqdn`` keyword argument.
-PER_SERVER_TASKS = frozenset({"portal.tasks.server_heartbeat_task"})
+PER_SERVER_TASKS = frozenset(
+    {
+        "portal.tasks.server_heartbeat_task",
+        "portal.tasks.server_replicate_task",
+        "portal.tasks.server_check_store_task",
+    }
+)
 IMPORT_TASKS = frozenset({"portal.tasks.package_import_task"})
 
 

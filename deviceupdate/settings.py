@@ -40,7 +40,6 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 CENTRAL_STORE_DIR = DATA_DIR / "central"
-SERVER_STORES_DIR = DATA_DIR / "servers"
 LOG_DIR = DATA_DIR / "logs"
 
 
@@ -69,6 +68,13 @@ try:
 except ValueError as error:
     raise ConfigError("DEVICEUPDATE_SERVER_FQDN", str(error)) from None
 
+# This server's own copy of the update files, written only by its worker and served to
+# phones (by nginx in production). Default: $DEVICEUPDATE_DATA_DIR/servers/<fqdn>/DeviceUpdateStore
+SERVER_STORE_DIR = env.path(
+    "DEVICEUPDATE_SERVER_STORE_DIR",
+    DATA_DIR / "servers" / SERVER_FQDN / "DeviceUpdateStore",
+    base=BASE_DIR,
+)
 ALLOWED_HOSTS = env.csv(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", SERVER_FQDN]
 )
@@ -199,6 +205,10 @@ CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
+    "servers-resync": {
+        "task": "portal.tasks.servers_resync_task",
+        "schedule": env.integer("DEVICEUPDATE_RESYNC_SECONDS", 3600, minimum=60, maximum=7 * 86400),
+    },
     "servers-heartbeat": {
         "task": "portal.tasks.servers_heartbeat_task",
         "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),

@@ -40,3 +40,10 @@ class UpdateFileRole(models.TextChoices):
     IMAGE = "image", "software image"
     DESCRIPTION = "description", "description"
     CATALOG = "catalog", "security catalog"
+
+
+class ReplicaState(models.TextChoices):
+    PENDING = "pending", "pending"
+    COPYING = "copying", "copying"
+    VERIFIED = "verified", "verified"
+    FAILED = "failed", "failed"

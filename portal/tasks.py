@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from portal.models import Server
+from portal.services.replication import (
+    TransientStorageError,
+    server_check_store,
+    server_replicate,
+)
 from portal.services.topology import server_record_heartbeat
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -45,3 +53,64 @@ def imports_recover_task() -> dict[str, int]:
     failed, requeued = imports_recover(stale_after=stale_after)
     swept = central_store_sweep_orphans(older_than=stale_after)
     return {"failed": failed, "requeued": requeued, "swept": len(swept)}
+
+
+def _this_server(server_fqdn: str) -> Server | None:
+    """The server a per-server task is for, if this worker is that server's."""
+    if server_fqdn != settings.SERVER_FQDN:
+        # Misrouted: never write into another server's store.
+        logger.error("task for %s reached the worker of %s", server_fqdn, settings.SERVER_FQDN)
+        return None
+    return Server.objects.select_related("pool").filter(fqdn=server_fqdn).first()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(TransientStorageError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def server_replicate_task(*, server_fqdn: str, version_id: int) -> dict[str, int] | None:
+    """On the server's own queue: copy and verify one version into its store.
+    Idempotent (verified files are skipped, copies land by rename), hence acks_late."""
+    server = _this_server(server_fqdn)
+    if server is None:
+        return None
+    result = server_replicate(
+        server=server, version_id=version_id, store_dir=settings.SERVER_STORE_DIR
+    )
+    return {"verified": result.verified, "copied": result.copied, "failed": result.failed}
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(TransientStorageError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def server_check_store_task(*, server_fqdn: str, full: bool = False) -> dict[str, int] | None:
+    """On the server's own queue: anti-entropy of its store (see server_check_store)."""
+    server = _this_server(server_fqdn)
+    if server is None:
+        return None
+    check = server_check_store(server=server, store_dir=settings.SERVER_STORE_DIR, full=full)
+    return {
+        "missing": check.missing,
+        "corrupt": check.corrupt,
+        "added": check.added,
+        "copied": check.result.copied,
+        "failed": check.result.failed,
+    }
+
+
+@shared_task
+def servers_resync_task() -> int:
+    """Beat: every server re-checks its whole store (SHA-256 included) and repairs it."""
+    fqdns = list(Server.objects.values_list("fqdn", flat=True))
+    for fqdn in fqdns:
+        server_check_store_task.delay(server_fqdn=fqdn, full=True)
+    return len(fqdns)

@@ -4,6 +4,7 @@ from portal.models.audit import AuditEntry
 from portal.models.log_config import DeviceLogConfiguration
 from portal.models.packages import ImportJob, UpdateFile, UpdateVersion
 from portal.models.publishers import TrustedPublisher
+from portal.models.replication import ServerFile
 from portal.models.rules import DeviceUpdateRule
 from portal.models.testdevices import TestDevice
 from portal.models.topology import Pool, Server, Site
@@ -15,6 +16,7 @@ __all__ = [
     "ImportJob",
     "Pool",
     "Server",
+    "ServerFile",
     "Site",
     "TestDevice",
     "TrustedPublisher",

@@ -30,7 +30,14 @@ from django.utils import timezone
 from portal.choices import ImportStatus, UpdateFileRole
 from portal.errors import DomainError
 from portal.identifiers import parse_version
-from portal.models import ImportJob, Pool, TrustedPublisher, UpdateFile, UpdateVersion
+from portal.models import (
+    ImportJob,
+    Pool,
+    Server,
+    TrustedPublisher,
+    UpdateFile,
+    UpdateVersion,
+)
 from portal.packaging.cabinet import ExtractedMember, extract_cabinet, read_cabinet
 from portal.packaging.catalog import CatalogVerification, verify_catalog
 from portal.packaging.description import (
@@ -40,6 +47,7 @@ from portal.packaging.description import (
 )
 from portal.packaging.errors import PackageError
 from portal.services.audit import Actor, audit_record
+from portal.services.replication import replication_queue
 from portal.services.rules import DeviceClass, rule_set_pending
 
 logger = logging.getLogger(__name__)
@@ -47,7 +55,6 @@ logger = logging.getLogger(__name__)
 STORE_PREFIX = "DeviceUpdateStore"
 FOLDER_DEPTH = 7  # DeviceType/Brand/Model/Revision/Locale/Version/UpdateType
 _CHUNK = 1024 * 1024
-REPLICATION_NOT_YET = "pending: copying to the pool servers is not built yet (Step 4)"
 
 
 def job_staging_dir(job_id: int) -> Path:
@@ -289,6 +296,7 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
     actor = Actor(user=job.actor, name=job.actor_name)
     report: list[dict[str, Any]] = []
     pools = list(job.pools.order_by("fqdn"))
+    stored_versions: list[UpdateVersion] = []
     with transaction.atomic():
         for update in verified:
             description = update.description
@@ -310,6 +318,7 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                     "import_job": job,
                 },
             )
+            stored_versions.append(version)
             for name, member in sorted(update.folder.files.items()):
                 UpdateFile.objects.get_or_create(
                     version=version,
@@ -360,12 +369,14 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                     "rules": rules,
                 }
             )
+        servers = list(Server.objects.filter(pool__in=pools))
+        replication_queue(versions=stored_versions, servers=servers)
         signers = sorted({update.catalog.signer_subject for update in verified})
         ImportJob.objects.filter(pk=job.pk).update(
             signer="; ".join(signers)[:1000],
             updates=report,
             warnings=warnings,
-            replication=REPLICATION_NOT_YET,
+            replication=f"queued to {len(servers)} server(s)",
         )
         _finish(job, status=ImportStatus.SUCCEEDED)
         job.refresh_from_db()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from portal.errors import DomainError
 from portal.models import Pool, Server, Site
 from portal.services.audit import Actor, audit_record, diff, snapshot
+from portal.services.replication import server_catch_up_queue
 
 FIELDS: dict[type[models.Model], tuple[str, ...]] = {
     Site: ("name", "description"),
@@ -32,11 +33,19 @@ def topology_save(*, obj: Site | Pool | Server, actor: Actor) -> Site | Pool | S
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         raise DomainError(" ".join(messages), field=field) from None
+    # Scopes (site:<name>) find sites ignoring case, so names must differ in more than case.
+    if isinstance(obj, Site):
+        clash = Site.objects.filter(name__iexact=obj.name).exclude(pk=obj.pk).first()
+        if clash is not None:
+            raise DomainError(f"a site named {clash.name!r} already exists", field="name")
     after = snapshot(obj, fields)
     if not created and after == before:
         return obj
     with transaction.atomic():
         obj.save()
+        if isinstance(obj, Server) and (created or "pool" in diff(before, after)):
+            # A new front end, or one moved to another pool: copy what its pool needs.
+            server_catch_up_queue(server=obj)
         audit_record(
             actor=actor,
             action=_action(obj, "created" if created else "changed"),

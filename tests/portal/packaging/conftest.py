@@ -10,12 +10,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from pytest_django.fixtures import Settings
-
-from portal.models import TrustedPublisher
-from portal.packaging import builder
-from portal.services.audit import Actor
-from portal.services.publishers import publisher_add
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "cab"
 if not FIXTURES.is_dir():  # CI lays shared/ beside the clone, a session beside /work/main
@@ -33,16 +27,6 @@ def require_tool(name: str) -> str:
     if os.environ.get("DEVICEUPDATE_TEST_SERVICES") == "required":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def ca() -> builder.Signer:
-    return builder.make_test_ca()
-
-
-@pytest.fixture(scope="session")
-def publisher(ca: builder.Signer) -> builder.Signer:
-    return builder.make_publisher(ca)
 
 
 @pytest.fixture
@@ -182,25 +166,3 @@ def need_tool() -> Callable[[str], str]:
 def mszip() -> Callable[..., list[tuple[bytes, int]]]:
     """``mszip_blocks``: MSZIP data blocks for raw cabinets."""
     return mszip_blocks
-
-
-@pytest.fixture
-def stores(settings: Settings, tmp_path: Path) -> dict[str, Path]:
-    """A central file store and an import staging folder of this test's own."""
-    central = tmp_path / "central"
-    imports = tmp_path / "imports"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(central)},
-        },
-    }
-    settings.IMPORT_STAGING_DIR = imports
-    return {"central": central, "staging": imports}
-
-
-@pytest.fixture
-def trusted(db: None, ca: builder.Signer) -> TrustedPublisher:
-    """The test CA as the control panel's trusted publisher."""
-    return publisher_add(pem=ca.certificate_pem.decode(), actor=Actor.system("tests"))

@@ -1,0 +1,254 @@
+"""Replication: every server of a pool gets a verified copy of every update it needs.
+
+Each copy is written by the server's own worker (queue ``server.<fqdn>``) to a
+temporary name in the target folder, checked for size and SHA-256, and only then
+renamed into place, so a file present in a store is a verified file. Every step is
+idempotent: running a replication twice leaves the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.choices import ReplicaState
+from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+
+
+class TransientStorageError(Exception):
+    """The central store could not be read right now; the task retries with backoff."""
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    verified: int
+    copied: int
+    failed: int
+
+
+def versions_referenced_by(*, pool: Pool) -> list[UpdateVersion]:
+    """Every stored version a rule of ``pool`` names (pending, approved or restore)."""
+    conditions = Q(pk__in=[])
+    for rule in DeviceUpdateRule.objects.filter(pool=pool):
+        versions = {rule.pending_version, rule.approved_version, rule.restore_version} - {""}
+        if versions:
+            conditions |= Q(
+                device_type__iexact=rule.device_type,
+                brand__iexact=rule.brand,
+                model__iexact=rule.model,
+                revision__iexact=rule.revision,
+                locale__iexact=rule.locale,
+                update_type__iexact=rule.update_type,
+                version__in=versions,
+            )
+    return list(UpdateVersion.objects.filter(conditions))
+
+
+def replication_queue(*, versions: Iterable[UpdateVersion], servers: Iterable[Server]) -> int:
+    """Record every missing (server, file) as pending and send one task per (server,
+    version) after commit. Call inside the transaction that made the versions needed."""
+    from portal.tasks import server_replicate_task
+
+    versions = list(versions)
+    files = list(UpdateFile.objects.filter(version__in=versions))
+    sent = 0
+    for server in servers:
+        existing = set(
+            ServerFile.objects.filter(server=server, file__in=files).values_list(
+                "file_id", flat=True
+            )
+        )
+        ServerFile.objects.bulk_create(
+            [ServerFile(server=server, file=f) for f in files if f.pk not in existing]
+        )
+        for version in versions:
+            fqdn, version_id = server.fqdn, version.pk
+            transaction.on_commit(
+                lambda fqdn=fqdn, version_id=version_id: server_replicate_task.delay(  # type: ignore[misc]
+                    server_fqdn=fqdn, version_id=version_id
+                )
+            )
+            sent += 1
+    return sent
+
+
+def server_catch_up_queue(*, server: Server) -> None:
+    """A new or lagging server: after commit, check its store and copy what it lacks."""
+    from portal.tasks import server_check_store_task
+
+    fqdn = server.fqdn
+    transaction.on_commit(lambda: server_check_store_task.delay(server_fqdn=fqdn))
+
+
+def store_path(store_dir: Path, file: UpdateFile) -> Path:
+    return store_dir / file.version.folder / file.name
+
+
+def server_replicate(*, server: Server, version_id: int, store_dir: Path) -> ReplicationResult:
+    """Copy and verify the files of one version into this server's store."""
+    rows = list(
+        ServerFile.objects.filter(server=server, file__version_id=version_id)
+        .exclude(state=ReplicaState.VERIFIED)
+        .select_related("file__version")
+    )
+    copied = failed = 0
+    for row in rows:
+        outcome = _replicate_file(row, store_dir)
+        copied += outcome == "copied"
+        failed += outcome == "failed"
+    verified = ServerFile.objects.filter(
+        server=server, file__version_id=version_id, state=ReplicaState.VERIFIED
+    ).count()
+    return ReplicationResult(verified=verified, copied=copied, failed=failed)
+
+
+def _set(row: ServerFile, state: ReplicaState, error: str = "") -> None:
+    ServerFile.objects.filter(pk=row.pk).update(
+        state=state,
+        error=error[:500],
+        updated_at=timezone.now(),
+        verified_at=timezone.now() if state == ReplicaState.VERIFIED else None,
+    )
+
+
+def _replicate_file(row: ServerFile, store_dir: Path) -> str:
+    file = row.file
+    target = store_path(store_dir, file)
+    ServerFile.objects.filter(pk=row.pk).update(
+        state=ReplicaState.COPYING, attempts=row.attempts + 1, updated_at=timezone.now()
+    )
+    if target.is_file() and _digest(target) == (file.size, file.sha256):
+        _set(row, ReplicaState.VERIFIED)
+        return "verified"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        size, sha256 = _copy_from_central(file.storage_name, temporary)
+        if (size, sha256) != (file.size, file.sha256):
+            temporary.unlink()
+            _set(
+                row,
+                ReplicaState.FAILED,
+                f"the copy does not match the import: {size} bytes, SHA-256 {sha256} "
+                f"(expected {file.size} bytes, {file.sha256})",
+            )
+            return "failed"
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        _set(row, ReplicaState.PENDING)
+        raise
+    _set(row, ReplicaState.VERIFIED)
+    return "copied"
+
+
+def _copy_from_central(name: str, temporary: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        source = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise TransientStorageError(
+            f"cannot read {name} from the central store: {error}"
+        ) from error
+    with source, open(temporary, "xb") as out:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    missing: int
+    corrupt: int
+    added: int
+    result: ReplicationResult
+
+
+def server_check_store(*, server: Server, store_dir: Path, full: bool) -> StoreCheck:
+    """Anti-entropy for one server: record what its pool's rules need, re-check what it
+    holds (size always, SHA-256 with ``full``), and copy again whatever is missing or
+    corrupt. Never removes a file a rule no longer needs."""
+    needed = versions_referenced_by(pool=server.pool)
+    with transaction.atomic():
+        before = ServerFile.objects.filter(server=server).count()
+        files = UpdateFile.objects.filter(version__in=needed)
+        existing = set(
+            ServerFile.objects.filter(server=server, file__in=files).values_list(
+                "file_id", flat=True
+            )
+        )
+        ServerFile.objects.bulk_create(
+            [ServerFile(server=server, file=f) for f in files if f.pk not in existing]
+        )
+        added = ServerFile.objects.filter(server=server).count() - before
+    missing = corrupt = 0
+    for row in ServerFile.objects.filter(server=server, state=ReplicaState.VERIFIED).select_related(
+        "file__version"
+    ):
+        path = store_path(store_dir, row.file)
+        if not path.is_file():
+            missing += 1
+            _set(row, ReplicaState.PENDING, "missing from the store")
+        elif path.stat().st_size != row.file.size or (
+            full and _digest(path) != (row.file.size, row.file.sha256)
+        ):
+            corrupt += 1
+            path.unlink()
+            _set(row, ReplicaState.PENDING, "corrupt copy removed")
+    copied = failed = verified = 0
+    versions = (
+        ServerFile.objects.filter(server=server)
+        .exclude(state=ReplicaState.VERIFIED)
+        .values_list("file__version_id", flat=True)
+        .distinct()
+    )
+    for version_id in list(versions):
+        result = server_replicate(server=server, version_id=version_id, store_dir=store_dir)
+        copied += result.copied
+        failed += result.failed
+    verified = ServerFile.objects.filter(server=server, state=ReplicaState.VERIFIED).count()
+    return StoreCheck(
+        missing=missing,
+        corrupt=corrupt,
+        added=added,
+        result=ReplicationResult(verified=verified, copied=copied, failed=failed),
+    )
+
+
+def server_verified_folders(*, server: Server) -> set[str]:
+    """Folders whose every file this server holds verified (what it may offer phones)."""
+    states: dict[str, bool] = {}
+    for folder, state in ServerFile.objects.filter(server=server).values_list(
+        "file__version__folder", "state"
+    ):
+        states[folder] = states.get(folder, True) and state == ReplicaState.VERIFIED
+    return {folder for folder, ok in states.items() if ok}
