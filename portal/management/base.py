@@ -1,0 +1,133 @@
+"""What the portal's management commands share: actions as subcommands, ``--json``,
+and refusals as one ``error: ...`` line on stderr with exit status 1.
+
+A command lists its actions in ``add_actions`` and maps each to a handler in
+``handlers``; a handler calls one service or selector and prints the result with
+``emit`` (text) or ``emit_json``. A ``DomainError`` from a service becomes the one-line
+refusal; nothing was changed, since services refuse before they write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn, TypeAlias
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.errors import DomainError
+from portal.services.audit import Actor
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+class OneLineParser(CommandParser):
+    """An action's parser: a usage error is one ``error: ...`` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+        # Called from code (call_command): Django's way, an exception.
+        raise CommandError(f"Error: {message}")
+
+
+# The subparsers of a command; a string, since argparse's class is not generic at run time.
+Actions: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace so that a message is always exactly one line."""
+    return " ".join(text.split())
+
+
+def command_actor() -> Actor:
+    """The audit actor of a command: ``manage.py (<operating system user>)``."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = "unknown user"
+    return Actor.system(f"manage.py ({user})")
+
+
+class PortalCommand(BaseCommand):
+    """Base of commands of the form ``manage.py <command> <action> [options] [--json]``."""
+
+    as_json: bool
+    actor: Actor
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds a plain CommandParser and has no hook for the class; the subclass
+        # only changes how a usage error is printed (a missing or unknown ACTION too).
+        parser.__class__ = OneLineParser
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subparsers = parser.add_subparsers(
+            dest="action",
+            metavar="ACTION",
+            required=True,
+            parser_class=OneLineParser,
+        )
+        self.add_actions(subparsers)
+
+    def add_actions(self, subparsers: Actions) -> None:
+        raise NotImplementedError
+
+    def handlers(self) -> dict[str, Handler]:
+        raise NotImplementedError
+
+    @staticmethod
+    def action_parser(subparsers: Actions, name: str, help_text: str) -> CommandParser:
+        """Add one action, with the ``--json`` switch every action has."""
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument(
+            "--json", action="store_true", help="print machine-readable JSON on stdout"
+        )
+        return parser
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.as_json = bool(options.get("json"))
+        self.actor = command_actor()
+        handler = self.handlers()[options["action"]]
+        try:
+            handler(options)
+        except DomainError as error:
+            self.refuse(error.message)
+
+    # --- output ------------------------------------------------------------------
+
+    def refuse(self, message: str) -> NoReturn:
+        """Write the one-line refusal to stderr and stop with exit status 1."""
+        self.stderr.write(f"error: {one_line(message)}")
+        raise SystemExit(1)
+
+    def report_refusal(self, message: str) -> None:
+        """A refusal in a bulk action: one line on stderr, and the action goes on."""
+        self.stderr.write(f"error: {one_line(message)}")
+
+    def emit(self, text: str) -> None:
+        self.stdout.write(text)
+
+    def emit_json(self, data: object) -> None:
+        self.stdout.write(json.dumps(data, indent=2, default=_json_default))
+
+    def emit_table(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """Columns aligned with two spaces between them; no trailing spaces."""
+        table = [list(headers), *([str(cell) for cell in row] for row in rows)]
+        widths = [max(len(row[index]) for row in table) for index in range(len(headers))]
+        for row in table:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            self.stdout.write("  ".join(cells).rstrip())
