@@ -1,9 +1,10 @@
 """URLs: the control panel, the health probe (the API and phone endpoints join later)."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from deviceupdate.health import healthz
+from phones.downloads import download
 
 admin.site.site_header = "Device Update control panel"
 admin.site.site_title = "Device Update"
@@ -12,4 +13,6 @@ admin.site.index_title = "Phones, firmware and rollouts"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Served by nginx from the store in production (deploy/nginx); by Django otherwise.
+    re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
 ]

@@ -1,0 +1,138 @@
+"""Image downloads from this server's own store (development and tests).
+
+In production nginx serves ``/DeviceUpdateFiles_Int/`` and ``/DeviceUpdateFiles_Ext/``
+straight from the store (deploy/nginx), so no Python worker is held by a transfer;
+this view gives the same answers when Django serves them itself: ``Range`` (206),
+``HEAD``, ``ETag``/``Last-Modified``, 404 for anything outside the store, and 503 with
+``Retry-After`` beyond the concurrent-download cap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import http_date, parse_http_date_safe
+from django.views.decorators.http import require_safe
+
+from phones.errors import phone_error
+
+_CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_slots_lock = threading.Lock()
+_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
+def _slots_for(limit: int) -> threading.BoundedSemaphore:
+    key = f"{settings.SERVER_STORE_DIR}:{limit}"
+    with _slots_lock:
+        return _slots.setdefault(key, threading.BoundedSemaphore(limit))
+
+
+def resolve_in_store(store: Path, relative: str) -> Path | None:
+    """The regular file ``relative`` names inside ``store``, or None.
+
+    Refuses empty components, names starting with ``.`` (``..``, and the temporary
+    copies a replication is writing), backslashes, NULs, and any path whose real
+    location (symlinks followed) is not the same file inside the store.
+    """
+    parts = relative.split("/")
+    if not relative or any(
+        not p or p.startswith(".") or "\\" in p or "\0" in p for p in parts
+    ):
+        return None
+    root = store.resolve()
+    candidate = root.joinpath(*parts)
+    try:
+        real = candidate.resolve(strict=True)
+        info = os.lstat(candidate)
+    except (OSError, RuntimeError):
+        return None
+    if real != candidate or not stat.S_ISREG(info.st_mode):
+        return None  # a symlink somewhere on the way, or not a file
+    return real
+
+
+def _iterate(handle: object, length: int, release: threading.BoundedSemaphore) -> Iterator[bytes]:
+    try:
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(_CHUNK, remaining))  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()  # type: ignore[attr-defined]
+        release.release()
+
+
+@require_safe
+def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
+    target = resolve_in_store(settings.SERVER_STORE_DIR, path)
+    if target is None:
+        return phone_error("NotFound", "no such file on this server")
+    info = target.stat()
+    etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(info.st_mtime),
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=3600",
+    }
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    if request.headers.get("If-None-Match") == etag or (
+        "If-None-Match" not in request.headers and since and since >= int(info.st_mtime)
+    ):
+        response = HttpResponse(status=304)
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+    start, end = 0, info.st_size - 1
+    status = 200
+    wanted = request.headers.get("Range")
+    if wanted and request.headers.get("If-Range", etag) == etag:
+        match = _RANGE.match(wanted.strip())
+        if match and (match[1] or match[2]):
+            if match[1]:
+                start = int(match[1])
+                end = min(int(match[2]), info.st_size - 1) if match[2] else info.st_size - 1
+            else:
+                start = max(info.st_size - int(match[2]), 0)
+            if start > end or start >= info.st_size:
+                response = HttpResponse(status=416)
+                response["Content-Range"] = f"bytes */{info.st_size}"
+                return response
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{info.st_size}"
+        # A malformed or multi-part Range is ignored: the whole file (RFC 9110).
+    length = end - start + 1
+    headers["Content-Length"] = str(length)
+
+    if request.method == "HEAD":
+        response = HttpResponse(status=status, content_type="application/octet-stream")
+    else:
+        slots = _slots_for(settings.DOWNLOAD_MAX_CONCURRENT)
+        if not slots.acquire(blocking=False):
+            return phone_error(
+                "Busy",
+                "too many downloads in progress; try again later",
+                retry_after=settings.DOWNLOAD_RETRY_AFTER,
+            )
+        handle = target.open("rb")
+        handle.seek(start)
+        response = StreamingHttpResponse(  # type: ignore[assignment]
+            _iterate(handle, length, slots),
+            status=status,
+            content_type="application/octet-stream",
+        )
+    for name, value in headers.items():
+        response[name] = value
+    return response
