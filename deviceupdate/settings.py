@@ -261,12 +261,8 @@ IMPORT_MAX_PACKAGE_SIZE = env.integer(
 IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
 
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
-DOWNLOAD_MAX_CONCURRENT = env.integer(
-    "DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000
-)
-DOWNLOAD_RETRY_AFTER = env.integer(
-    "DEVICEUPDATE_DOWNLOAD_RETRY_AFTER", 30, minimum=1, maximum=3600
-)
+DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
+DOWNLOAD_RETRY_AFTER = env.integer("DEVICEUPDATE_DOWNLOAD_RETRY_AFTER", 30, minimum=1, maximum=3600)
 
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

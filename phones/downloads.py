@@ -43,9 +43,7 @@ def resolve_in_store(store: Path, relative: str) -> Path | None:
     location (symlinks followed) is not the same file inside the store.
     """
     parts = relative.split("/")
-    if not relative or any(
-        not p or p.startswith(".") or "\\" in p or "\0" in p for p in parts
-    ):
+    if not relative or any(not p or p.startswith(".") or "\\" in p or "\0" in p for p in parts):
         return None
     root = store.resolve()
     candidate = root.joinpath(*parts)

@@ -26,9 +26,7 @@ def phone_error(code: str, message: str, *, retry_after: int | None = None) -> H
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
     )
-    response = HttpResponse(
-        body, status=STATUS[code], content_type="text/xml; charset=utf-8"
-    )
+    response = HttpResponse(body, status=STATUS[code], content_type="text/xml; charset=utf-8")
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response
