@@ -105,12 +105,13 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
     processes: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
 
-    def start(*, queues: list[str], broker_url: str) -> subprocess.Popen[bytes]:
+    def start(*, queues: list[str], broker_url: str, **extra_env: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=database_url_for_subprocess(),
             CELERY_BROKER_URL=broker_url,
             DEVICEUPDATE_DATA_DIR=str(settings.DATA_DIR),
+            **extra_env,
         )
         log_path = tmp_path / f"worker-{uuid.uuid4().hex[:8]}.log"
         logs.append(log_path)
