@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from portal.models import Pool, Server, Site
+from portal.models import AuditEntry, Pool, Server, Site
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +53,13 @@ def test_administrator_can_add_a_pool(client: Client, administrator: User) -> No
     assert response.status_code == 302
     pool = Pool.objects.get(fqdn="pool02.example.org")
     assert list(pool.servers.values_list("fqdn", flat=True)) == ["fe01.example.org"]
+    # The page and its inline both saved through the topology service, audited.
+    assert list(
+        AuditEntry.objects.order_by("id").values_list("action", "actor_name", "object_repr")
+    ) == [
+        ("portal.pool.created", "ada", "service:WebServer:pool02.example.org"),
+        ("portal.server.created", "ada", "fe01.example.org"),
+    ]
 
 
 def test_invalid_fqdn_is_refused_with_a_message_and_nothing_changes(
@@ -85,3 +92,69 @@ def test_helpdesk_cannot_change_topology(client: Client, helpdesk: User) -> None
         == 403
     )
     assert Server.objects.count() == 1
+
+
+def test_removing_a_server_inline_goes_through_the_service(
+    client: Client, administrator: User
+) -> None:
+    client.force_login(administrator)
+    pool = Pool.objects.get()
+    extra = Server.objects.create(pool=pool, fqdn="fe02.example.org")
+    first = Server.objects.exclude(pk=extra.pk).get()
+
+    response = client.post(
+        f"/admin/portal/pool/{pool.pk}/change/",
+        {
+            "site": pool.site_id,
+            "fqdn": pool.fqdn,
+            "internal_web_fqdn": pool.internal_web_fqdn,
+            "external_web_fqdn": "",
+            "servers-TOTAL_FORMS": "2",
+            "servers-INITIAL_FORMS": "2",
+            "servers-0-id": first.pk,
+            "servers-0-pool": pool.pk,
+            "servers-0-fqdn": first.fqdn,
+            "servers-1-id": extra.pk,
+            "servers-1-pool": pool.pk,
+            "servers-1-fqdn": extra.fqdn,
+            "servers-1-DELETE": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    assert list(Server.objects.values_list("fqdn", flat=True)) == [first.fqdn]
+    assert list(AuditEntry.objects.values_list("action", "object_repr")) == [
+        ("portal.server.removed", "fe02.example.org")
+    ]
+
+
+def test_deleting_a_site_in_use_is_refused_and_changes_nothing(
+    client: Client, administrator: User
+) -> None:
+    client.force_login(administrator)
+    site = Site.objects.get()
+
+    page = client.get(f"/admin/portal/site/{site.pk}/delete/")
+    response = client.post(f"/admin/portal/site/{site.pk}/delete/", {"post": "yes"})
+
+    assert page.status_code == 200
+    assert "Cannot delete site" in page.content.decode()
+    assert response.status_code == 200
+    assert Site.objects.count() == 1
+    assert AuditEntry.objects.count() == 0
+
+
+def test_deleting_a_server_is_audited(client: Client, administrator: User) -> None:
+    client.force_login(administrator)
+    server = Server.objects.create(pool=Pool.objects.get(), fqdn="fe09.example.org")
+
+    response = client.post(f"/admin/portal/server/{server.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Server.objects.filter(pk=server.pk).exists()
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor_name, entry.object_repr) == (
+        "portal.server.removed",
+        "ada",
+        "fe09.example.org",
+    )

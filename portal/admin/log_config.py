@@ -1,0 +1,130 @@
+"""Control-panel pages for the device log configuration (global and per site).
+
+Saving calls ``log_config_set``; deleting calls ``log_config_reset``: the global
+settings go back to the defaults, a site's fall back to the global ones. The list
+also shows the settings in force for every site, wherever they come from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, scope_choices
+from portal.errors import DomainError
+from portal.models import DeviceLogConfiguration, Site
+from portal.selectors import log_config_effective, scope_resolve
+from portal.services.log_config import SETTINGS, log_config_reset, log_config_set
+
+
+class WordListField(forms.CharField):
+    """A list of words typed on one line, separated by spaces."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return " ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return text.split() if text else []
+
+
+class DeviceLogConfigurationForm(ServiceForm[DeviceLogConfiguration]):
+    scope = forms.ChoiceField(help_text="global, or one site's scope (overrides global).")
+    valid_log_file_extensions = WordListField(
+        label="ValidLogFileExtensions", help_text="Separated by spaces: .dmp .clg .txt …"
+    )
+    valid_log_file_types = WordListField(
+        label="ValidLogFileTypes", help_text="Separated by spaces: Watson CELog Config DiagLog"
+    )
+
+    class Meta:
+        model = DeviceLogConfiguration
+        fields = SETTINGS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        scope = self.fields["scope"]
+        assert isinstance(scope, forms.ChoiceField)
+        if self.instance.pk is None:
+            # A new row is for a scope that has no settings of its own yet.
+            taken = {
+                config.scope for config in DeviceLogConfiguration.objects.select_related("site")
+            }
+            scope.choices = scope_choices(exclude=taken)
+        else:
+            scope.choices = [(self.instance.scope, self.instance.scope)]
+            scope.initial = self.instance.scope
+            scope.disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        scope = self.cleaned_data.get("scope")
+        if scope and self.instance.pk is None:
+            # A scope the service refuses is named by the check in super().clean().
+            with contextlib.suppress(DomainError):
+                self.instance.site = scope_resolve(scope)
+        return super().clean()
+
+    def apply(self) -> DeviceLogConfiguration:
+        values = {name: self.cleaned_data[name] for name in SETTINGS}
+        return log_config_set(scope=self.cleaned_data["scope"], values=values, actor=self.actor)
+
+
+@admin.register(DeviceLogConfiguration)
+class DeviceLogConfigurationAdmin(ServiceAdmin[DeviceLogConfiguration]):
+    form = DeviceLogConfigurationForm
+    fields = ("scope", *SETTINGS)
+    list_display = (
+        "scope_display",
+        "log_cleanup_interval_days",
+        "log_cleanup_time_of_day",
+        "log_flush_interval_minutes",
+        "max_log_cache_limit",
+        "max_log_file_size",
+        "extensions",
+        "log_types",
+        "log_store_quota",
+    )
+    list_select_related = ("site",)
+    search_fields = ("site__name",)
+    change_list_template = "admin/portal/devicelogconfiguration/change_list.html"
+
+    @admin.display(description="scope", ordering="site__name")
+    def scope_display(self, obj: DeviceLogConfiguration) -> str:
+        return obj.scope
+
+    @admin.display(description="ValidLogFileExtensions")
+    def extensions(self, obj: DeviceLogConfiguration) -> str:
+        return " ".join(obj.valid_log_file_extensions)
+
+    @admin.display(description="ValidLogFileTypes")
+    def log_types(self, obj: DeviceLogConfiguration) -> str:
+        return " ".join(obj.valid_log_file_types)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        effective = [("global", log_config_effective(site=None))]
+        effective += [
+            (f"site:{site.name}", log_config_effective(site=site)) for site in Site.objects.all()
+        ]
+        context = {**(extra_context or {}), "effective_log_configs": effective}
+        return super().changelist_view(request, context)
+
+    def delete_model(self, request: HttpRequest, obj: DeviceLogConfiguration) -> None:
+        log_config_reset(scope=obj.scope, actor=actor_of(request))
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[DeviceLogConfiguration]
+    ) -> None:
+        actor = actor_of(request)
+        with transaction.atomic():
+            for config in queryset.select_related("site"):
+                log_config_reset(scope=config.scope, actor=actor)

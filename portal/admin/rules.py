@@ -1,0 +1,222 @@
+"""Control-panel pages for device update rules: the list and its four actions.
+
+Rules come from package imports, never from a form: there is no add page and the
+change page is read-only. Approve, cancel pending, restore and remove are actions,
+each confirmed on a page saying what will reach phones, each a thin wrapper over
+``rules_apply``. They need ``change_deviceupdaterule`` (remove:
+``delete_deviceupdaterule``), so the helpdesk never sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from portal.admin.base import actor_of
+from portal.choices import RuleAction, RuleState
+from portal.models import DeviceUpdateRule
+from portal.selectors import rules_state_q
+from portal.services.rules import rules_apply
+
+
+class RuleStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(value), str(label)) for value, label in RuleState.choices]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[DeviceUpdateRule]
+    ) -> QuerySet[DeviceUpdateRule]:
+        value = self.value()
+        if value is None:
+            return queryset
+        try:
+            state = RuleState(value)
+        except ValueError:
+            raise IncorrectLookupParameters(f"{value!r} is not a rule state") from None
+        return queryset.filter(rules_state_q(state))
+
+
+@dataclass(frozen=True)
+class RulePreview:
+    """What an action will do to one rule, in terms of what phones will be offered."""
+
+    rule: DeviceUpdateRule
+    refused: bool
+    effect: str
+
+
+def _was(version: str) -> str:
+    return version or "nothing"
+
+
+def rule_preview(action: RuleAction, rule: DeviceUpdateRule) -> RulePreview:
+    """The confirmation page's line for one rule (the service decides when it runs)."""
+    pending, approved, restore = rule.pending_version, rule.approved_version, rule.restore_version
+    if action is RuleAction.APPROVE:
+        if not pending:
+            return RulePreview(rule, True, "refused: no pending version to approve")
+        kept = f"; {approved} kept for a restore" if approved else ""
+        effect = f"everyone gets {pending} (was {_was(approved)}), test devices follow{kept}"
+        return RulePreview(rule, False, effect)
+    if action is RuleAction.RESET:
+        if not pending:
+            return RulePreview(rule, True, "refused: no pending version to cancel")
+        effect = f"test devices go back to {_was(approved)} ({pending} cancelled)"
+        return RulePreview(rule, False, effect)
+    if action is RuleAction.RESTORE:
+        if not approved:
+            return RulePreview(rule, True, "refused: no approved version to restore")
+        back = f"everyone goes back to {restore}" if restore else "nothing is offered any more"
+        testers = f"test devices keep {pending}" if pending else "test devices follow"
+        return RulePreview(rule, False, f"{back} (was {approved}), {testers}")
+    dropped = f", pending {pending} dropped" if pending else ""
+    effect = f"rule deleted: nothing is offered any more (was {_was(approved)}){dropped}"
+    return RulePreview(rule, False, effect)
+
+
+@admin.register(DeviceUpdateRule)
+class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
+    list_display = (
+        "identity",
+        "device_type",
+        "brand",
+        "model",
+        "revision",
+        "locale",
+        "update_type",
+        "approved_version",
+        "pending_version",
+        "restore_version",
+        "state",
+        "pool",
+    )
+    list_filter = ("brand", "model", RuleStateFilter, "pool")
+    list_select_related = ("pool",)
+    search_fields = (
+        "brand",
+        "model",
+        "rule_id",
+        "pending_version",
+        "approved_version",
+        "restore_version",
+    )
+    fields = (
+        "identity",
+        "pool",
+        "rule_id",
+        "device_type",
+        "brand",
+        "model",
+        "revision",
+        "locale",
+        "update_type",
+        "pending_version",
+        "approved_version",
+        "restore_version",
+        "state",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    actions = ("approve_rules", "reset_rules", "restore_rules", "remove_rules")
+    confirmation_template = "admin/portal/deviceupdaterule/action_confirmation.html"
+
+    @admin.display(description="identity", ordering="pool__fqdn")
+    def identity(self, obj: DeviceUpdateRule) -> str:
+        return obj.identity
+
+    @admin.display(description="state")
+    def state(self, obj: DeviceUpdateRule) -> str:
+        return str(obj.state.label)
+
+    # Rules are made by imports and changed only by the actions below.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: DeviceUpdateRule | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: DeviceUpdateRule | None = None
+    ) -> bool:
+        return False
+
+    def has_rule_change_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("portal.change_deviceupdaterule")
+
+    def has_rule_remove_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("portal.delete_deviceupdaterule")
+
+    @admin.action(description="Approve selected rules", permissions=["rule_change"])
+    def approve_rules(
+        self, request: HttpRequest, queryset: QuerySet[DeviceUpdateRule]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(request, queryset, RuleAction.APPROVE, "approve_rules")
+
+    @admin.action(
+        description="Cancel pending versions of selected rules", permissions=["rule_change"]
+    )
+    def reset_rules(
+        self, request: HttpRequest, queryset: QuerySet[DeviceUpdateRule]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(request, queryset, RuleAction.RESET, "reset_rules")
+
+    @admin.action(description="Restore selected rules", permissions=["rule_change"])
+    def restore_rules(
+        self, request: HttpRequest, queryset: QuerySet[DeviceUpdateRule]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(request, queryset, RuleAction.RESTORE, "restore_rules")
+
+    @admin.action(description="Remove selected rules", permissions=["rule_remove"])
+    def remove_rules(
+        self, request: HttpRequest, queryset: QuerySet[DeviceUpdateRule]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(request, queryset, RuleAction.REMOVE, "remove_rules")
+
+    def _confirm_then_apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[DeviceUpdateRule],
+        action: RuleAction,
+        action_name: str,
+    ) -> TemplateResponse | None:
+        rules = list(queryset.select_related("pool"))
+        if request.POST.get("post") == "yes":
+            for outcome in rules_apply(action=action, rules=rules, actor=actor_of(request)):
+                if outcome.ok:
+                    self.message_user(
+                        request, f"{outcome.identity}: {outcome.message}", messages.SUCCESS
+                    )
+                else:
+                    text = outcome.message
+                    if not text.startswith(outcome.identity):
+                        text = f"{outcome.identity}: {text}"
+                    self.message_user(request, text, messages.ERROR)
+            return None  # back to the list, which shows the messages
+        previews = [rule_preview(action, rule) for rule in rules]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{action.label}: {len(rules)} rule{'s' if len(rules) != 1 else ''}",
+            "subtitle": None,
+            "opts": self.opts,
+            "action_name": action_name,
+            "action_label": action.label,
+            "previews": previews,
+            "refused_count": sum(preview.refused for preview in previews),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.confirmation_template, context)

@@ -1,0 +1,90 @@
+"""Control-panel pages for the topology: sites, pools, servers (saved and deleted audited)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from portal.admin.base import ServiceAdmin, actor_of
+from portal.models import Pool, Server, Site
+from portal.services.topology import topology_delete, topology_save
+
+T = TypeVar("T", Site, Pool, Server)
+
+
+class TopologyAdmin(ServiceAdmin[T]):
+    """Form and inline edits go through ``topology_save`` / ``topology_delete``.
+
+    The model forms already run the model validation the service runs (``full_clean``).
+    """
+
+    def save_model(self, request: HttpRequest, obj: T, form: Any, change: Any) -> None:
+        topology_save(obj=obj, actor=actor_of(request))
+
+    def delete_model(self, request: HttpRequest, obj: T) -> None:
+        topology_delete(obj=obj, actor=actor_of(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[T]) -> None:
+        actor = actor_of(request)
+        with transaction.atomic():
+            for obj in queryset:
+                topology_delete(obj=obj, actor=actor)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
+        actor = actor_of(request)
+        # commit=False: the formset only builds the objects (new ones get their parent).
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            topology_delete(obj=obj, actor=actor)
+        for obj in instances:
+            topology_save(obj=obj, actor=actor)
+
+
+class PoolInline(admin.TabularInline[Pool, Site]):
+    model = Pool
+    extra = 0
+    fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")
+    show_change_link = True
+
+
+@admin.register(Site)
+class SiteAdmin(TopologyAdmin[Site]):
+    list_display = ("name", "description", "pool_count")
+    search_fields = ("name",)
+    inlines = (PoolInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
+        return super().get_queryset(request).annotate(pool_total=Count("pools"))
+
+    @admin.display(description="pools", ordering="pool_total")
+    def pool_count(self, obj: Site) -> int:
+        return int(getattr(obj, "pool_total", 0))
+
+
+class ServerInline(admin.TabularInline[Server, Pool]):
+    model = Server
+    extra = 0
+    fields = ("fqdn", "worker_seen_at")
+    readonly_fields = ("worker_seen_at",)
+
+
+@admin.register(Pool)
+class PoolAdmin(TopologyAdmin[Pool]):
+    list_display = ("identity", "site", "internal_web_fqdn", "external_web_fqdn")
+    list_filter = ("site",)
+    list_select_related = ("site",)
+    search_fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")
+    inlines = (ServerInline,)
+
+
+@admin.register(Server)
+class ServerAdmin(TopologyAdmin[Server]):
+    list_display = ("fqdn", "pool", "queue", "worker_seen_at")
+    list_filter = ("pool__site", "pool")
+    list_select_related = ("pool",)
+    search_fields = ("fqdn",)
+    readonly_fields = ("queue", "worker_seen_at")
