@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from portal.choices import ReplicaState
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
+from portal.services.generation import decision_generation_bump
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def server_replicate(*, server: Server, version_id: int, store_dir: Path) -> Rep
 
 
 def _set(row: ServerFile, state: ReplicaState, error: str = "") -> None:
+    if (row.state == ReplicaState.VERIFIED) != (state == ReplicaState.VERIFIED):
+        decision_generation_bump()  # what this server may offer changes
     ServerFile.objects.filter(pk=row.pk).update(
         state=state,
         error=error[:500],

@@ -25,6 +25,7 @@ from portal.errors import DomainError
 from portal.identifiers import normalise_version
 from portal.models import DeviceUpdateRule, Pool
 from portal.services.audit import Actor, audit_record, diff, snapshot
+from portal.services.generation import decision_generation_bump
 
 VERSION_FIELDS = ("pending_version", "approved_version", "restore_version", "restored")
 CLASS_FIELDS = ("device_type", "brand", "model", "revision", "locale", "update_type")
@@ -65,6 +66,7 @@ def _save_versions(
 ) -> None:
     rule.full_clean()
     rule.save(update_fields=[*VERSION_FIELDS, "updated_at"])
+    decision_generation_bump()
     audit_record(
         actor=actor,
         action=action,
@@ -108,6 +110,7 @@ def rule_set_pending(
             )
             rule.full_clean()
             rule.save()
+            decision_generation_bump()
             audit_record(
                 actor=actor,
                 action="portal.rule.created",
@@ -186,6 +189,7 @@ def rule_remove(*, rule: DeviceUpdateRule, actor: Actor) -> None:
             changes=diff(snapshot(rule, (*CLASS_FIELDS, *VERSION_FIELDS)), {}),
         )
         rule.delete()
+        decision_generation_bump()
 
 
 _ACTIONS: dict[str, Callable[..., object]] = {

@@ -12,6 +12,7 @@ from portal.identifiers import normalise_mac, normalise_serial
 from portal.models import TestDevice
 from portal.selectors import scope_resolve
 from portal.services.audit import Actor, audit_record, diff, snapshot
+from portal.services.generation import decision_generation_bump
 
 FIELDS = ("site", "name", "identifier_type", "identifier")
 
@@ -50,6 +51,7 @@ def _save(device: TestDevice, *, actor: Actor, action: str, before: dict[str, An
     try:
         with transaction.atomic():
             device.save()
+            decision_generation_bump()
             audit_record(
                 actor=actor,
                 action=action,
@@ -113,3 +115,4 @@ def testdevice_delete(*, device: TestDevice, actor: Actor) -> None:
             changes=diff(snapshot(device, FIELDS), {}),
         )
         device.delete()
+        decision_generation_bump()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from portal.errors import DomainError
 from portal.models import Pool, Server, Site
 from portal.services.audit import Actor, audit_record, diff, snapshot
+from portal.services.generation import decision_generation_bump
 from portal.services.replication import server_catch_up_queue
 
 FIELDS: dict[type[models.Model], tuple[str, ...]] = {
@@ -43,6 +44,7 @@ def topology_save(*, obj: Site | Pool | Server, actor: Actor) -> Site | Pool | S
         return obj
     with transaction.atomic():
         obj.save()
+        decision_generation_bump()
         if isinstance(obj, Server) and (created or "pool" in diff(before, after)):
             # A new front end, or one moved to another pool: copy what its pool needs.
             server_catch_up_queue(server=obj)
@@ -66,6 +68,7 @@ def topology_delete(*, obj: Site | Pool | Server, actor: Actor) -> None:
                 changes=diff(snapshot(obj, FIELDS[type(obj)]), {}),
             )
             obj.delete()
+            decision_generation_bump()
     except ProtectedError as error:
         dependants = sorted({str(item) for item in error.protected_objects})[:5]
         raise DomainError(

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -46,11 +47,14 @@ def imported(
     )
     with capture(execute=False), package.open("rb") as source:
         job = package_import_start(source=source, filename="p.cab", pools=[], actor=ACTOR)
-    with capture(execute=False) as callbacks:
+    with (
+        mock.patch("portal.tasks.server_replicate_task.delay") as delay,
+        capture(execute=True),
+    ):
         job = package_import_run(job_id=job.pk)  # type: ignore[assignment]
     assert job.status == "succeeded"
     version_id = UpdateFile.objects.first().version_id  # type: ignore[union-attr]
-    return version_id, callbacks
+    return version_id, delay.call_args_list
 
 
 def states(server: Server) -> list[tuple[str, str]]:
@@ -65,8 +69,11 @@ def test_an_import_queues_one_replication_per_server_and_records_pending_files(
     two_servers: tuple[Server, Server],
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    _version_id, callbacks = imported(tmp_path, publisher, django_capture_on_commit_callbacks)
-    assert len(callbacks) == 2
+    version_id, sent = imported(tmp_path, publisher, django_capture_on_commit_callbacks)
+    assert sorted(sent, key=str) == sorted(
+        (mock.call(server_fqdn=server.fqdn, version_id=version_id) for server in two_servers),
+        key=str,
+    )
     for server in two_servers:
         assert states(server) == [
             ("CPE.cat", "pending"),
@@ -162,11 +169,14 @@ def test_a_server_added_to_the_pool_catches_up_with_what_the_rules_reference(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     imported(tmp_path, publisher, django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with (
+        mock.patch("portal.tasks.server_check_store_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         newcomer = topology_save(
             obj=Server(pool=Pool.objects.get(), fqdn="fe09.example.org"), actor=ACTOR
         )
-    assert len(callbacks) == 1
+    delay.assert_called_once_with(server_fqdn="fe09.example.org")
     assert isinstance(newcomer, Server)
     check = server_check_store(server=newcomer, store_dir=tmp_path / "fe09", full=False)
     assert (check.added, check.result.copied, check.result.verified) == (3, 3, 3)
