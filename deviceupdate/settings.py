@@ -264,6 +264,20 @@ IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
 DOWNLOAD_RETRY_AFTER = env.integer("DEVICEUPDATE_DOWNLOAD_RETRY_AFTER", 30, minimum=1, maximum=3600)
 
+# --- Phone endpoints --------------------------------------------------------------
+# Write the request audit from a background thread per process (tests flush by hand).
+PHONE_AUDIT_FLUSH_THREAD = env.boolean("DEVICEUPDATE_AUDIT_FLUSH_THREAD", True)
+# Addresses of reverse proxies allowed to say who the client is (X-Forwarded-For);
+# from anyone else the header is ignored, so it cannot be used to dodge throttling.
+TRUSTED_PROXIES = env.csv("DEVICEUPDATE_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+# Failed external sign-ins allowed per address and per user in the window, then 429.
+EXTERNAL_AUTH_MAX_FAILURES = env.integer(
+    "DEVICEUPDATE_AUTH_MAX_FAILURES", 10, minimum=1, maximum=10_000
+)
+EXTERNAL_AUTH_WINDOW = env.integer(
+    "DEVICEUPDATE_AUTH_WINDOW_SECONDS", 300, minimum=10, maximum=86400
+)
+
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

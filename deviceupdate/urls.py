@@ -5,6 +5,7 @@ from django.urls import path, re_path
 
 from deviceupdate.health import healthz
 from phones.downloads import download
+from phones.views import ExternalUpdateCheckView, UpdateCheckView
 
 admin.site.site_header = "Device Update control panel"
 admin.site.site_title = "Device Update"
@@ -13,6 +14,12 @@ admin.site.index_title = "Phones, firmware and rollouts"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("RequestHandler/ucdevice.upx", UpdateCheckView.as_view(), name="update-check"),
+    path(
+        "RequestHandlerExt/ucdevice.upx",
+        ExternalUpdateCheckView.as_view(),
+        name="update-check-external",
+    ),
     # Served by nginx from the store in production (deploy/nginx); by Django otherwise.
     re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
 ]

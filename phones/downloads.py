@@ -15,6 +15,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -57,18 +58,29 @@ def resolve_in_store(store: Path, relative: str) -> Path | None:
     return real
 
 
-def _iterate(handle: object, length: int, release: threading.BoundedSemaphore) -> Iterator[bytes]:
-    try:
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(_CHUNK, remaining))  # type: ignore[attr-defined]
+class _Transfer:
+    """The bytes of a range of an open file; closing it (the server does, when the
+    response ends or the phone hangs up, even before the first byte) frees the file
+    and the download slot exactly once."""
+
+    def __init__(self, handle: BinaryIO, length: int, slots: threading.BoundedSemaphore) -> None:
+        self._handle = handle
+        self._remaining = length
+        self._slots: threading.BoundedSemaphore | None = slots
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self._remaining > 0:
+            chunk = self._handle.read(min(_CHUNK, self._remaining))
             if not chunk:
                 break
-            remaining -= len(chunk)
+            self._remaining -= len(chunk)
             yield chunk
-    finally:
-        handle.close()  # type: ignore[attr-defined]
-        release.release()
+
+    def close(self) -> None:
+        if self._slots is not None:
+            self._handle.close()
+            self._slots.release()
+            self._slots = None
 
 
 @require_safe
@@ -127,7 +139,7 @@ def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpRes
         handle = target.open("rb")
         handle.seek(start)
         response = StreamingHttpResponse(  # type: ignore[assignment]
-            _iterate(handle, length, slots),
+            _Transfer(handle, length, slots),
             status=status,
             content_type="application/octet-stream",
         )

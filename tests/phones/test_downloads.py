@@ -10,6 +10,9 @@ import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+# Closing a response fires request_finished, which tidies database connections.
+pytestmark = pytest.mark.django_db
+
 FOLDER = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
 DATA = hashlib.shake_256(b"image").digest(300_000)
 
@@ -118,4 +121,19 @@ def test_beyond_the_download_cap_phones_are_told_to_come_back(
     assert b"<Code>Busy</Code>" in busy.content
     assert body(first) == DATA
     first.close()
-    assert client.get(url).status_code == 200
+    last = client.get(url)
+    assert last.status_code == 200
+    last.close()
+
+
+def test_a_download_abandoned_before_its_first_byte_frees_its_slot(
+    client: Client, store: Path, settings: Settings
+) -> None:
+    settings.DOWNLOAD_MAX_CONCURRENT = 1
+    url = f"/DeviceUpdateFiles_Int/{FOLDER}/CPE.nbt"
+    abandoned = client.get(url)
+    abandoned.close()  # the phone hung up: the server closes the response unread
+    again = client.get(url)
+    assert again.status_code == 200
+    assert body(again) == DATA
+    again.close()

@@ -1,0 +1,261 @@
+"""The request audit and the inventory, written in batches off the hot path.
+
+Each web process buffers its update checks and writes them out at least every
+LogFlushInterval, or sooner when the buffer reaches MaxLogCacheLimit bytes, and on a
+graceful shutdown: audit rows (idempotent by request id), one inventory upsert per
+phone, and the per-server daily audit file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from phones.choices import Channel, DeviceState, Outcome
+from phones.decision import Decision
+from phones.models import Device, RequestAudit
+from phones.protocol import UpdateCheck
+from portal.models import Server
+from portal.selectors import log_config_effective
+
+logger = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[;#,\r\n\t]")
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One update check as audited: the request, the answer and why."""
+
+    created_at: dt.datetime
+    channel: Channel
+    client_address: str | None
+    check: UpdateCheck | None
+    decision: Decision | None
+    user: str
+    outcome: Outcome
+    status: int
+    message: str = ""
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def size(self) -> int:
+        """Roughly the bytes the record holds, against MaxLogCacheLimit."""
+        modules = len(self.check.modules) if self.check else 0
+        return 400 + 120 * modules + len(self.message)
+
+
+def _clean(value: object) -> str:
+    return _UNSAFE.sub(" ", str(value))
+
+
+def audit_line(record: CheckRecord, server: str) -> str:
+    """The daily file's line: fields by ';', modules by '#', module fields by ','."""
+    check = record.check
+    request_modules = "#".join(
+        ",".join(_clean(v) for v in (m.update_type, m.file_name, m.version, m.timestamp))
+        for m in (check.modules if check else ())
+    )
+    response_modules = "#".join(
+        ",".join(_clean(v) for v in (m.update_type, f.name, m.version, f.timestamp))
+        for m in (record.decision.offered if record.decision else ())
+        for f in m.files
+    )
+    fields = [
+        record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        record.client_address or "",
+        check.device_type if check else "",
+        check.mac if check else "",
+        check.serial if check else "",
+        check.vendor if check else "",
+        check.model if check else "",
+        check.revision if check else "",
+        check.locale if check else "",
+        request_modules,
+        response_modules,
+        record.user,
+        server,
+        record.channel,
+        f"{record.outcome} {record.status}",
+    ]
+    return ";".join(
+        _clean(value) if index not in (9, 10) else value for index, value in enumerate(fields)
+    )
+
+
+_DEVICE_STATE = {
+    Outcome.OFFERED: DeviceState.UPDATE_OFFERED,
+    Outcome.NOT_REPLICATED: DeviceState.AWAITING_COPY,
+    Outcome.UP_TO_DATE: DeviceState.UP_TO_DATE,
+    Outcome.NO_RULE: DeviceState.NO_RULE,
+}
+
+
+def write_records(records: Iterable[CheckRecord], *, server: str) -> int:
+    """Write audit rows, inventory upserts and file lines for ``records``; idempotent."""
+    records = list(records)
+    if not records:
+        return 0
+    RequestAudit.objects.bulk_create(
+        [_audit_row(record, server) for record in records], ignore_conflicts=True
+    )
+    latest: dict[str, CheckRecord] = {}
+    for record in records:
+        if record.check is not None and record.decision is not None:
+            latest[record.check.identity] = record
+    if latest:
+        Device.objects.bulk_create(
+            [_device_row(record, server) for record in latest.values()],
+            update_conflicts=True,
+            unique_fields=["identity"],
+            update_fields=[
+                "mac", "serial", "device_type", "brand", "model", "revision", "locale",
+                "installed", "targets", "state", "test_device", "last_seen", "last_user",
+                "last_address", "last_channel", "last_server",
+            ],
+        )  # fmt: skip
+    by_day: dict[str, list[str]] = {}
+    for record in records:
+        by_day.setdefault(record.created_at.strftime("%Y%m%d"), []).append(
+            audit_line(record, server)
+        )
+    folder = settings.DATA_DIR / "DeviceUpdateLogs" / "Server" / "Audit" / "ImageUpdates"
+    folder.mkdir(parents=True, exist_ok=True)
+    for day, lines in by_day.items():
+        with open(folder / f"RequestHandlerAuditLog_{server}_{day}.log", "a") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+    return len(records)
+
+
+def _audit_row(record: CheckRecord, server: str) -> RequestAudit:
+    check = record.check
+    return RequestAudit(
+        request_id=record.request_id,
+        created_at=record.created_at,
+        server=server,
+        channel=record.channel,
+        client_address=record.client_address,
+        identity=check.identity if check else "",
+        device_type=check.device_type if check else "",
+        mac=check.mac if check else "",
+        serial=check.serial if check else "",
+        vendor=check.vendor if check else "",
+        model=check.model if check else "",
+        revision=check.revision if check else "",
+        locale=check.locale if check else "",
+        user=record.user[:256],
+        request_modules=[
+            {"update_type": m.update_type, "file": m.file_name, "version": m.version}
+            for m in (check.modules if check else ())
+        ],
+        response_modules=[
+            {
+                "update_type": m.update_type,
+                "installed": m.installed,
+                "target": m.target,
+                "outcome": m.outcome.value,
+                "why": m.note,
+            }
+            for m in (record.decision.modules if record.decision else ())
+        ],
+        test_device=bool(record.decision and record.decision.test_device),
+        outcome=record.outcome,
+        status=record.status,
+        message=record.message[:400],
+    )
+
+
+def _device_row(record: CheckRecord, server: str) -> Device:
+    check, decision = record.check, record.decision
+    assert check is not None and decision is not None
+    return Device(
+        identity=check.identity,
+        mac=check.mac,
+        serial=check.serial,
+        device_type=check.device_type,
+        brand=check.vendor,
+        model=check.model,
+        revision=check.revision,
+        locale=check.locale,
+        installed={m.update_type: m.version for m in check.modules},
+        targets=decision.targets,
+        state=_DEVICE_STATE[decision.outcome],
+        test_device=decision.test_device,
+        first_seen=record.created_at,
+        last_seen=record.created_at,
+        last_user=record.user[:256],
+        last_address=record.client_address,
+        last_channel=record.channel,
+        last_server=server,
+    )
+
+
+class Recorder:
+    """The process's buffer of update checks, flushed by size, by time and at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer: list[CheckRecord] = []
+        self._bytes = 0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._limits = (300.0, 512_000)  # LogFlushInterval (s), MaxLogCacheLimit (bytes)
+
+    def record(self, record: CheckRecord) -> None:
+        with self._lock:
+            self._buffer.append(record)
+            self._bytes += record.size()
+            full = self._bytes >= self._limits[1]
+            if self._thread is None and settings.PHONE_AUDIT_FLUSH_THREAD:
+                self._thread = threading.Thread(
+                    target=self._run, name="phone-audit-flush", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.flush)
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._buffer)
+
+    def flush(self) -> int:
+        """Write out everything buffered; records that fail to write are kept."""
+        with self._lock:
+            records, self._buffer, self._bytes = self._buffer, [], 0
+        if not records:
+            return 0
+        try:
+            return write_records(records, server=settings.SERVER_FQDN)
+        except Exception:
+            logger.exception("could not write %d audit records; keeping them", len(records))
+            with self._lock:
+                self._buffer = records + self._buffer
+                self._bytes += sum(record.size() for record in records)
+            return 0
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(timeout=self._limits[0])
+            self._wake.clear()
+            try:
+                self._limits = _configured_limits()
+                self.flush()
+            finally:
+                close_old_connections()
+
+
+def _configured_limits() -> tuple[float, int]:
+    server = Server.objects.select_related("pool__site").filter(fqdn=settings.SERVER_FQDN).first()
+    config = log_config_effective(site=server.pool.site if server else None)
+    return config.log_flush_interval_minutes * 60.0, config.max_log_cache_limit
+
+
+recorder = Recorder()
