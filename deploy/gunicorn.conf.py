@@ -1,0 +1,18 @@
+"""gunicorn settings shared by `make run` and production (`gunicorn -c deploy/gunicorn.conf.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Phones keep connections short; threads let one worker answer while another waits on I/O.
+workers = 2
+threads = 4
+graceful_timeout = 20
+accesslog = "-"
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A graceful stop writes out the request audit this worker still holds."""
+    from phones.recorder import recorder
+
+    recorder.flush()
