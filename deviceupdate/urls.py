@@ -1,7 +1,7 @@
 """URLs: the control panel, the health probe (the API and phone endpoints join later)."""
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from deviceupdate.health import healthz
 from phones.downloads import download
@@ -14,6 +14,7 @@ admin.site.index_title = "Phones, firmware and rollouts"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("portal.api.urls")),
     path("RequestHandler/ucdevice.upx", UpdateCheckView.as_view(), name="update-check"),
     path(
         "RequestHandlerExt/ucdevice.upx",

@@ -1,5 +1,23 @@
 """The control panel: one module of admin pages per subdomain, all registered on import."""
 
-from portal.admin import audit, log_config, publishers, rules, testdevices, topology
+from portal.admin import (
+    audit,
+    imports,
+    log_config,
+    publishers,
+    replication,
+    rules,
+    testdevices,
+    topology,
+)
 
-__all__ = ["audit", "log_config", "publishers", "rules", "testdevices", "topology"]
+__all__ = [
+    "audit",
+    "imports",
+    "log_config",
+    "publishers",
+    "replication",
+    "rules",
+    "testdevices",
+    "topology",
+]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from portal.admin.base import ServiceAdmin, actor_of
 from portal.models import Pool, Server, Site
+from portal.services.replication import servers_resync_queue
 from portal.services.topology import topology_delete, topology_save
 
 T = TypeVar("T", Site, Pool, Server)
@@ -88,3 +89,14 @@ class ServerAdmin(TopologyAdmin[Server]):
     list_select_related = ("pool",)
     search_fields = ("fqdn",)
     readonly_fields = ("queue", "worker_seen_at")
+    actions = ("resync_servers",)
+
+    @admin.action(
+        description="Re-sync: check every copy (SHA-256) and copy what is missing",
+        permissions=["change"],
+    )
+    def resync_servers(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        sent = servers_resync_queue(servers=list(queryset), actor=actor_of(request))
+        self.message_user(
+            request, f"Full store check queued for {sent} server(s)", messages.SUCCESS
+        )

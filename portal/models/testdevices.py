@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from portal.choices import IdentifierType
 from portal.models.topology import Site
@@ -29,7 +29,8 @@ class TestDevice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["site__name", "name"]
+        # Global devices first on every database (PostgreSQL sorts NULLs last by default).
+        ordering = [F("site__name").asc(nulls_first=True), "name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["name"], condition=Q(site__isnull=True), name="test_device_global_name"

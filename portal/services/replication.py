@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from portal.choices import ReplicaState
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
+from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
 
 logger = logging.getLogger(__name__)
@@ -255,3 +256,27 @@ def server_verified_folders(*, server: Server) -> set[str]:
     ):
         states[folder] = states.get(folder, True) and state == ReplicaState.VERIFIED
     return {folder for folder, ok in states.items() if ok}
+
+
+def servers_resync_queue(*, servers: Iterable[Server], actor: Actor) -> int:
+    """Audit a re-sync request per server and, after commit, queue a full store check
+    (SHA-256 of every copy, then copy what is missing) on each server's own queue."""
+    from portal.tasks import server_check_store_task
+
+    sent = 0
+    with transaction.atomic():
+        for server in servers:
+            audit_record(
+                actor=actor,
+                action="portal.server.resync_requested",
+                obj=server,
+                changes={"full_check": [None, True]},
+            )
+            fqdn = server.fqdn
+            transaction.on_commit(
+                lambda fqdn=fqdn: server_check_store_task.delay(  # type: ignore[misc]
+                    server_fqdn=fqdn, full=True
+                )
+            )
+            sent += 1
+    return sent

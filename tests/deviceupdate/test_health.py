@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from kombu import Connection
 
 from deviceupdate.celery import app as celery_app
 
@@ -25,8 +26,11 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
-    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    # Only this check's connection is replaced: the app's configuration and its
+    # connection pools stay as they are for the tests that follow.
+    monkeypatch.setattr(
+        celery_app, "connection_for_write", lambda: Connection("redis://127.0.0.1:9/0")
+    )
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {

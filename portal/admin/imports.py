@@ -1,0 +1,250 @@
+"""Control-panel pages for package imports and the update versions they stored.
+
+A package is imported only through the "Import device update" page, which streams
+the upload to ``package_import_start`` (never reading it whole) and shows the job;
+the job and version pages are read-only, with the import's report and the state of
+every copy on every server. Importing needs ``add_importjob``, so the helpdesk can
+look but never import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from portal.admin.base import actor_of
+from portal.errors import DomainError
+from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
+from portal.selectors import import_replication_matrix, version_replication_matrix
+from portal.services.imports import package_import_start
+
+
+class PackageImportForm(forms.Form):
+    package = forms.FileField(
+        label="Update package (.cab)",
+        help_text="The vendor's cabinet, usually UCUpdates.cab.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".cab"}),
+    )
+    pools = forms.ModelMultipleChoiceField(
+        queryset=Pool.objects.order_by("fqdn"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The pools whose rules get the package's versions as pending.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pools"].initial = list(Pool.objects.values_list("pk", flat=True))
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
+    list_display = (
+        "id",
+        "created_at",
+        "actor_name",
+        "package_name",
+        "package_size",
+        "status",
+        "progress_percent",
+        "signer",
+        "update_count",
+        "warning_count",
+        "replication",
+    )
+    list_display_links = ("id", "package_name")
+    list_filter = ("status", "actor_name")
+    search_fields = ("package_name", "package_sha256")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "status",
+        "progress_percent",
+        "step",
+        "error",
+        "actor_name",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "package_name",
+        "package_size",
+        "package_sha256",
+        "target_pools",
+        "signer",
+        "report",
+        "warning_list",
+        "replication",
+        "replication_matrix",
+    )
+    readonly_fields = fields
+    change_list_template = "admin/portal/importjob/change_list.html"
+    import_template = "admin/portal/importjob/import_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
+        return super().get_queryset(request).prefetch_related("pools")
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_percent(self, obj: ImportJob) -> str:
+        return f"{obj.progress}%"
+
+    @admin.display(description="updates")
+    def update_count(self, obj: ImportJob) -> int:
+        return len(obj.updates)
+
+    @admin.display(description="warnings")
+    def warning_count(self, obj: ImportJob) -> int:
+        return len(obj.warnings)
+
+    @admin.display(description="pools")
+    def target_pools(self, obj: ImportJob) -> str:
+        return ", ".join(pool.identity for pool in obj.pools.all()) or "-"
+
+    # The report pieces are rendered by autoescaping templates; render_to_string returns
+    # safe HTML, which the read-only page shows as is.
+    @admin.display(description="updates found")
+    def report(self, obj: ImportJob) -> str:
+        return render_to_string("admin/portal/importjob/report.html", {"updates": obj.updates})
+
+    @admin.display(description="warnings")
+    def warning_list(self, obj: ImportJob) -> str:
+        return render_to_string("admin/portal/importjob/warnings.html", {"warnings": obj.warnings})
+
+    @admin.display(description="replication per server")
+    def replication_matrix(self, obj: ImportJob) -> str:
+        return render_to_string(
+            "admin/portal/replication/version_matrix.html",
+            {"matrix": import_replication_matrix(job=obj)},
+        )
+
+    # Jobs are made by the import page only and never edited or deleted by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        return False
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("portal.add_importjob")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"has_import_permission": self.has_import_permission(request)}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
+    def get_urls(self) -> list[URLPattern]:
+        page = path(
+            "import/",
+            self.admin_site.admin_view(self.import_view),
+            name="portal_importjob_import",
+        )
+        return [page, *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a package and queue its import; the job page then shows how it went."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = PackageImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["package"]
+                try:
+                    job = package_import_start(
+                        source=upload.chunks(),
+                        filename=upload.name or "",
+                        pools=list(form.cleaned_data["pools"]),
+                        actor=actor_of(request),
+                    )
+                except DomainError as error:
+                    field = error.field if error.field in form.fields else None
+                    form.add_error(field, error.message)
+                else:
+                    self.message_user(request, f"Import #{job.pk} queued", messages.SUCCESS)
+                    return HttpResponseRedirect(
+                        reverse("admin:portal_importjob_change", args=[job.pk])
+                    )
+        else:
+            form = PackageImportForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import device update",
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.import_template, context)
+
+
+class UpdateFileInline(admin.TabularInline[UpdateFile, UpdateVersion]):
+    """Read-only: the version page cannot be edited, so the admin disables its inlines."""
+
+    model = UpdateFile
+    extra = 0
+    fields = ("name", "role", "size", "sha256")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(UpdateVersion)
+class UpdateVersionAdmin(admin.ModelAdmin[UpdateVersion]):
+    list_display = (
+        "folder",
+        "device_type",
+        "version",
+        "signer",
+        "catalog_digest",
+        "created_at",
+        "import_job",
+    )
+    list_filter = ("brand", "model")
+    list_select_related = ("import_job",)
+    search_fields = ("folder", "version", "rule_id")
+    fields = (
+        "folder",
+        "rule_id",
+        "device_type",
+        "brand",
+        "model",
+        "revision",
+        "locale",
+        "version",
+        "update_type",
+        "release_date",
+        "description",
+        "signer",
+        "catalog_digest",
+        "import_job",
+        "created_at",
+        "replication_matrix",
+    )
+    readonly_fields = fields
+    inlines = (UpdateFileInline,)
+
+    @admin.display(description="replication per server")
+    def replication_matrix(self, obj: UpdateVersion) -> str:
+        return render_to_string(
+            "admin/portal/replication/file_matrix.html",
+            {"matrix": version_replication_matrix(version=obj)},
+        )
+
+    # Versions are stored by imports only; a version never changes.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UpdateVersion | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UpdateVersion | None = None) -> bool:
+        return False

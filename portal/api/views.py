@@ -1,0 +1,405 @@
+"""API views: validate the input, call one service or selector, render the answer.
+
+Every change goes through the services (audited, with the signed-in user as actor);
+their refusals (``DomainError``) become 400 with field errors, or 404 when what was
+named does not exist, by one shared mapping (``api_exception_of``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from portal.api.filters import AuditFilter, RuleFilter, TestDeviceFilter
+from portal.api.permissions import RolePermissions
+from portal.api.serializers import (
+    AuditEntrySerializer,
+    EffectiveLogConfigSerializer,
+    LogConfigSerializer,
+    PoolSerializer,
+    PublisherSerializer,
+    RuleBulkActionSerializer,
+    RuleBulkResultSerializer,
+    RuleSerializer,
+    ServerSerializer,
+    SiteSerializer,
+    TestDeviceSerializer,
+)
+from portal.choices import RuleAction
+from portal.errors import DomainError
+from portal.models import (
+    AuditEntry,
+    DeviceLogConfiguration,
+    DeviceUpdateRule,
+    Pool,
+    Server,
+    Site,
+    TestDevice,
+    TrustedPublisher,
+)
+from portal.selectors import log_config_effective, scope_resolve
+from portal.services.audit import Actor
+from portal.services.log_config import log_config_reset, log_config_set
+from portal.services.publishers import normalise_fingerprint, publisher_add, publisher_remove
+from portal.services.rules import (
+    rule_approve,
+    rule_by_identity,
+    rule_remove,
+    rule_reset,
+    rule_restore,
+    rules_apply,
+)
+from portal.services.testdevices import testdevice_create, testdevice_delete, testdevice_update
+
+
+def api_exception_of(error: DomainError) -> APIException:
+    """A service's refusal as the API answers it: 404 for ``not_found``, else 400."""
+    if error.code == "not_found":
+        return NotFound(error.message)
+    return ValidationError(error.as_field_errors(), code=error.code)
+
+
+class IdCursorPagination(CursorPagination):
+    ordering = "id"
+
+
+class AuditCursorPagination(CursorPagination):
+    # created_at is indexed; id breaks ties between rows of the same instant.
+    ordering = ("-created_at", "-id")
+
+
+class PortalViewSet(viewsets.GenericViewSet[Any]):
+    """Role permissions on every method; service refusals mapped to 400/404."""
+
+    permission_classes = [RolePermissions]
+    # Verbs of model permissions an action needs regardless of its HTTP method.
+    action_verbs: dict[str, str] = {}
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DomainError):
+            exc = api_exception_of(exc)
+        return super().handle_exception(exc)
+
+    def actor(self) -> Actor:
+        return Actor.of_user(self.request.user)
+
+
+# --- Rules --------------------------------------------------------------------------
+
+
+def _rule_referenced(reference: str) -> DeviceUpdateRule:
+    if reference.isdigit():
+        rule = DeviceUpdateRule.objects.select_related("pool").filter(pk=int(reference)).first()
+        if rule is None:
+            raise DomainError(f"no rule with id {reference}", field="rules")
+        return rule
+    try:
+        return rule_by_identity(reference)
+    except DomainError as error:
+        raise DomainError(error.message, field="rules") from None
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Device update rules"),
+    retrieve=extend_schema(summary="One device update rule"),
+)
+@extend_schema(tags=["rules"])
+class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """Rules come from package imports; the API approves, resets, restores and removes."""
+
+    queryset = DeviceUpdateRule.objects.select_related("pool")
+    serializer_class = RuleSerializer
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = RuleFilter
+    ordering_fields = ["id", "brand", "model", "created_at", "updated_at"]
+    ordering = ["id"]
+    pagination_class = IdCursorPagination
+    lookup_value_regex = r"\d+"
+    action_verbs = {
+        "approve": "change",
+        "reset": "change",
+        "restore": "change",
+        "bulk": "change",
+        "destroy": "delete",
+    }
+
+    def _respond(self, rule: DeviceUpdateRule) -> Response:
+        return Response(RuleSerializer(rule).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: RuleSerializer},
+        summary="Approve: R := A; A := P; P := empty (refused without a pending version)",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        return self._respond(rule_approve(rule=self.get_object(), actor=self.actor()))
+
+    @extend_schema(
+        request=None,
+        responses={200: RuleSerializer},
+        summary="Cancel pending: P := empty (refused without a pending version)",
+    )
+    @action(detail=True, methods=["post"])
+    def reset(self, request: Request, pk: str) -> Response:
+        return self._respond(rule_reset(rule=self.get_object(), actor=self.actor()))
+
+    @extend_schema(
+        request=None,
+        responses={200: RuleSerializer},
+        summary="Restore: A := R; R := empty (refused without an approved version)",
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        return self._respond(rule_restore(rule=self.get_object(), actor=self.actor()))
+
+    @extend_schema(
+        responses={204: None},
+        summary="Remove the rule (its files stay until the pool's unused files are cleared)",
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        rule_remove(rule=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=RuleBulkActionSerializer,
+        responses={200: RuleBulkResultSerializer},
+        summary="Apply one action to each rule on its own; report each outcome",
+        description=(
+            "Rules are named by id or identity. A rule the action is not allowed for is "
+            "reported and left as it was; the others are changed. `remove` needs the "
+            "delete permission."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="actions",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def bulk(self, request: Request) -> Response:
+        serializer = RuleBulkActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rule_action = RuleAction(serializer.validated_data["action"])
+        if rule_action is RuleAction.REMOVE and not request.user.has_perm(
+            "portal.delete_deviceupdaterule"
+        ):
+            self.permission_denied(request)
+        rules: dict[int, DeviceUpdateRule] = {}  # each rule once, in the order first named
+        for reference in serializer.validated_data["rules"]:
+            rule = _rule_referenced(reference)
+            rules.setdefault(rule.pk, rule)
+        outcomes = rules_apply(action=rule_action, rules=rules.values(), actor=self.actor())
+        result = {"action": rule_action.value, "outcomes": [asdict(item) for item in outcomes]}
+        return Response(RuleBulkResultSerializer(result).data)
+
+
+# --- Test devices -------------------------------------------------------------------
+
+
+@extend_schema(tags=["test devices"])
+class TestDeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """Phones that receive pending versions; written through the test device services."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    queryset = TestDevice.objects.select_related("site")
+    serializer_class = TestDeviceSerializer
+    filterset_class = TestDeviceFilter
+    pagination_class = IdCursorPagination
+    lookup_value_regex = r"\d+"
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device = testdevice_create(**serializer.validated_data, actor=self.actor())
+        return Response(self.get_serializer(device).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        serializer = self.get_serializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        device = testdevice_update(
+            device=self.get_object(), actor=self.actor(), **serializer.validated_data
+        )
+        return Response(self.get_serializer(device).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        testdevice_delete(device=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Log configuration --------------------------------------------------------------
+
+SCOPE_PARAMETER = OpenApiParameter(
+    "scope",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="global or site:<name>",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The scopes that have settings of their own"),
+    retrieve=extend_schema(parameters=[SCOPE_PARAMETER], summary="A scope's own settings"),
+    update=extend_schema(
+        parameters=[SCOPE_PARAMETER],
+        summary="Set every setting of a scope (created when it had none of its own)",
+    ),
+    partial_update=extend_schema(
+        parameters=[SCOPE_PARAMETER],
+        summary="Change some settings of a scope (the others start from the defaults)",
+    ),
+    destroy=extend_schema(
+        parameters=[SCOPE_PARAMETER],
+        responses={204: None},
+        summary="Remove a scope's settings: global goes back to the defaults, a site to global",
+    ),
+)
+@extend_schema(tags=["log configuration"])
+class LogConfigViewSet(PortalViewSet):
+    """Device log settings of ``global`` and of each site, at ``/log-config/<scope>/``."""
+
+    queryset = DeviceLogConfiguration.objects.select_related("site")
+    serializer_class = LogConfigSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+    lookup_field = "scope"
+    lookup_value_regex = r"[^/]+"
+
+    def get_object(self) -> DeviceLogConfiguration:
+        scope = self.kwargs["scope"]
+        config = self.get_queryset().filter(site=scope_resolve(scope)).first()
+        if config is None:
+            raise NotFound(f"{scope} has no settings of its own")
+        return config
+
+    def list(self, request: Request) -> Response:
+        configs = sorted(self.get_queryset(), key=lambda c: (c.site is not None, c.scope.lower()))
+        return Response(self.get_serializer(configs, many=True).data)
+
+    def retrieve(self, request: Request, scope: str) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def update(self, request: Request, scope: str, partial: bool = False) -> Response:
+        serializer = self.get_serializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        config = log_config_set(
+            scope=scope, values=dict(serializer.validated_data), actor=self.actor()
+        )
+        return Response(self.get_serializer(config).data)
+
+    def partial_update(self, request: Request, scope: str) -> Response:
+        return self.update(request, scope, partial=True)
+
+    def destroy(self, request: Request, scope: str) -> Response:
+        if not log_config_reset(scope=scope, actor=self.actor()):
+            raise NotFound(f"{scope} has no settings of its own")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        responses={200: EffectiveLogConfigSerializer(many=True)},
+        summary="The settings in force for each site's servers, and where they come from",
+    )
+    @action(detail=False, methods=["get"])
+    def effective(self, request: Request) -> Response:
+        # Rows of the selector's dataclass, each named by its site.
+        rows: list[Any] = [
+            {"site": site.name, **asdict(log_config_effective(site=site))}
+            for site in Site.objects.order_by("name")
+        ]
+        return Response(EffectiveLogConfigSerializer(rows, many=True).data)
+
+
+# --- Trusted publishers -------------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: PublisherSerializer}, summary="Trust a certificate"),
+    destroy=extend_schema(responses={204: None}, summary="Stop trusting a certificate"),
+)
+@extend_schema(tags=["trusted publishers"])
+class PublisherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """Certificates package catalogs must chain to, named by SHA-256 fingerprint."""
+
+    queryset = TrustedPublisher.objects.all()
+    serializer_class = PublisherSerializer
+    pagination_class = IdCursorPagination
+    filter_backends: list[Any] = []
+    lookup_field = "fingerprint_sha256"
+    lookup_url_kwarg = "fingerprint"
+    lookup_value_regex = r"[0-9A-Fa-f:]+"
+
+    def get_object(self) -> TrustedPublisher:
+        fingerprint = normalise_fingerprint(self.kwargs["fingerprint"])
+        publisher = get_object_or_404(self.get_queryset(), fingerprint_sha256=fingerprint)
+        self.check_object_permissions(self.request, publisher)
+        return publisher
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        publisher = publisher_add(
+            pem=serializer.validated_data["certificate_pem"], actor=self.actor()
+        )
+        return Response(self.get_serializer(publisher).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, fingerprint: str) -> Response:
+        publisher_remove(fingerprint=fingerprint, actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Topology (read-only) -----------------------------------------------------------
+
+
+class _ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    pagination_class: type[BasePagination] | None = IdCursorPagination
+    filter_backends: list[Any] = []
+    lookup_value_regex = r"\d+"
+
+
+@extend_schema(tags=["topology"])
+class SiteViewSet(_ReadOnly):
+    queryset = Site.objects.all()
+    serializer_class = SiteSerializer
+
+
+@extend_schema(tags=["topology"])
+class PoolViewSet(_ReadOnly):
+    queryset = Pool.objects.select_related("site")
+    serializer_class = PoolSerializer
+
+
+@extend_schema(tags=["topology"])
+class ServerViewSet(_ReadOnly):
+    queryset = Server.objects.select_related("pool")
+    serializer_class = ServerSerializer
+
+
+# --- Audit --------------------------------------------------------------------------
+
+
+@extend_schema(tags=["audit"])
+class AuditEntryViewSet(_ReadOnly):
+    """The audit trail, newest first; never written through the API."""
+
+    queryset = AuditEntry.objects.all()
+    serializer_class = AuditEntrySerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = AuditFilter
+    pagination_class = AuditCursorPagination
