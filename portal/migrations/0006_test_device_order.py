@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0005_replication'),
+        ("portal", "0005_replication"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='testdevice',
-            options={'ordering': [models.OrderBy(models.F('site__name'), nulls_first=True), 'name']},
+            name="testdevice",
+            options={
+                "ordering": [models.OrderBy(models.F("site__name"), nulls_first=True), "name"]
+            },
         ),
     ]
