@@ -1,0 +1,475 @@
+"""Control-panel pages for phones: the request audit and the inventory, read-only for all.
+
+Both tables are written by the phones (through the recorder), never by hand, and both
+grow with the fleet: the lists never count them in full and search a whole MAC address
+through its index, whatever spelling the helpdesk pastes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+
+from phones.choices import Outcome
+from phones.models import Device, RequestAudit
+from phones.selectors import WhatIf, device_history, device_what_if_explained, mac_search_term
+from portal.admin.audit import BoundedCountPaginator, _Echo, csv_cell
+from portal.models import Server
+
+M = TypeVar("M", bound=models.Model)
+
+REQUEST_AUDIT_CSV_HEADER = (
+    "id",
+    "time",
+    "server",
+    "channel",
+    "client_address",
+    "identity",
+    "device_type",
+    "mac",
+    "serial",
+    "vendor",
+    "model",
+    "revision",
+    "locale",
+    "user",
+    "test_device",
+    "outcome",
+    "status",
+    "message",
+    "request_modules",
+    "response_modules",
+)
+
+
+def outcome_label(value: str) -> str:
+    """The words the control panel uses for an outcome (``not yet on this server``)."""
+    return Outcome(value).label if value in Outcome.values else value
+
+
+def versions_text(versions: dict[str, str]) -> str | None:
+    """``CPE 4.0.7577.4387, UI 1.2`` (None, shown as the empty mark, when there are none)."""
+    return ", ".join(f"{kind} {version}" for kind, version in sorted(versions.items())) or None
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[M]):
+    """Viewable with the view permission; nobody adds, edits or deletes, not even a superuser.
+
+    Whole-MAC searches go to the stored form (12 upper-case hex digits) through the index.
+    """
+
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[M], search_term: str
+    ) -> tuple[QuerySet[M], bool]:
+        mac = mac_search_term(search_term)
+        if mac is None:
+            return super().get_search_results(request, queryset, search_term)
+        # 00-04-f2-11-22-33, 00:04:F2:11:22:33 and 0004f2112233 all name one phone; exact
+        # matches on the indexed MAC and serial columns, never a scan of the table.
+        return queryset.filter(Q(mac=mac) | Q(serial=search_term.strip())), False
+
+
+class _ValueFilter(admin.SimpleListFilter):
+    """Filters one column by exact value; choices come from a small table, not the audit.
+
+    A value given in the address is applied even when it is not among the choices (a
+    server or model that has left the topology or the inventory still has its history).
+    """
+
+    field_name: str
+
+    def choices_from(self) -> list[str]:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        values = self.choices_from()
+        current = self.value()
+        if current is not None and current not in values:
+            values.append(current)
+        return [(value, value) for value in values]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[RequestAudit]
+    ) -> QuerySet[RequestAudit]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(**{self.field_name: value})
+
+
+class AuditServerFilter(_ValueFilter):
+    """The servers of the topology (not a DISTINCT over the whole audit)."""
+
+    title = "server"
+    parameter_name = "server"
+    field_name = "server"
+
+    def choices_from(self) -> list[str]:
+        return list(Server.objects.order_by("fqdn").values_list("fqdn", flat=True))
+
+
+class AuditModelFilter(_ValueFilter):
+    """The models of the inventory (not a DISTINCT over the whole audit)."""
+
+    title = "model"
+    parameter_name = "model"
+    field_name = "model"
+
+    def choices_from(self) -> list[str]:
+        return list(Device.objects.order_by("model").values_list("model", flat=True).distinct())
+
+
+def request_audit_csv_rows(rows: QuerySet[RequestAudit]) -> Iterator[str]:
+    """The export's lines: the header, then one line per audited update check."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(REQUEST_AUDIT_CSV_HEADER)
+    for row in rows.iterator(chunk_size=2000):
+        yield writer.writerow(
+            csv_cell(value)
+            for value in (
+                row.pk,
+                row.created_at.isoformat(),
+                row.server,
+                row.channel,
+                row.client_address,
+                row.identity,
+                row.device_type,
+                row.mac,
+                row.serial,
+                row.vendor,
+                row.model,
+                row.revision,
+                row.locale,
+                row.user,
+                "yes" if row.test_device else "no",
+                row.outcome,
+                row.status,
+                row.message,
+                json.dumps(row.request_modules, ensure_ascii=False, sort_keys=True),
+                json.dumps(row.response_modules, ensure_ascii=False, sort_keys=True),
+            )
+        )
+
+
+def modules_table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> SafeString:
+    if not rows:
+        return format_html("{}", "none")
+    head = format_html_join("", "<th>{}</th>", ((heading,) for heading in headings))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html('<table class="modules"><tr>{}</tr>{}</table>', head, body)
+
+
+@admin.register(RequestAudit)
+class RequestAuditAdmin(ReadOnlyAdmin[RequestAudit]):
+    list_display = (
+        "time",
+        "server",
+        "channel",
+        "client_address",
+        "mac",
+        "serial",
+        "user",
+        "model",
+        "outcome",
+        "status",
+    )
+    list_filter = ("outcome", AuditServerFilter, "channel", AuditModelFilter, "test_device")
+    search_fields = ("mac", "serial", "user")
+    date_hierarchy = "created_at"
+    change_list_template = "admin/phones/requestaudit/change_list.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "created_at",
+                    "request_id",
+                    "server",
+                    "channel",
+                    "client_address",
+                    "user",
+                    "outcome",
+                    "status",
+                    "message",
+                    "test_device",
+                )
+            },
+        ),
+        (
+            "phone",
+            {
+                "fields": (
+                    "identity",
+                    "device_type",
+                    "mac",
+                    "serial",
+                    "vendor",
+                    "model",
+                    "revision",
+                    "locale",
+                )
+            },
+        ),
+        ("modules", {"fields": ("request_modules_table", "response_modules_table")}),
+    )
+    readonly_fields = (
+        "created_at",
+        "request_id",
+        "server",
+        "channel",
+        "client_address",
+        "user",
+        "outcome",
+        "status",
+        "message",
+        "test_device",
+        "identity",
+        "device_type",
+        "mac",
+        "serial",
+        "vendor",
+        "model",
+        "revision",
+        "locale",
+        "request_modules_table",
+        "response_modules_table",
+    )
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: RequestAudit) -> str:
+        return f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="request modules")
+    def request_modules_table(self, obj: RequestAudit) -> SafeString:
+        return modules_table(
+            ("update type", "file", "version"),
+            [
+                (m.get("update_type", ""), m.get("file", ""), m.get("version", ""))
+                for m in obj.request_modules
+            ],
+        )
+
+    @admin.display(description="response modules")
+    def response_modules_table(self, obj: RequestAudit) -> SafeString:
+        return modules_table(
+            ("update type", "installed", "target", "outcome", "why"),
+            [
+                (
+                    m.get("update_type", ""),
+                    m.get("installed", ""),
+                    m.get("target", ""),
+                    outcome_label(m.get("outcome", "")),
+                    m.get("why", ""),
+                )
+                for m in obj.response_modules
+            ],
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_csv_view),
+            name="phones_requestaudit_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+        """The rows the list shows with the same filters and search, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{reverse('admin:phones_requestaudit_changelist')}?e=1")
+        response = StreamingHttpResponse(
+            request_audit_csv_rows(changelist.queryset), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="request-audit.csv"'
+        return response
+
+
+def history_lines(rows: list[RequestAudit]) -> list[dict[str, Any]]:
+    """The check-in history table of the device page, one line per update check."""
+    return [
+        {
+            "url": reverse("admin:phones_requestaudit_change", args=[row.pk]),
+            "time": f"{timezone.localtime(row.created_at):%Y-%m-%d %H:%M:%S}",
+            "server": row.server,
+            "channel": row.channel,
+            "client_address": row.client_address or "",
+            "user": row.user,
+            "installed": ", ".join(
+                f"{m.get('update_type', '')} {m.get('version', '')}".strip()
+                for m in row.request_modules
+            ),
+            "outcome": outcome_label(row.outcome),
+            "status": row.status,
+            "why": "; ".join(
+                f"{m.get('update_type', '')}: {m.get('why', '')}" for m in row.response_modules
+            )
+            or row.message,
+        }
+        for row in rows
+    ]
+
+
+def what_if_lines(what_if: WhatIf) -> list[dict[str, str]]:
+    """The "what would this phone get" table, one line per update type."""
+    test_device = "yes" if what_if.decision.test_device else "no"
+    verified = {True: "yes", False: "no", None: "-"}
+    return [
+        {
+            "update_type": row.module.update_type,
+            "installed": row.module.installed,
+            "rule": row.module.rule,
+            "target": row.module.target,
+            "test_device": test_device,
+            "verified": verified[row.verified],
+            "outcome": outcome_label(row.module.outcome),
+            "why": row.module.note,
+        }
+        for row in what_if.rows
+    ]
+
+
+@admin.register(Device)
+class DeviceAdmin(ReadOnlyAdmin[Device]):
+    list_display = (
+        "mac",
+        "serial",
+        "brand",
+        "model",
+        "revision",
+        "locale",
+        "installed_versions",
+        "target_versions",
+        "state",
+        "test_device",
+        "last_seen",
+        "last_user",
+        "last_server",
+        "last_channel",
+    )
+    list_filter = (
+        "brand",
+        "model",
+        "state",
+        "test_device",
+        "last_channel",
+        ("last_seen", admin.DateFieldListFilter),
+    )
+    search_fields = ("mac", "serial", "last_user")
+    change_form_template = "admin/phones/device/change_form.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "identity",
+                    "mac",
+                    "serial",
+                    "device_type",
+                    "brand",
+                    "model",
+                    "revision",
+                    "locale",
+                )
+            },
+        ),
+        (
+            "firmware",
+            {"fields": ("installed_versions", "target_versions", "state", "test_device")},
+        ),
+        (
+            "check-ins",
+            {
+                "fields": (
+                    "first_seen",
+                    "last_seen",
+                    "last_user",
+                    "last_address",
+                    "last_channel",
+                    "last_server",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "identity",
+        "mac",
+        "serial",
+        "device_type",
+        "brand",
+        "model",
+        "revision",
+        "locale",
+        "installed_versions",
+        "target_versions",
+        "state",
+        "test_device",
+        "first_seen",
+        "last_seen",
+        "last_user",
+        "last_address",
+        "last_channel",
+        "last_server",
+    )
+
+    @admin.display(description="installed")
+    def installed_versions(self, obj: Device) -> str | None:
+        return versions_text(obj.installed)
+
+    @admin.display(description="target")
+    def target_versions(self, obj: Device) -> str | None:
+        return versions_text(obj.targets)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Device | None = None,
+    ) -> HttpResponse:
+        # Reached only once the admin has checked the view permission on ``obj``.
+        if obj is not None:
+            context["history"] = history_lines(device_history(device=obj))
+            what_if = device_what_if_explained(device=obj)
+            context["what_if"] = what_if
+            context["what_if_lines"] = what_if_lines(what_if)
+            changelist = reverse("admin:phones_requestaudit_changelist")
+            context["history_url"] = f"{changelist}?{urlencode({'identity': obj.identity})}"
+        return super().render_change_form(request, context, add, change, form_url, obj)
