@@ -13,6 +13,9 @@ PER_SERVER_TASKS = frozenset(
         "portal.tasks.server_heartbeat_task",
         "portal.tasks.server_replicate_task",
         "portal.tasks.server_check_store_task",
+        "portal.tasks.server_remove_unused_task",
+        "phones.tasks.server_logs_retention_task",
+        "phones.tasks.server_logs_clear_task",
     }
 )
 IMPORT_TASKS = frozenset({"portal.tasks.package_import_task"})

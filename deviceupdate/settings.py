@@ -205,6 +205,10 @@ CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
+    "device-logs-retention": {
+        "task": "phones.tasks.device_logs_retention_task",
+        "schedule": 3600,
+    },
     "servers-resync": {
         "task": "portal.tasks.servers_resync_task",
         "schedule": env.integer("DEVICEUPDATE_RESYNC_SECONDS", 3600, minimum=60, maximum=7 * 86400),
@@ -263,6 +267,11 @@ IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
 DOWNLOAD_RETRY_AFTER = env.integer("DEVICEUPDATE_DOWNLOAD_RETRY_AFTER", 30, minimum=1, maximum=3600)
+
+# Device logs phones upload, and the request handler's daily audit files, on this server.
+DEVICE_LOG_DIR = env.path(
+    "DEVICEUPDATE_LOG_STORE_DIR", DATA_DIR / "DeviceUpdateLogs", base=BASE_DIR
+)
 
 # --- Phone endpoints --------------------------------------------------------------
 # Write the request audit from a background thread per process (tests flush by hand).

@@ -5,7 +5,12 @@ from django.urls import include, path, re_path
 
 from deviceupdate.health import healthz
 from phones.downloads import download
-from phones.views import ExternalUpdateCheckView, UpdateCheckView
+from phones.views import (
+    ExternalLogUploadView,
+    ExternalUpdateCheckView,
+    LogUploadView,
+    UpdateCheckView,
+)
 
 admin.site.site_header = "Device Update control panel"
 admin.site.site_title = "Device Update"
@@ -21,6 +26,8 @@ urlpatterns = [
         ExternalUpdateCheckView.as_view(),
         name="update-check-external",
     ),
+    path("RequestHandler/Files", LogUploadView.as_view(), name="log-upload"),
+    path("RequestHandlerExt/Files", ExternalLogUploadView.as_view(), name="log-upload-external"),
     # Served by nginx from the store in production (deploy/nginx); by Django otherwise.
     re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
 ]

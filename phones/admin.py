@@ -8,16 +8,28 @@ through its index, whatever spelling the helpdesk pastes.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,10 +37,14 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from phones.choices import Outcome
-from phones.models import Device, RequestAudit
+from phones.logs import server_logs_clear
+from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
 from phones.selectors import WhatIf, device_history, device_what_if_explained, mac_search_term
+from phones.tasks import server_logs_clear_task
 from portal.admin.audit import BoundedCountPaginator, _Echo, csv_cell
 from portal.models import Server
+from portal.selectors import log_config_effective
+from portal.services.audit import Actor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -472,4 +488,110 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
             context["what_if_lines"] = what_if_lines(what_if)
             changelist = reverse("admin:phones_requestaudit_changelist")
             context["history_url"] = f"{changelist}?{urlencode({'identity': obj.identity})}"
+            context["device_logs"] = [
+                {
+                    "log": log,
+                    "url": reverse("admin:phones_devicelog_download", args=[log.pk]),
+                }
+                for log in DeviceLog.objects.filter(
+                    device__in=[value for value in (obj.mac, obj.serial) if value]
+                )[:50]
+            ]
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@admin.register(DeviceLog)
+class DeviceLogAdmin(ReadOnlyAdmin[DeviceLog]):
+    """Uploaded device logs: listed, filtered and downloadable by administrators and the
+    helpdesk; "Clear logs" (administrators) deletes those older than N days."""
+
+    list_display = ("created_at", "log_type", "device", "name", "size", "server", "download")
+    list_filter = ("log_type", "server", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("device", "name", "serial")
+    date_hierarchy = "created_at"
+    change_list_template = "admin/phones/devicelog/change_list.html"
+
+    @admin.display(description="file")
+    def download(self, obj: DeviceLog) -> SafeString:
+        url = reverse("admin:phones_devicelog_download", args=[obj.pk])
+        return format_html('<a href="{}">download</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="phones_devicelog_download",
+            ),
+            path(
+                "clear/",
+                self.admin_site.admin_view(self.clear_view),
+                name="phones_devicelog_clear",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def download_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        log = DeviceLog.objects.filter(pk=pk, server=settings.SERVER_FQDN).first()
+        path_on_disk = settings.DEVICE_LOG_DIR / log.path if log else None
+        if log is None or path_on_disk is None or not path_on_disk.is_file():
+            raise Http404("no such log on this server")
+        return FileResponse(path_on_disk.open("rb"), as_attachment=True, filename=log.name)
+
+    def clear_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("phones.delete_devicelog"):
+            raise PermissionDenied
+        form = ClearLogsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            days = form.cleaned_data["days_back"]
+            user = request.user
+            assert isinstance(user, User)
+            result = server_logs_clear(
+                older_than=timezone.now() - dt.timedelta(days=days), actor=Actor.of_user(user)
+            )
+            others = list(
+                Server.objects.exclude(fqdn=settings.SERVER_FQDN).values_list("fqdn", flat=True)
+            )
+            for fqdn in others:
+                server_logs_clear_task.delay(server_fqdn=fqdn, days_back=days)
+            self.message_user(
+                request,
+                f"Removed {result.device_logs} device logs ({result.device_log_bytes} bytes), "
+                f"{result.audit_rows} audit rows and {result.audit_files} audit files older "
+                f"than {days} days; queued for {len(others)} other server(s).",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:phones_devicelog_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Clear device and audit logs",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/phones/devicelog/clear.html", context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        usage = {row.server: row for row in LogStoreUsage.objects.all()}
+        servers = []
+        for server in Server.objects.select_related("pool__site").order_by("fqdn"):
+            quota = log_config_effective(site=server.pool.site).log_store_quota
+            used = usage[server.fqdn].total_bytes if server.fqdn in usage else 0
+            servers.append(
+                {"fqdn": server.fqdn, "used": used, "quota": quota, "percent": 100 * used // quota}
+            )
+        extra = {
+            **(extra_context or {}),
+            "log_store_usage": servers,
+            "can_clear": request.user.has_perm("phones.delete_devicelog"),
+        }
+        return super().changelist_view(request, extra)
+
+
+class ClearLogsForm(forms.Form):
+    days_back = forms.IntegerField(
+        min_value=1, max_value=30, label="Delete logs older than (days)", initial=10
+    )

@@ -67,3 +67,50 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} {self.model} {self.mac or self.serial}"
+
+
+class DeviceLog(models.Model):
+    """A log file a phone uploaded to this server, stored once per content."""
+
+    created_at = models.DateTimeField(db_index=True)
+    server = models.CharField(max_length=253, db_index=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    log_type = models.CharField(max_length=64, db_index=True)
+    device = models.CharField(
+        max_length=80, db_index=True, help_text="MAC (12 hex digits) or serial number."
+    )
+    mac = models.CharField("MAC", max_length=64, blank=True)
+    serial = models.CharField(max_length=64, blank=True)
+    user = models.CharField(max_length=256, blank=True)
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64)
+    # DeviceUpdateLogs/Client/<LogType>/<device>/<file>, under the server's log store.
+    path = models.CharField(max_length=700)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["server", "log_type", "device", "name"], name="device_log_unique_file"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.log_type}/{self.device}/{self.name}"
+
+
+class LogStoreUsage(models.Model):
+    """Bytes of device logs a server holds: kept up to date with every store and delete
+    (in the same transaction, under a row lock), so the quota never needs a folder walk."""
+
+    server = models.CharField(max_length=253, unique=True)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    files = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "log store usage"
+        verbose_name_plural = "log store usage"
+
+    def __str__(self) -> str:
+        return f"{self.server}: {self.total_bytes} bytes"

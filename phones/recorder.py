@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -98,6 +99,11 @@ _DEVICE_STATE = {
 }
 
 
+def audit_files_dir() -> Path:
+    """Where the daily RequestHandlerAuditLog_<server>_<yyyymmdd>.log files go."""
+    return settings.DEVICE_LOG_DIR / "Server" / "Audit" / "ImageUpdates"
+
+
 def write_records(records: Iterable[CheckRecord], *, server: str) -> int:
     """Write audit rows, inventory upserts and file lines for ``records``; idempotent."""
     records = list(records)
@@ -126,7 +132,7 @@ def write_records(records: Iterable[CheckRecord], *, server: str) -> int:
         by_day.setdefault(record.created_at.strftime("%Y%m%d"), []).append(
             audit_line(record, server)
         )
-    folder = settings.DATA_DIR / "DeviceUpdateLogs" / "Server" / "Audit" / "ImageUpdates"
+    folder = audit_files_dir()
     folder.mkdir(parents=True, exist_ok=True)
     for day, lines in by_day.items():
         with open(folder / f"RequestHandlerAuditLog_{server}_{day}.log", "a") as handle:

@@ -21,6 +21,7 @@ from phones.auth import check_external, client_address
 from phones.choices import Channel, Outcome
 from phones.decision import offer_for_request
 from phones.errors import phone_error
+from phones.logs import log_upload_parse, log_upload_store, server_log_config
 from phones.protocol import (
     MAX_BODY,
     ProtocolError,
@@ -146,4 +147,58 @@ class UpdateCheckView(APIView):
 
 
 class ExternalUpdateCheckView(UpdateCheckView):
+    channel = Channel.EXTERNAL
+
+
+class LogUploadView(APIView):
+    """POST /RequestHandler/Files?type=&name=&mac=&serial= (and /RequestHandlerExt/Files
+    with ``user=``): the raw body is one device log, streamed to disk."""
+
+    channel = Channel.INTERNAL
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    parser_classes: list[Any] = []
+    renderer_classes = [PhoneXMLRenderer]
+    throttle_classes: list[Any] = []
+    schema = None
+
+    def post(self, request: Request) -> HttpResponse:
+        raw = request._request
+        params = {key: raw.GET.get(key, "") for key in ("type", "name", "mac", "serial", "user")}
+        try:
+            if self.channel == Channel.EXTERNAL:
+                refusal = check_external(raw, user_id=params["user"], address=client_address(raw))
+                if refusal is not None:
+                    response = phone_error(
+                        refusal.code, refusal.message, retry_after=refusal.retry_after
+                    )
+                    if refusal.code == "AnonymousNotSupported":
+                        response["WWW-Authenticate"] = 'Basic realm="Device Update"'
+                    return response
+            config = server_log_config()
+            upload = log_upload_parse(params=params, channel=self.channel, config=config)
+            length = raw.META.get("CONTENT_LENGTH") or ""
+            log_upload_store(
+                upload=upload,
+                chunks=iter(lambda: raw.read(64 * 1024), b""),
+                declared_length=int(length) if length.isdigit() else None,
+                config=config,
+            )
+        except ProtocolError as error:
+            return phone_error(error.code, error.message)
+        return HttpResponse(
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            "<LogUploadResponse><Status>Stored</Status></LogUploadResponse>",
+            status=201,
+            content_type="text/xml; charset=utf-8",
+        )
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+        if getattr(exc, "status_code", None) == 405:
+            return phone_error("InvalidRequest", "use POST")
+        logger.exception("log upload failed")
+        return phone_error("InvalidRequest", "the upload could not be processed")
+
+
+class ExternalLogUploadView(LogUploadView):
     channel = Channel.EXTERNAL

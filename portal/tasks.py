@@ -114,3 +114,16 @@ def servers_resync_task() -> int:
     for fqdn in fqdns:
         server_check_store_task.delay(server_fqdn=fqdn, full=True)
     return len(fqdns)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def server_remove_unused_task(*, server_fqdn: str) -> dict[str, int] | None:
+    """On the server's own queue: remove its copies no rule of its pool names any more.
+    Idempotent (removing what is already gone does nothing), hence acks_late."""
+    from portal.services.cleanup import server_remove_unused
+
+    server = _this_server(server_fqdn)
+    if server is None:
+        return None
+    removed = server_remove_unused(server=server, store_dir=settings.SERVER_STORE_DIR)
+    return {"files": removed.files, "central_versions": removed.central_versions}

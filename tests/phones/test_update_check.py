@@ -332,7 +332,7 @@ def test_the_audit_and_the_inventory_are_written_in_a_batch(
     )  # fmt: skip
     day = RequestAudit.objects.first().created_at.strftime("%Y%m%d")  # type: ignore[union-attr]
     log = (
-        settings.DATA_DIR / "DeviceUpdateLogs" / "Server" / "Audit" / "ImageUpdates"
+        settings.DEVICE_LOG_DIR / "Server" / "Audit" / "ImageUpdates"
         / f"RequestHandlerAuditLog_{settings.SERVER_FQDN}_{day}.log"
     )  # fmt: skip
     lines = log.read_text().splitlines()[-2:]

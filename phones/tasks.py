@@ -1,0 +1,57 @@
+"""Celery tasks of the phone side: device-log retention on each server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from phones.logs import server_log_config, server_logs_clear
+from portal.models import Server
+from portal.services.audit import Actor
+
+
+@shared_task
+def device_logs_retention_task() -> int:
+    """Beat (hourly): every server applies its retention to the logs on its own disk."""
+    fqdns = list(Server.objects.values_list("fqdn", flat=True))
+    for fqdn in fqdns:
+        server_logs_retention_task.delay(server_fqdn=fqdn)
+    return len(fqdns)
+
+
+@shared_task
+def server_logs_retention_task(*, server_fqdn: str) -> dict[str, int] | None:
+    """On the server's own queue: delete logs older than LogCleanUpInterval, once a day,
+    in the hour of LogCleanUpTimeOfDay when one is set."""
+    if server_fqdn != settings.SERVER_FQDN:
+        return None
+    config = server_log_config()
+    now = timezone.now()
+    if config.log_cleanup_time_of_day is not None and (
+        now.hour != config.log_cleanup_time_of_day.hour
+    ):
+        return None
+    ran_key = f"phones:logs-retention:{server_fqdn}:{now.date().isoformat()}"
+    if not cache.add(ran_key, 1, timeout=2 * 86400):
+        return None  # already ran today
+    result = server_logs_clear(
+        older_than=now - dt.timedelta(days=config.log_cleanup_interval_days),
+        actor=Actor.system("retention"),
+    )
+    return {"device_logs": result.device_logs, "audit_rows": result.audit_rows}
+
+
+@shared_task
+def server_logs_clear_task(*, server_fqdn: str, days_back: int) -> dict[str, int] | None:
+    """On the server's own queue: clear logs older than ``days_back`` days on demand."""
+    if server_fqdn != settings.SERVER_FQDN:
+        return None
+    result = server_logs_clear(
+        older_than=timezone.now() - dt.timedelta(days=days_back),
+        actor=Actor.system("clear_device_update_logs"),
+    )
+    return {"device_logs": result.device_logs, "audit_rows": result.audit_rows}
