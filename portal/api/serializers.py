@@ -13,6 +13,7 @@ from portal.models import (
     AuditEntry,
     DeviceLogConfiguration,
     DeviceUpdateRule,
+    ImportJob,
     Pool,
     Server,
     Site,
@@ -194,3 +195,41 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
             "changes",
         ]
         read_only_fields = fields
+
+
+class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+    pools: serializers.SlugRelatedField[Pool] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="fqdn"
+    )
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "actor_name",
+            "status",
+            "progress",
+            "step",
+            "package_name",
+            "package_size",
+            "package_sha256",
+            "pools",
+            "signer",
+            "updates",
+            "warnings",
+            "error",
+            "replication",
+        ]
+        read_only_fields = fields
+
+
+class ImportStartSerializer(serializers.Serializer[Any]):
+    """A package upload: the cabinet and the pools it goes to (default: all)."""
+
+    package = serializers.FileField(help_text="The vendor's .cab package.")
+    pools = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, default=list
+    )

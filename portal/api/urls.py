@@ -21,6 +21,7 @@ router.register("sites", views.SiteViewSet, basename="site")
 router.register("pools", views.PoolViewSet, basename="pool")
 router.register("servers", views.ServerViewSet, basename="server")
 router.register("audit", views.AuditEntryViewSet, basename="auditentry")
+router.register("imports", views.ImportJobViewSet, basename="importjob")
 
 # The schema documents the management API only: the phone endpoints speak the phones'
 # XML protocol (phone-protocol spec), not this API's JSON.

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,6 +28,8 @@ from portal.api.permissions import RolePermissions
 from portal.api.serializers import (
     AuditEntrySerializer,
     EffectiveLogConfigSerializer,
+    ImportJobSerializer,
+    ImportStartSerializer,
     LogConfigSerializer,
     PoolSerializer,
     PublisherSerializer,
@@ -43,6 +46,7 @@ from portal.models import (
     AuditEntry,
     DeviceLogConfiguration,
     DeviceUpdateRule,
+    ImportJob,
     Pool,
     Server,
     Site,
@@ -51,6 +55,7 @@ from portal.models import (
 )
 from portal.selectors import log_config_effective, scope_resolve
 from portal.services.audit import Actor
+from portal.services.imports import package_import_start
 from portal.services.log_config import log_config_reset, log_config_set
 from portal.services.publishers import normalise_fingerprint, publisher_add, publisher_remove
 from portal.services.rules import (
@@ -73,6 +78,10 @@ def api_exception_of(error: DomainError) -> APIException:
 
 class IdCursorPagination(CursorPagination):
     ordering = "id"
+
+
+class ImportCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
 
 
 class AuditCursorPagination(CursorPagination):
@@ -403,3 +412,32 @@ class AuditEntryViewSet(_ReadOnly):
     filter_backends = [DjangoFilterBackend]
     filterset_class = AuditFilter
     pagination_class = AuditCursorPagination
+
+
+# --- Package imports ----------------------------------------------------------------
+
+
+@extend_schema(tags=["imports"])
+class ImportJobViewSet(mixins.CreateModelMixin, _ReadOnly):
+    """Package imports: POST a .cab (multipart) to queue one; read the jobs' reports."""
+
+    queryset = ImportJob.objects.prefetch_related("pools")
+    serializer_class = ImportJobSerializer
+    parser_classes = [MultiPartParser]
+    pagination_class = ImportCursorPagination
+
+    @extend_schema(request=ImportStartSerializer, responses={202: ImportJobSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        given = ImportStartSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        pools = []
+        for fqdn in given.validated_data["pools"]:
+            pool = Pool.objects.filter(fqdn__iexact=fqdn.strip().rstrip(".")).first()
+            if pool is None:
+                raise DomainError(f"no pool {fqdn}", field="pools")
+            pools.append(pool)
+        upload = given.validated_data["package"]
+        job = package_import_start(
+            source=upload.chunks(), filename=upload.name, pools=pools, actor=self.actor()
+        )
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db
 OPERATIONS = {
     "/api/v1/audit/": {"get"},
     "/api/v1/audit/{id}/": {"get"},
+    "/api/v1/imports/": {"get", "post"},
+    "/api/v1/imports/{id}/": {"get"},
     "/api/v1/log-config/": {"get"},
     "/api/v1/log-config/effective/": {"get"},
     "/api/v1/log-config/{scope}/": {"get", "put", "patch", "delete"},

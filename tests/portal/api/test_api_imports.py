@@ -1,0 +1,93 @@
+"""Package imports through the API: a multipart upload queues the job; reports read back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from rest_framework.test import APIClient
+
+from portal.models import AuditEntry, ImportJob, Pool, TrustedPublisher
+from portal.packaging import builder
+from portal.services.imports import package_import_run
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/imports/"
+
+
+def package(tmp_path: Path, publisher: builder.Signer) -> Path:
+    return builder.build_package([builder.build_update(signer=publisher)], path=tmp_path / "p.cab")
+
+
+def test_an_administrator_uploads_a_package_and_reads_its_report(
+    admin_api: APIClient,
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    pool = Pool.objects.get()
+    with (
+        mock.patch("portal.tasks.package_import_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+        package(tmp_path, publisher).open("rb") as source,
+    ):
+        response = admin_api.post(
+            URL, {"package": source, "pools": [pool.fqdn]}, format="multipart"
+        )
+    assert response.status_code == 202
+    job = ImportJob.objects.get()
+    delay.assert_called_once_with(job_id=job.pk)
+    assert response.json()["status"] == "queued"
+    assert response.json()["pools"] == [pool.fqdn]
+    assert (job.actor_name, job.package_name) == ("ada", "p.cab")
+    with mock.patch("portal.tasks.server_replicate_task.delay"):
+        package_import_run(job_id=job.pk)
+    report = admin_api.get(f"{URL}{job.pk}/").json()
+    assert (report["status"], report["error"], report["progress"]) == ("succeeded", "", 100)
+    assert [update["folder"] for update in report["updates"]] == [
+        "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
+    ]
+    listed = admin_api.get(URL).json()["results"]
+    assert [item["id"] for item in listed] == [job.pk]
+
+
+@pytest.mark.parametrize(
+    ("data", "errors"),
+    [
+        ({}, {"package": ["No file was submitted."]}),
+        ({"pools": ["nowhere.example.org"]}, {"pools": ["no pool nowhere.example.org"]}),
+    ],
+)
+def test_a_bad_upload_is_400_and_creates_nothing(
+    admin_api: APIClient,
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    data: dict[str, Any],
+    errors: dict[str, list[str]],
+) -> None:
+    if "pools" in data:
+        data = {**data, "package": package(tmp_path, publisher).open("rb")}
+    response = admin_api.post(URL, data, format="multipart")
+    if "package" in data:
+        data["package"].close()
+    assert (response.status_code, response.json()) == (400, errors)
+    assert ImportJob.objects.count() == 0
+    assert AuditEntry.objects.count() == 0
+    assert not stores["staging"].exists() or list(stores["staging"].iterdir()) == []
+
+
+def test_the_helpdesk_reads_imports_but_cannot_upload(
+    helpdesk_api: APIClient, anonymous_api: APIClient, tmp_path: Path, publisher: builder.Signer,
+    stores: dict[str, Path],
+) -> None:  # fmt: skip
+    assert helpdesk_api.get(URL).status_code == 200
+    with package(tmp_path, publisher).open("rb") as source:
+        assert helpdesk_api.post(URL, {"package": source}, format="multipart").status_code == 403
+    assert anonymous_api.get(URL).status_code == 403
+    assert ImportJob.objects.count() == 0
