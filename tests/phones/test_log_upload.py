@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
@@ -187,7 +188,10 @@ def test_concurrent_uploads_never_pass_the_quota(log_dir: Path) -> None:
     log_config_set(scope="global", values={"log_store_quota": 450}, actor=Actor.system("t"))
 
     def one(index: int) -> int:
-        return int(upload(Client(), b"z" * 100, name=f"log{index}.dmp").status_code)
+        try:
+            return int(upload(Client(), b"z" * 100, name=f"log{index}.dmp").status_code)
+        finally:
+            connection.close()  # each thread's own connection, or the test database stays busy
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sorted(pool.map(one, range(8)))
