@@ -42,7 +42,7 @@ from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
 from phones.selectors import WhatIf, device_history, device_what_if_explained, mac_search_term
 from phones.tasks import server_logs_clear_task
 from portal.admin.audit import BoundedCountPaginator, _Echo, csv_cell
-from portal.models import Server
+from portal.models import Server, Site, UpdateVersion
 from portal.selectors import log_config_effective
 from portal.services.audit import Actor
 
@@ -161,6 +161,47 @@ class AuditModelFilter(_ValueFilter):
 
     def choices_from(self) -> list[str]:
         return list(Device.objects.order_by("model").values_list("model", flat=True).distinct())
+
+
+class DeviceSiteFilter(admin.SimpleListFilter):
+    """The site of the server a phone last checked in with."""
+
+    title = "site"
+    parameter_name = "site"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in Site.objects.values_list("name", flat=True)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Device]) -> QuerySet[Device]:
+        value = self.value()
+        if value is None:
+            return queryset
+        servers = Server.objects.filter(pool__site__name=value).values_list("fqdn", flat=True)
+        return queryset.filter(last_server__in=list(servers))
+
+
+class DeviceVersionFilter(admin.SimpleListFilter):
+    """Phones running a version (any update type); choices are the stored versions."""
+
+    title = "installed version"
+    parameter_name = "version"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        versions = set(UpdateVersion.objects.values_list("version", flat=True).distinct())
+        if self.value():
+            versions.add(str(self.value()))  # a version no longer stored still filters
+        return [(version, version) for version in sorted(versions)]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Device]) -> QuerySet[Device]:
+        value = self.value()
+        if value is None:
+            return queryset
+        # The JSON text holds {"CPE": "4.0.7577.4387"}: the quotes keep 4.0.1 from
+        # matching 4.0.10.
+        return queryset.filter(installed__icontains=f'"{value}"')
 
 
 def request_audit_csv_rows(rows: QuerySet[RequestAudit]) -> Iterator[str]:
@@ -401,9 +442,11 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
     list_filter = (
         "brand",
         "model",
+        DeviceVersionFilter,
         "state",
         "test_device",
         "last_channel",
+        DeviceSiteFilter,
         ("last_seen", admin.DateFieldListFilter),
     )
     search_fields = ("mac", "serial", "last_user")

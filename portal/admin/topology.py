@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from portal.admin.base import ServiceAdmin, actor_of
 from portal.models import Pool, Server, Site
+from portal.services.cleanup import unused_files_clear_queue
 from portal.services.replication import servers_resync_queue
 from portal.services.topology import topology_delete, topology_save
 
@@ -80,6 +81,21 @@ class PoolAdmin(TopologyAdmin[Pool]):
     list_select_related = ("site",)
     search_fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")
     inlines = (ServerInline,)
+    actions = ("clear_unused_files",)
+
+    @admin.action(
+        description="Clear unused files: remove versions no rule of the pool refers to",
+        permissions=["change"],
+    )
+    def clear_unused_files(self, request: HttpRequest, queryset: QuerySet[Pool]) -> None:
+        for pool in queryset:
+            folders = unused_files_clear_queue(pool=pool, actor=actor_of(request))
+            self.message_user(
+                request,
+                f"{pool.fqdn}: removal of {len(folders)} unused version(s) queued to its "
+                f"servers{': ' + ', '.join(folders) if folders else ''}",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Server)

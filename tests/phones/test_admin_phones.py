@@ -18,7 +18,7 @@ from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
 from phones.recorder import recorder
 from portal.admin.audit import BoundedCountPaginator
-from portal.models import DeviceUpdateRule, Pool, Server, TestDevice
+from portal.models import DeviceUpdateRule, Pool, Server, Site, TestDevice
 from portal.services.audit import Actor
 from portal.services.rules import rule_approve
 from tests.phones.conftest import stored_version
@@ -431,6 +431,10 @@ def test_inventory_list_shows_every_phone_with_its_versions(
                     "last_seen__lt": "2026-03-02 00:00:00+00:00"}), ["MAC:0004F2112233"]),
         ("q=t58", ["SN:T58-1"]),
         ("q=alice", ["MAC:0004F2112233"]),
+        (f"version={R}", ["MAC:0004F2112233"]),
+        ("version=4.0.7577.43630", ["SN:T58-1"]),
+        ("site=Default", ["MAC:0004F2112233"]),
+        ("site=Paris", ["SN:T58-1"]),
     ],
 )  # fmt: skip
 def test_inventory_filters(
@@ -448,7 +452,14 @@ def test_inventory_filters(
         last_seen=NOON + dt.timedelta(days=1),
         last_user="sip:bob@contoso.com",
         last_channel="external",
+        installed={"CPE": "4.0.7577.43630"},
+        last_server="fe-paris.example.org",
     )
+    paris = Site.objects.create(name="Paris")
+    pool = Pool.objects.create(
+        site=paris, fqdn="pool-paris.example.org", internal_web_fqdn="pool-paris.example.org"
+    )
+    Server.objects.create(pool=pool, fqdn="fe-paris.example.org")
     client.force_login(administrator)
 
     response = client.get(f"{INVENTORY}?{query}")

@@ -113,3 +113,30 @@ def test_the_command_names_the_pool_and_lists_the_versions(three_approved: Serve
         f"{three_approved.pool.fqdn}: removal of 1 unused version(s) queued to its servers",
         f"  {folder('4.0.1.1')}",
     ]
+
+
+def test_the_control_panel_clears_unused_files_of_the_selected_pools(
+    three_approved: Server,
+    client: Any,
+    administrator: Any,
+    helpdesk: Any,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    pool = three_approved.pool
+    form = {"action": "clear_unused_files", "_selected_action": [str(pool.pk)]}
+    client.force_login(helpdesk)
+    with mock.patch("portal.tasks.server_remove_unused_task.delay") as delay:
+        client.post("/admin/portal/pool/", form)
+    delay.assert_not_called()
+    assert not AuditEntry.objects.filter(action="portal.pool.unused_files_cleared").exists()
+
+    client.force_login(administrator)
+    with (
+        mock.patch("portal.tasks.server_remove_unused_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post("/admin/portal/pool/", form, follow=True)
+    delay.assert_called_once_with(server_fqdn=three_approved.fqdn)
+    assert [str(message) for message in response.context["messages"]] == [
+        f"{pool.fqdn}: removal of 1 unused version(s) queued to its servers: {folder('4.0.1.1')}"
+    ]
