@@ -1,0 +1,116 @@
+"""Benchmark: device log uploads (100 KB files) per second and MB/s, as a ratio to a
+minimal Django view that receives and discards the same bodies, on the same gunicorn
+configuration in the same run (target >= 0.7).
+
+Every upload names a different file (a fleet uploading its logs), so each one is
+streamed to disk, hashed, counted against the quota and moved into the log store.
+
+    apt-get install wrk
+    .venv/bin/python bench/log_upload_bench.py [--size-kb 100] [--duration 15] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from update_check_bench import (
+    PROJECT,
+    PYTHON,
+    bench_env,
+    free_port,
+    run_wrk,
+    start_gunicorn,
+    wait_ready,
+)
+
+
+def wrk_script(data_dir: Path, size_kb: int) -> Path:
+    """wrk posts the same body to a new file name each time, from ten thousand phones."""
+    body = data_dir / "body.bin"
+    body.write_bytes(hashlib.shake_256(b"log").digest(size_kb * 1024))
+    script = data_dir / "uploads.lua"
+    script.write_text(
+        f"""
+local f = io.open("{body}", "rb")
+local body = f:read("*all")
+f:close()
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/octet-stream"
+request = function()
+  counter = counter + 1
+  local phone = counter % 10000
+  local path = string.format(
+    "/RequestHandler/Files?type=DiagLog&name=diag%d.txt&mac=0004F2%06X", counter, phone)
+  return wrk.format(nil, path, nil, body)
+end
+"""
+    )
+    return script
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-kb", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--database-url",
+        help="run both servers on this database (e.g. an empty PostgreSQL one) instead of "
+        "SQLite in the private data directory",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk (apt-get install wrk)")
+    with tempfile.TemporaryDirectory(prefix="log-upload-bench-") as tmp:
+        data_dir = Path(tmp)
+        (data_dir / "secret").write_text(secrets.token_urlsafe(64))
+        extra = {"DATABASE_URL": args.database_url} if args.database_url else {}
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=PROJECT, env={**bench_env(data_dir), **extra}, check=True,
+        )  # fmt: skip
+        script = str(wrk_script(data_dir, args.size_kb))
+        service_port, baseline_port = free_port(), free_port()
+        service = start_gunicorn(data_dir, service_port, baseline=False, extra_env=extra)
+        baseline = start_gunicorn(data_dir, baseline_port, baseline=True, extra_env=extra)
+        try:
+            wait_ready(service_port, service)
+            wait_ready(baseline_port, baseline)
+            ratios, rounds = [], []
+            for _ in range(args.rounds):
+                base = run_wrk(baseline_port, script, seconds=args.duration,
+                               connections=args.connections)  # fmt: skip
+                ours = run_wrk(service_port, script, seconds=args.duration,
+                               connections=args.connections)  # fmt: skip
+                ratios.append(ours["rps"] / base["rps"])
+                rounds.append((base, ours))
+            stored = sum(1 for p in (data_dir / "DeviceUpdateLogs").rglob("*.txt"))
+            median = statistics.median(ratios)
+            base, ours = rounds[ratios.index(median)] if median in ratios else rounds[-1]
+            megabytes = args.size_kb / 1024
+            print(f"rounds: {[round(r, 3) for r in ratios]}; files stored: {stored}")
+            print(
+                f"log uploads of {args.size_kb} KB / discarding view: {median:.2f} (target >= "
+                f"0.7); {ours['rps']:.0f} uploads/s = {ours['rps'] * megabytes:.1f} MB/s vs "
+                f"{base['rps']:.0f}/s = {base['rps'] * megabytes:.1f} MB/s; p50 "
+                f"{ours['p50_ms']:.1f} vs {base['p50_ms']:.1f} ms, p99 {ours['p99_ms']:.1f} vs "
+                f"{base['p99_ms']:.1f} ms; errors {ours['errors']:.0f} vs {base['errors']:.0f}"
+            )
+        finally:
+            for process in (service, baseline):
+                process.terminate()
+                process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
