@@ -134,7 +134,9 @@ DATABASE_URL = env.url(
 )
 assert DATABASE_URL is not None
 try:
-    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DEBUG else 60)
+    # Persistent connections in production; elsewhere every request closes its own, so
+    # no thread (a test's live server, a dev server) leaves a session open behind it.
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60 if PRODUCTION else 0)
 except (ValueError, KeyError) as error:
     raise ConfigError("DATABASE_URL", f"cannot be parsed ({error})") from None
 if _database["ENGINE"] == "django.db.backends.sqlite3":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from phones.choices import Channel, DeviceState, Outcome
 from phones.decision import Decision
@@ -255,7 +255,8 @@ class Recorder:
                 self._limits = _configured_limits()
                 self.flush()
             finally:
-                close_old_connections()
+                # Idle for minutes between flushes: hold no database session meanwhile.
+                connection.close()
 
 
 def _configured_limits() -> tuple[float, int]:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -17,6 +18,13 @@ from django.contrib.auth.models import Group, User
 from portal.roles import ADMINISTRATORS, HELPDESK
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_audit_flush_thread(settings: Any) -> None:
+    """Tests write the buffered request audit by hand (``recorder.flush()``); a
+    background thread would write it at a moment no test chose."""
+    settings.PHONE_AUDIT_FLUSH_THREAD = False
 
 
 def services_required() -> bool:
