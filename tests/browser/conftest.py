@@ -16,6 +16,7 @@ from pathlib import Path
 import django.apps
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
@@ -103,6 +104,10 @@ def page(
                 context.close()
         finally:
             browser.close()
+            # While Playwright's event loop runs, the ORM keeps this context's database
+            # connection apart from the test's own; close it here, inside that context,
+            # or PostgreSQL keeps the session and cannot drop the test database.
+            connections.close_all()
 
 
 @pytest.fixture
