@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import update_check_bench as checks  # noqa: E402  (the same data, servers and client)
+from download_bench import start_nginx  # noqa: E402  (the same private nginx)
 
 IMAGE_MB = 256
 IMAGE_PATH = f"UCPhone/Polycom/CX600/Rev-1/ENU/{checks.APPROVED}/CPE/Big.nbt"
@@ -51,32 +52,6 @@ def nginx_server_block(data_dir: Path, port: int, upstream_port: int) -> str:
         server_name="bench",
         upstream=f"127.0.0.1:{upstream_port}",
         store_dir=settings.SERVER_STORE_DIR,
-    )
-
-
-def start_nginx(prefix: Path, server_block: str) -> subprocess.Popen[bytes]:
-    prefix.mkdir(parents=True)
-    (prefix / "server.conf").write_text(server_block)
-    (prefix / "nginx.conf").write_text(
-        f"""
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {prefix}/server.conf;
-}}
-"""
-    )
-    return subprocess.Popen(
-        ["nginx", "-c", str(prefix / "nginx.conf"), "-p", str(prefix), "-g", "daemon off;"]
     )
 
 

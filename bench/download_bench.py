@@ -57,6 +57,7 @@ server {{
 
 
 def start_nginx(prefix: Path, server_block: str) -> subprocess.Popen[bytes]:
+    """A private nginx (one worker, its own prefix) around one server block."""
     prefix.mkdir(parents=True)
     (prefix / "server.conf").write_text(server_block)
     (prefix / "nginx.conf").write_text(
@@ -65,7 +66,7 @@ user root;
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log;
-events {{ worker_connections 512; }}
+events {{ worker_connections 1024; }}
 http {{
     access_log off;
     client_body_temp_path {prefix}/body;
