@@ -138,3 +138,20 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(
         "203.0.113.5",
         "10.9.9.9",
     ]
+
+
+def test_an_admin_session_never_stands_for_phone_credentials(
+    client: Client, rule: DeviceUpdateRule, administrator: User
+) -> None:
+    # Phone endpoints follow the phone rules only: a signed-in control-panel session
+    # neither passes the external check nor is asked for (no CSRF either).
+    client.force_login(administrator)
+    response = post(client, user_xml="<UserID>sip:ada</UserID>")
+    assert error(response) == (401, "AnonymousNotSupported")
+    upload = client.post(
+        "/RequestHandlerExt/Files?type=Watson&name=a.dmp&mac=0004F2112233&user=sip:ada",
+        data=b"x",
+        content_type="application/octet-stream",
+    )
+    assert upload.status_code == 401
+    assert "Basic" in upload["WWW-Authenticate"]
