@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from portal.admin.audit import BoundedCountPaginator
 from portal.models import ServerFile
 from portal.selectors import replication_overview
 
@@ -28,6 +29,7 @@ class ServerFileAdmin(admin.ModelAdmin[ServerFile]):
     search_fields = ("file__storage_name",)
     # One row per file per server: filters use the (server, state) index, no full count.
     show_full_result_count = False
+    paginator = BoundedCountPaginator
     list_per_page = 100
     fields = ("server", "file", "state", "error", "attempts", "updated_at", "verified_at")
     readonly_fields = fields

@@ -410,3 +410,16 @@ def test_page_access(
     assert after == before
     assert AuditEntry.objects.count() == 0
     assert Pool.objects.count() == 1
+
+
+def test_the_server_file_list_never_counts_the_whole_table(
+    client: Client, administrator: User
+) -> None:
+    from portal.admin.audit import BoundedCountPaginator
+
+    client.force_login(administrator)
+    response = client.get("/admin/portal/serverfile/")
+    assert response.status_code == 200
+    changelist = response.context["cl"]
+    assert changelist.show_full_result_count is False
+    assert isinstance(changelist.paginator, BoundedCountPaginator)
