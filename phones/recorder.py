@@ -248,15 +248,21 @@ class Recorder:
             return 0
 
     def _run(self) -> None:
+        self._refresh_limits()  # the configured interval applies from the first wait on
         while True:
             self._wake.wait(timeout=self._limits[0])
             self._wake.clear()
-            try:
-                self._limits = _configured_limits()
-                self.flush()
-            finally:
-                # Idle for minutes between flushes: hold no database session meanwhile.
-                connection.close()
+            self.flush()
+            self._refresh_limits()
+
+    def _refresh_limits(self) -> None:
+        try:
+            self._limits = _configured_limits()
+        except Exception:
+            logger.exception("could not read the log settings; keeping %s", self._limits)
+        finally:
+            # Idle for minutes between flushes: hold no database session meanwhile.
+            connection.close()
 
 
 def _configured_limits() -> tuple[float, int]:

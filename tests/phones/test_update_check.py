@@ -343,3 +343,20 @@ def test_the_audit_and_the_inventory_are_written_in_a_batch(
     assert fields[9] == f"CPE,CPE.nbt,{R},2026-10-01T08:00:00Z"
     assert fields[10].startswith(f"CPE,CPE.nbt,{P},")
     assert fields[12:] == [settings.SERVER_FQDN, "internal", "offered 200"]
+
+
+@pytest.mark.django_db
+def test_the_flush_thread_takes_its_interval_and_cache_limit_from_the_log_settings() -> None:
+    from phones.recorder import Recorder
+    from portal.services.audit import Actor
+    from portal.services.log_config import log_config_set
+
+    log_config_set(
+        scope="global",
+        values={"log_flush_interval_minutes": 2, "max_log_cache_limit": 4096},
+        actor=Actor.system("tests"),
+    )
+    fresh = Recorder()
+    assert fresh._limits == (300.0, 512_000)  # the spec's defaults until it reads them
+    fresh._refresh_limits()
+    assert fresh._limits == (120.0, 4096)
