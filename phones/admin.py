@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -301,28 +302,8 @@ class RequestAuditAdmin(ReadOnlyAdmin[RequestAudit]):
         ),
         ("modules", {"fields": ("request_modules_table", "response_modules_table")}),
     )
-    readonly_fields = (
-        "created_at",
-        "request_id",
-        "server",
-        "channel",
-        "client_address",
-        "user",
-        "outcome",
-        "status",
-        "message",
-        "test_device",
-        "identity",
-        "device_type",
-        "mac",
-        "serial",
-        "vendor",
-        "model",
-        "revision",
-        "locale",
-        "request_modules_table",
-        "response_modules_table",
-    )
+    # Everything shown is read-only: the list is the fieldsets' own.
+    readonly_fields = tuple(flatten_fieldsets(fieldsets))
 
     @admin.display(description="time", ordering="created_at")
     def time(self, obj: RequestAudit) -> str:
@@ -485,26 +466,8 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
             },
         ),
     )
-    readonly_fields = (
-        "identity",
-        "mac",
-        "serial",
-        "device_type",
-        "brand",
-        "model",
-        "revision",
-        "locale",
-        "installed_versions",
-        "target_versions",
-        "state",
-        "test_device",
-        "first_seen",
-        "last_seen",
-        "last_user",
-        "last_address",
-        "last_channel",
-        "last_server",
-    )
+    # Everything shown is read-only: the list is the fieldsets' own.
+    readonly_fields = tuple(flatten_fieldsets(fieldsets))
 
     @admin.display(description="installed")
     def installed_versions(self, obj: Device) -> str | None:

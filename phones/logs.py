@@ -190,17 +190,27 @@ class ClearResult:
 
 def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
     """Delete this server's device logs, request-audit rows and daily audit files older
-    than ``older_than``; audited with what was removed."""
+    than ``older_than``; audited with what was removed.
+
+    The rows go in one transaction; the files only after it commits, so a rollback
+    never leaves rows pointing at deleted files.
+    """
     server = settings.SERVER_FQDN
-    removed = removed_bytes = 0
+    cutoff_day = older_than.strftime("%Y%m%d")
+    folder = audit_files_dir()
+    audit_files = [
+        path
+        for path in (folder.glob("RequestHandlerAuditLog_*.log") if folder.exists() else [])
+        if (match := _AUDIT_FILE.match(path.name))
+        and match["server"] == server
+        and match["day"] < cutoff_day
+    ]
+    file_bytes = sum(path.stat().st_size for path in audit_files)
     with transaction.atomic():
         LogStoreUsage.objects.get_or_create(server=server)
         usage = LogStoreUsage.objects.select_for_update().get(server=server)
         old = list(DeviceLog.objects.filter(server=server, created_at__lt=older_than))
-        for log in old:
-            (settings.DEVICE_LOG_DIR / log.path).unlink(missing_ok=True)
-            removed += 1
-            removed_bytes += log.size
+        removed, removed_bytes = len(old), sum(log.size for log in old)
         DeviceLog.objects.filter(pk__in=[log.pk for log in old]).delete()
         usage.total_bytes = max(usage.total_bytes - removed_bytes, 0)
         usage.files = max(usage.files - removed, 0)
@@ -208,16 +218,6 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
         audit_rows, _ = RequestAudit.objects.filter(
             server=server, created_at__lt=older_than
         ).delete()
-        files = file_bytes = 0
-        cutoff_day = older_than.strftime("%Y%m%d")
-        folder = audit_files_dir()
-        for path in folder.glob("RequestHandlerAuditLog_*.log") if folder.exists() else []:
-            match = _AUDIT_FILE.match(path.name)
-            if match and match["server"] == server and match["day"] < cutoff_day:
-                file_bytes += path.stat().st_size
-                path.unlink()
-                files += 1
-        result = ClearResult(removed, removed_bytes, audit_rows, files, file_bytes)
         audit_record(
             actor=actor,
             action="phones.logs.cleared",
@@ -227,8 +227,10 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
                 "device_logs": [removed, 0],
                 "device_log_bytes": [removed_bytes, 0],
                 "audit_rows": [audit_rows, 0],
-                "audit_files": [files, 0],
+                "audit_files": [len(audit_files), 0],
                 "audit_file_bytes": [file_bytes, 0],
             },
         )
-        return result
+    for path in [settings.DEVICE_LOG_DIR / log.path for log in old] + audit_files:
+        path.unlink(missing_ok=True)
+    return ClearResult(removed, removed_bytes, audit_rows, len(audit_files), file_bytes)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from phones.logs import server_log_config, server_logs_clear
 from portal.models import Server
 from portal.services.audit import Actor
+from portal.tasks import this_server
 
 
 @shared_task
@@ -27,7 +27,7 @@ def device_logs_retention_task() -> int:
 def server_logs_retention_task(*, server_fqdn: str) -> dict[str, int] | None:
     """On the server's own queue: delete logs older than LogCleanUpInterval, once a day,
     in the hour of LogCleanUpTimeOfDay when one is set."""
-    if server_fqdn != settings.SERVER_FQDN:
+    if this_server(server_fqdn) is None:
         return None
     config = server_log_config()
     now = timezone.now()
@@ -48,7 +48,7 @@ def server_logs_retention_task(*, server_fqdn: str) -> dict[str, int] | None:
 @shared_task
 def server_logs_clear_task(*, server_fqdn: str, days_back: int) -> dict[str, int] | None:
     """On the server's own queue: clear logs older than ``days_back`` days on demand."""
-    if server_fqdn != settings.SERVER_FQDN:
+    if this_server(server_fqdn) is None:
         return None
     result = server_logs_clear(
         older_than=timezone.now() - dt.timedelta(days=days_back),

@@ -55,7 +55,7 @@ def imports_recover_task() -> dict[str, int]:
     return {"failed": failed, "requeued": requeued, "swept": len(swept)}
 
 
-def _this_server(server_fqdn: str) -> Server | None:
+def this_server(server_fqdn: str) -> Server | None:
     """The server a per-server task is for, if this worker is that server's."""
     if server_fqdn != settings.SERVER_FQDN:
         # Misrouted: never write into another server's store.
@@ -75,7 +75,7 @@ def _this_server(server_fqdn: str) -> Server | None:
 def server_replicate_task(*, server_fqdn: str, version_id: int) -> dict[str, int] | None:
     """On the server's own queue: copy and verify one version into its store.
     Idempotent (verified files are skipped, copies land by rename), hence acks_late."""
-    server = _this_server(server_fqdn)
+    server = this_server(server_fqdn)
     if server is None:
         return None
     result = server_replicate(
@@ -94,7 +94,7 @@ def server_replicate_task(*, server_fqdn: str, version_id: int) -> dict[str, int
 )
 def server_check_store_task(*, server_fqdn: str, full: bool = False) -> dict[str, int] | None:
     """On the server's own queue: anti-entropy of its store (see server_check_store)."""
-    server = _this_server(server_fqdn)
+    server = this_server(server_fqdn)
     if server is None:
         return None
     check = server_check_store(server=server, store_dir=settings.SERVER_STORE_DIR, full=full)
@@ -122,7 +122,7 @@ def server_remove_unused_task(*, server_fqdn: str) -> dict[str, int] | None:
     Idempotent (removing what is already gone does nothing), hence acks_late."""
     from portal.services.cleanup import server_remove_unused
 
-    server = _this_server(server_fqdn)
+    server = this_server(server_fqdn)
     if server is None:
         return None
     removed = server_remove_unused(server=server, store_dir=settings.SERVER_STORE_DIR)

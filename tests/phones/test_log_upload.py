@@ -113,7 +113,7 @@ def test_bad_parameters_are_refused_and_nothing_is_kept(
     assert response.status_code == status
     assert f"<Code>{code}</Code>".encode() in response.content
     assert [f for f in stored_files(log_dir) if not f.startswith(".incoming")] == []
-    assert DeviceLog.objects.count() == 0
+    assert (DeviceLog.objects.count(), LogStoreUsage.objects.count()) == (0, 0)
 
 
 @pytest.mark.django_db
