@@ -1,9 +1,9 @@
 """What a phone is offered (phone protocol, "Which version a phone is offered").
 
-The hot path never queries the database for rules or test devices: each process keeps
-a ``DecisionTable`` in memory and rebuilds it when the decision generation moves,
-which it checks at most once a second (so an approve reaches every process within
-about a second).
+The hot path never queries the database for rules, test devices or log settings: each
+process keeps a ``DecisionTable`` in memory and rebuilds it when the decision
+generation moves, which it checks at most once a second (so an approve or a new log
+setting reaches every process within about a second).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from phones.choices import Outcome
 from phones.protocol import OfferedFile, OfferedModule, UpdateCheck
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, TestDevice, UpdateFile
+from portal.selectors import EffectiveLogConfig, log_configs_by_site
 from portal.services.generation import decision_generation_current
 
 ClassKey = tuple[str, str, str, str, str]  # device type, brand, model, revision, locale
@@ -56,6 +57,7 @@ class DecisionTable:
     test_macs: dict[int | None, frozenset[str]]
     test_serials: dict[int | None, frozenset[str]]
     folders: dict[str, tuple[OfferedFile, ...]]
+    log_configs: dict[int | None, EffectiveLogConfig]  # by site; None: no site of its own
 
 
 def class_key(device_type: str, brand: str, model: str, revision: str, locale: str) -> ClassKey:
@@ -108,6 +110,7 @@ def build_table(generation: str) -> DecisionTable:
             folders[folder].append(OfferedFile(name, "", size, sha256, stamp))
     return DecisionTable(
         generation=generation,
+        log_configs=log_configs_by_site(),
         servers=servers,
         pools=pools,
         rules=dict(rules),
@@ -154,6 +157,15 @@ class _Holder:
 
 
 decision_tables = _Holder()
+
+
+def server_log_config(server_fqdn: str | None = None) -> EffectiveLogConfig:
+    """The log settings in force for a server (this one by default): its site's, else
+    the global ones, else the defaults; from memory."""
+    table = decision_tables.get()
+    server = table.servers.get(server_fqdn or settings.SERVER_FQDN)
+    site_id = table.pools[server.pool_id].site_id if server is not None else None
+    return table.log_configs.get(site_id, table.log_configs[None])
 
 
 @dataclass(frozen=True)

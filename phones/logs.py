@@ -2,9 +2,9 @@
 
 An upload is streamed to a temporary file beside the store (never read whole), refused
 as soon as it passes MaxLogFileSize, then moved into
-``DeviceUpdateLogs/Client/<LogType>/<device>/<file>`` atomically. The store's size is
-kept in ``LogStoreUsage`` under a row lock in the same transaction, so concurrent
-uploads never pass LogStoreQuota. The same file uploaded again is stored once.
+``DeviceUpdateLogs/Client/<LogType>/<device>/<file>`` atomically within LogStoreQuota
+(``phones.logstore``); the same file uploaded again is stored once. Its row is written
+in a batch by the recorder, like the request audit: an upload makes no query.
 """
 
 from __future__ import annotations
@@ -22,15 +22,22 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.http import UnreadablePostError
-from django.utils import timezone
 
 from phones.choices import Channel
+from phones.logstore import (
+    CLIENT,
+    QuotaExceeded,
+    incoming_dir,
+    incoming_sweep,
+    log_keep,
+    logs_delete,
+    logs_older_than,
+)
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import ProtocolError
-from phones.recorder import audit_files_dir
+from phones.recorder import StoredLog, audit_files_dir, recorder, usage_publish
 from portal.identifiers import normalise_mac
-from portal.models import Server
-from portal.selectors import EffectiveLogConfig, log_config_effective
+from portal.selectors import EffectiveLogConfig
 from portal.services.audit import Actor, audit_record
 
 logger = logging.getLogger(__name__)
@@ -50,12 +57,6 @@ class LogUpload:
     @property
     def device(self) -> str:
         return self.mac or self.serial
-
-
-def server_log_config() -> EffectiveLogConfig:
-    """The log settings in force for this server (its site's, else global, else defaults)."""
-    server = Server.objects.select_related("pool__site").filter(fqdn=settings.SERVER_FQDN).first()
-    return log_config_effective(site=server.pool.site if server else None)
 
 
 def log_upload_parse(
@@ -106,25 +107,48 @@ def log_upload_store(
     chunks: Iterator[bytes],
     declared_length: int | None,
     config: EffectiveLogConfig,
-) -> DeviceLog:
-    """Stream the body to disk and keep it; ``ProtocolError`` (nothing kept) if refused."""
+) -> bool:
+    """Stream the body to disk and keep it; ``ProtocolError`` (nothing kept) if refused.
+
+    False when the same file was already stored. The log is listed (its row written)
+    by the recorder within about a second.
+    """
     limit = config.max_log_file_size
     if declared_length is not None and declared_length > limit:
         raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
-    root = settings.DEVICE_LOG_DIR
-    incoming = root / ".incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    temporary = incoming / uuid.uuid4().hex
+    temporary = incoming_dir() / uuid.uuid4().hex
+    relative = Path(CLIENT, upload.log_type, upload.device, upload.name)
     try:
-        size, sha256 = _receive(temporary, chunks, limit=limit, expected=declared_length)
-        return _keep(upload, temporary, size, sha256, quota=config.log_store_quota)
+        size, sha256, written = _receive(temporary, chunks, limit=limit, expected=declared_length)
+        kept = log_keep(temporary, relative, size=size, sha256=sha256, quota=config.log_store_quota)
+    except QuotaExceeded as error:
+        raise ProtocolError(str(error), code="QuotaExceeded") from None
     finally:
         temporary.unlink(missing_ok=True)
+    if kept:
+        recorder.record(
+            StoredLog(
+                # The file's own time: retention deletes rows and files by the same clock.
+                created_at=dt.datetime.fromtimestamp(written, tz=dt.UTC),
+                channel=upload.channel,
+                log_type=upload.log_type,
+                device=upload.device,
+                mac=upload.mac,
+                serial=upload.serial,
+                user=upload.user,
+                name=upload.name,
+                size=size,
+                sha256=sha256,
+                path=str(relative),
+            )
+        )
+    return kept
 
 
 def _receive(
     path: Path, chunks: Iterator[bytes], *, limit: int, expected: int | None
-) -> tuple[int, str]:
+) -> tuple[int, str, float]:
+    """Write the body to ``path``: its size, SHA-256 and modification time."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "xb") as out:
@@ -138,45 +162,11 @@ def _receive(
                 out.write(chunk)
         except (OSError, UnreadablePostError):
             raise ProtocolError(f"the upload was interrupted after {size} bytes") from None
+        out.flush()
+        written = os.fstat(out.fileno()).st_mtime
     if expected is not None and size != expected:
         raise ProtocolError(f"the upload was interrupted ({size} of {expected} bytes)")
-    return size, digest.hexdigest()
-
-
-def _keep(upload: LogUpload, temporary: Path, size: int, sha256: str, *, quota: int) -> DeviceLog:
-    server = settings.SERVER_FQDN
-    relative = Path("Client", upload.log_type, upload.device, upload.name)
-    target = settings.DEVICE_LOG_DIR / relative
-    with transaction.atomic():
-        LogStoreUsage.objects.get_or_create(server=server)
-        usage = LogStoreUsage.objects.select_for_update().get(server=server)
-        existing = (
-            DeviceLog.objects.select_for_update()
-            .filter(server=server, log_type=upload.log_type, device=upload.device, name=upload.name)
-            .first()
-        )
-        if existing is not None and existing.sha256 == sha256 and target.is_file():
-            return existing  # the same file again: stored once
-        delta = size - (existing.size if existing else 0)
-        if usage.total_bytes + delta > quota:
-            raise ProtocolError(
-                f"the log store is full ({usage.total_bytes} of {quota} bytes used)",
-                code="QuotaExceeded",
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temporary, target)
-        log = existing or DeviceLog(
-            server=server, log_type=upload.log_type, device=upload.device, name=upload.name
-        )
-        log.created_at = timezone.now()
-        log.channel = upload.channel
-        log.mac, log.serial, log.user = upload.mac, upload.serial, upload.user
-        log.size, log.sha256, log.path = size, sha256, str(relative)
-        log.save()
-        usage.total_bytes += delta
-        usage.files += 0 if existing else 1
-        usage.save(update_fields=["total_bytes", "files"])
-        return log
+    return size, digest.hexdigest(), written
 
 
 @dataclass(frozen=True)
@@ -192,11 +182,15 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
     """Delete this server's device logs, request-audit rows and daily audit files older
     than ``older_than``; audited with what was removed.
 
-    The rows go in one transaction; the files only after it commits, so a rollback
-    never leaves rows pointing at deleted files.
+    Device logs are found on disk by their time (a row carries its file's time), so a
+    file whose row a killed process never wrote goes too. The rows go in one
+    transaction; the files only after it commits, so a rollback never leaves rows
+    pointing at deleted files.
     """
     server = settings.SERVER_FQDN
     cutoff_day = older_than.strftime("%Y%m%d")
+    old_logs = logs_older_than(older_than.timestamp())
+    removed_bytes = sum(log.size for log in old_logs)
     folder = audit_files_dir()
     audit_files = [
         path
@@ -207,30 +201,27 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
     ]
     file_bytes = sum(path.stat().st_size for path in audit_files)
     with transaction.atomic():
-        LogStoreUsage.objects.get_or_create(server=server)
-        usage = LogStoreUsage.objects.select_for_update().get(server=server)
-        old = list(DeviceLog.objects.filter(server=server, created_at__lt=older_than))
-        removed, removed_bytes = len(old), sum(log.size for log in old)
-        DeviceLog.objects.filter(pk__in=[log.pk for log in old]).delete()
-        usage.total_bytes = max(usage.total_bytes - removed_bytes, 0)
-        usage.files = max(usage.files - removed, 0)
-        usage.save(update_fields=["total_bytes", "files"])
+        DeviceLog.objects.filter(server=server, created_at__lt=older_than).delete()
         audit_rows, _ = RequestAudit.objects.filter(
             server=server, created_at__lt=older_than
         ).delete()
+        usage, _ = LogStoreUsage.objects.get_or_create(server=server)
         audit_record(
             actor=actor,
             action="phones.logs.cleared",
             obj=usage,
             changes={
                 "older_than": [None, older_than.isoformat()],
-                "device_logs": [removed, 0],
+                "device_logs": [len(old_logs), 0],
                 "device_log_bytes": [removed_bytes, 0],
                 "audit_rows": [audit_rows, 0],
                 "audit_files": [len(audit_files), 0],
                 "audit_file_bytes": [file_bytes, 0],
             },
         )
-    for path in [settings.DEVICE_LOG_DIR / log.path for log in old] + audit_files:
+    logs_delete(old_logs)
+    incoming_sweep(older_than.timestamp())
+    for path in audit_files:
         path.unlink(missing_ok=True)
-    return ClearResult(removed, removed_bytes, audit_rows, len(audit_files), file_bytes)
+    usage_publish(server=server)
+    return ClearResult(len(old_logs), removed_bytes, audit_rows, len(audit_files), file_bytes)

@@ -1,9 +1,12 @@
-"""The request audit and the inventory, written in batches off the hot path.
+"""The request audit, the inventory and the device-log list, written in batches off
+the hot path.
 
 Each web process buffers its update checks and writes them out at least every
 LogFlushInterval, or sooner when the buffer reaches MaxLogCacheLimit bytes, and on a
 graceful shutdown: audit rows (idempotent by request id), one inventory upsert per
-phone, and the per-server daily audit file.
+phone, and the per-server daily audit file. The logs phones upload are already on disk
+when they are buffered; their rows (one upsert per file) and the store's usage are
+written within about a second, so the helpdesk sees them promptly.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,14 +26,14 @@ from django.conf import settings
 from django.db import connection
 
 from phones.choices import Channel, DeviceState, Outcome
-from phones.decision import Decision
-from phones.models import Device, RequestAudit
+from phones.decision import Decision, server_log_config
+from phones.logstore import log_store_usage
+from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import UpdateCheck
-from portal.models import Server
-from portal.selectors import log_config_effective
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[;#,\r\n\t]")
+LOG_ROWS_WITHIN = 1.0  # seconds: how soon an uploaded log is listed
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,30 @@ class CheckRecord:
     message: str = ""
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
-    def size(self) -> int:
+    def weight(self) -> int:
         """Roughly the bytes the record holds, against MaxLogCacheLimit."""
         modules = len(self.check.modules) if self.check else 0
         return 400 + 120 * modules + len(self.message)
+
+
+@dataclass(frozen=True)
+class StoredLog:
+    """A device log kept in this server's store, to be listed."""
+
+    created_at: dt.datetime
+    channel: Channel
+    log_type: str
+    device: str
+    mac: str
+    serial: str
+    user: str
+    name: str
+    size: int
+    sha256: str
+    path: str
+
+    def weight(self) -> int:
+        return 300 + len(self.name) + len(self.path)
 
 
 def _clean(value: object) -> str:
@@ -104,11 +128,42 @@ def audit_files_dir() -> Path:
     return settings.DEVICE_LOG_DIR / "Server" / "Audit" / "ImageUpdates"
 
 
-def write_records(records: Iterable[CheckRecord], *, server: str) -> int:
-    """Write audit rows, inventory upserts and file lines for ``records``; idempotent."""
+def write_records(records: Iterable[CheckRecord | StoredLog], *, server: str) -> int:
+    """Write what ``records`` hold; idempotent."""
     records = list(records)
-    if not records:
-        return 0
+    logs = [record for record in records if isinstance(record, StoredLog)]
+    checks = [record for record in records if isinstance(record, CheckRecord)]
+    if logs:
+        _write_logs(logs, server=server)
+    if checks:
+        _write_checks(checks, server=server)
+    return len(checks) + len(logs)
+
+
+def _write_logs(logs: list[StoredLog], *, server: str) -> None:
+    """One row per file (the latest upload wins), then the store's usage as it is now."""
+    latest = {(log.log_type, log.device, log.name): log for log in logs}
+    DeviceLog.objects.bulk_create(
+        [DeviceLog(server=server, **vars(log)) for log in latest.values()],
+        update_conflicts=True,
+        unique_fields=["server", "log_type", "device", "name"],
+        update_fields=[
+            "created_at", "channel", "mac", "serial", "user", "size", "sha256", "path",
+        ],
+    )  # fmt: skip
+    usage_publish(server=server)
+
+
+def usage_publish(*, server: str) -> None:
+    """Copy the store's usage counter to the database, for the control panel."""
+    usage = log_store_usage()
+    LogStoreUsage.objects.update_or_create(
+        server=server, defaults={"total_bytes": usage.bytes, "files": usage.files}
+    )
+
+
+def _write_checks(records: list[CheckRecord], *, server: str) -> None:
+    """Audit rows, inventory upserts and file lines."""
     RequestAudit.objects.bulk_create(
         [_audit_row(record, server) for record in records], ignore_conflicts=True
     )
@@ -137,7 +192,6 @@ def write_records(records: Iterable[CheckRecord], *, server: str) -> int:
     for day, lines in by_day.items():
         with open(folder / f"RequestHandlerAuditLog_{server}_{day}.log", "a") as handle:
             handle.write("".join(line + "\n" for line in lines))
-    return len(records)
 
 
 def _audit_row(record: CheckRecord, server: str) -> RequestAudit:
@@ -204,20 +258,24 @@ def _device_row(record: CheckRecord, server: str) -> Device:
 
 
 class Recorder:
-    """The process's buffer of update checks, flushed by size, by time and at exit."""
+    """The process's buffer of update checks and stored logs, flushed by size, by time
+    and at exit."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._buffer: list[CheckRecord] = []
+        self._buffer: list[CheckRecord | StoredLog] = []
         self._bytes = 0
+        self._logs_since: float | None = None  # when the oldest buffered log came
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._limits = (300.0, 512_000)  # LogFlushInterval (s), MaxLogCacheLimit (bytes)
 
-    def record(self, record: CheckRecord) -> None:
+    def record(self, record: CheckRecord | StoredLog) -> None:
         with self._lock:
             self._buffer.append(record)
-            self._bytes += record.size()
+            self._bytes += record.weight()
+            if isinstance(record, StoredLog) and self._logs_since is None:
+                self._logs_since = time.monotonic()
             full = self._bytes >= self._limits[1]
             if self._thread is None and settings.PHONE_AUDIT_FLUSH_THREAD:
                 self._thread = threading.Thread(
@@ -236,6 +294,7 @@ class Recorder:
         """Write out everything buffered; records that fail to write are kept."""
         with self._lock:
             records, self._buffer, self._bytes = self._buffer, [], 0
+            self._logs_since = None
         if not records:
             return 0
         try:
@@ -244,16 +303,25 @@ class Recorder:
             logger.exception("could not write %d audit records; keeping them", len(records))
             with self._lock:
                 self._buffer = records + self._buffer
-                self._bytes += sum(record.size() for record in records)
+                self._bytes += sum(record.weight() for record in records)
+                if self._logs_since is None and any(isinstance(r, StoredLog) for r in records):
+                    self._logs_since = time.monotonic()
             return 0
 
     def _run(self) -> None:
         self._refresh_limits()  # the configured interval applies from the first wait on
         while True:
-            self._wake.wait(timeout=self._limits[0])
+            deadline = time.monotonic() + self._limits[0]
+            # Wake each second: a buffered log is written within LOG_ROWS_WITHIN.
+            while not self._wake.wait(timeout=LOG_ROWS_WITHIN) and not self._due(deadline):
+                pass
             self._wake.clear()
             self.flush()
             self._refresh_limits()
+
+    def _due(self, deadline: float) -> bool:
+        now, logs_since = time.monotonic(), self._logs_since
+        return now >= deadline or (logs_since is not None and now - logs_since >= LOG_ROWS_WITHIN)
 
     def _refresh_limits(self) -> None:
         try:
@@ -266,8 +334,7 @@ class Recorder:
 
 
 def _configured_limits() -> tuple[float, int]:
-    server = Server.objects.select_related("pool__site").filter(fqdn=settings.SERVER_FQDN).first()
-    config = log_config_effective(site=server.pool.site if server else None)
+    config = server_log_config()
     return config.log_flush_interval_minutes * 60.0, config.max_log_cache_limit
 
 

@@ -8,7 +8,8 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from phones.logs import server_log_config, server_logs_clear
+from phones.decision import server_log_config
+from phones.logs import server_logs_clear
 from portal.models import Server
 from portal.services.audit import Actor
 from portal.tasks import this_server

@@ -19,9 +19,9 @@ from rest_framework.views import APIView
 
 from phones.auth import check_external, client_address
 from phones.choices import Channel, Outcome
-from phones.decision import offer_for_request
+from phones.decision import offer_for_request, server_log_config
 from phones.errors import phone_error
-from phones.logs import log_upload_parse, log_upload_store, server_log_config
+from phones.logs import log_upload_parse, log_upload_store
 from phones.protocol import (
     MAX_BODY,
     ProtocolError,

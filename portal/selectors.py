@@ -78,8 +78,19 @@ def log_config_effective(*, site: Site | None) -> EffectiveLogConfig:
     return _effective_from(DeviceLogConfiguration(), "defaults")
 
 
-def log_config_for_server(*, server: Server) -> EffectiveLogConfig:
-    return log_config_effective(site=server.pool.site)
+def log_configs_by_site() -> dict[int | None, EffectiveLogConfig]:
+    """Every site's effective log settings in one query; the key ``None`` holds what a
+    site without its own settings (or a server outside the topology) gets."""
+    rows = list(DeviceLogConfiguration.objects.select_related("site"))
+    fallback = next(
+        (_effective_from(row, "global") for row in rows if row.site_id is None),
+        _effective_from(DeviceLogConfiguration(), "defaults"),
+    )
+    configs: dict[int | None, EffectiveLogConfig] = {None: fallback}
+    for row in rows:
+        if row.site is not None:
+            configs[row.site_id] = _effective_from(row, f"site:{row.site.name}")
+    return configs
 
 
 def rules_list(

@@ -1,6 +1,7 @@
 """The decision generation: a token every change that alters what phones are offered
-(rules, test devices, replicated copies, topology) replaces after commit. Each web
-process keeps its decision table in memory and rebuilds it when the token moves."""
+or may upload (rules, test devices, replicated copies, topology, log settings)
+replaces after commit. Each web process keeps its decision table in memory and
+rebuilds it when the token moves."""
 
 from __future__ import annotations
 

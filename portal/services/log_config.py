@@ -12,6 +12,7 @@ from portal.errors import DomainError
 from portal.models import DeviceLogConfiguration
 from portal.selectors import scope_resolve
 from portal.services.audit import Actor, audit_record, diff, snapshot
+from portal.services.generation import decision_generation_bump
 
 SETTINGS = (
     "log_cleanup_interval_days",
@@ -77,6 +78,7 @@ def log_config_set(*, scope: str, values: dict[str, Any], actor: Actor) -> Devic
         if not created and after == before:
             return config
         config.save()
+        decision_generation_bump()  # phones' uploads are checked against it from memory
         audit_record(
             actor=actor,
             action="portal.log_config.created" if created else "portal.log_config.changed",
@@ -103,4 +105,5 @@ def log_config_reset(*, scope: str, actor: Actor) -> bool:
             changes=diff(snapshot(config, SETTINGS), {}),
         )
         config.delete()
+        decision_generation_bump()
         return True
