@@ -10,14 +10,13 @@ in a batch by the recorder, like the request audit: an upload makes no query.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
-import logging
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -25,13 +24,12 @@ from django.http import UnreadablePostError
 
 from phones.choices import Channel
 from phones.logstore import (
-    CLIENT,
     QuotaExceeded,
-    incoming_dir,
-    incoming_sweep,
+    files_delete,
+    files_older_than,
     log_keep,
-    logs_delete,
-    logs_older_than,
+    log_part_create,
+    log_path,
 )
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import ProtocolError
@@ -40,7 +38,6 @@ from portal.identifiers import normalise_mac
 from portal.selectors import EffectiveLogConfig
 from portal.services.audit import Actor, audit_record
 
-logger = logging.getLogger(__name__)
 _SERIAL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _AUDIT_FILE = re.compile(r"^RequestHandlerAuditLog_(?P<server>.+)_(?P<day>\d{8})\.log$")
 
@@ -67,12 +64,14 @@ def log_upload_parse(
     if (
         not name
         or len(name) > 255
-        or name in (".", "..")
+        or name.startswith(".")  # hidden names are the store's own (part files, usage)
         or any(c in name for c in "/\\")
         or ".." in name
         or not name.isprintable()
     ):
-        raise ProtocolError("name must be a bare file name of printable characters")
+        raise ProtocolError(
+            "name must be a bare file name of printable characters, not starting with a dot"
+        )
     raw_mac, serial = params.get("mac", "").strip(), params.get("serial", "").strip()
     if not raw_mac and not serial:
         raise ProtocolError("mac and serial are both empty")
@@ -116,15 +115,18 @@ def log_upload_store(
     limit = config.max_log_file_size
     if declared_length is not None and declared_length > limit:
         raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
-    temporary = incoming_dir() / uuid.uuid4().hex
-    relative = Path(CLIENT, upload.log_type, upload.device, upload.name)
+    relative = log_path(upload.log_type, upload.device, upload.name)
+    out, part = log_part_create(relative)
+    kept = False
     try:
-        size, sha256, written = _receive(temporary, chunks, limit=limit, expected=declared_length)
-        kept = log_keep(temporary, relative, size=size, sha256=sha256, quota=config.log_store_quota)
+        with out:
+            size, sha256, written = _receive(out, chunks, limit=limit, expected=declared_length)
+        kept = log_keep(part, relative, size=size, sha256=sha256, quota=config.log_store_quota)
     except QuotaExceeded as error:
         raise ProtocolError(str(error), code="QuotaExceeded") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if not kept:  # refused, interrupted or the same file again: nothing partial stays
+            os.unlink(part)
     if kept:
         recorder.record(
             StoredLog(
@@ -139,34 +141,41 @@ def log_upload_store(
                 name=upload.name,
                 size=size,
                 sha256=sha256,
-                path=str(relative),
+                path=relative,
             )
         )
     return kept
 
 
 def _receive(
-    path: Path, chunks: Iterator[bytes], *, limit: int, expected: int | None
+    out: BinaryIO, chunks: Iterator[bytes], *, limit: int, expected: int | None
 ) -> tuple[int, str, float]:
-    """Write the body to ``path``: its size, SHA-256 and modification time."""
+    """Write the body to ``out``: its size, SHA-256 and modification time."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "xb") as out:
+    received = iter(chunks)
+    while True:
         try:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    # Refused as soon as the limit is passed; the rest is never read.
-                    raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
-                digest.update(chunk)
-                out.write(chunk)
+            chunk = next(received, b"")
         except (OSError, UnreadablePostError):
             raise ProtocolError(f"the upload was interrupted after {size} bytes") from None
-        out.flush()
-        written = os.fstat(out.fileno()).st_mtime
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            # Refused as soon as the limit is passed; the rest is never read.
+            raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
+        digest.update(chunk)
+        try:
+            out.write(chunk)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ProtocolError("the log store's disk is full", code="QuotaExceeded") from None
+            raise
     if expected is not None and size != expected:
         raise ProtocolError(f"the upload was interrupted ({size} of {expected} bytes)")
-    return size, digest.hexdigest(), written
+    out.flush()
+    return size, digest.hexdigest(), os.fstat(out.fileno()).st_mtime
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,7 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
     """
     server = settings.SERVER_FQDN
     cutoff_day = older_than.strftime("%Y%m%d")
-    old_logs = logs_older_than(older_than.timestamp())
+    old_logs, old_parts = files_older_than(older_than.timestamp())
     removed_bytes = sum(log.size for log in old_logs)
     folder = audit_files_dir()
     audit_files = [
@@ -219,8 +228,7 @@ def server_logs_clear(*, older_than: dt.datetime, actor: Actor) -> ClearResult:
                 "audit_file_bytes": [file_bytes, 0],
             },
         )
-    logs_delete(old_logs)
-    incoming_sweep(older_than.timestamp())
+    files_delete(old_logs, old_parts)
     for path in audit_files:
         path.unlink(missing_ok=True)
     usage_publish(server=server)

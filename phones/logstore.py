@@ -1,13 +1,17 @@
 """This server's device-log store on disk, and the usage counter its quota is checked on.
 
-Logs live in ``DeviceUpdateLogs/Client/<LogType>/<device>/<file>``. Beside them,
-``.usage`` holds the bytes and files the store holds. Every change to the store (a log
-kept, a log deleted) is made under that file's exclusive lock (``flock``), so every web
-process and worker of this server sees one total, and a log is kept only if the total
-stays within the quota: concurrent uploads never pass it. The counter is rebuilt by
-walking the folder only when it is missing or unreadable (first use, removed by hand),
-never on an ordinary upload. The database holds a copy of the total for the control
-panel (``LogStoreUsage``), refreshed whenever logs are recorded or cleared.
+Logs live in ``DeviceUpdateLogs/Client/<LogType>/<device>/<file>``. An upload is
+received into a hidden part file beside its target (``.upload-<hex>.part``, in the same
+folder: the final rename is atomic and cheap) and renamed into place once complete.
+
+``.usage`` at the top of the store holds the bytes and files the store holds. Every
+change to the store (a log kept, a log deleted) is made under that file's exclusive
+lock (``flock``), so every web process and worker of this server sees one total, and a
+log is kept only if the total stays within the quota: concurrent uploads never pass
+it. The counter is rebuilt by walking the folder only when it is missing or unreadable
+(first use, removed by hand), never on an ordinary upload. The database holds a copy
+of the total for the control panel (``LogStoreUsage``), refreshed whenever logs are
+recorded or cleared.
 """
 
 from __future__ import annotations
@@ -18,17 +22,18 @@ import hashlib
 import logging
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 CLIENT = "Client"
-INCOMING = ".incoming"
 USAGE_FILE = ".usage"
+PART_PREFIX, PART_SUFFIX = ".upload-", ".part"
 _FORMAT = "{:020d} {:012d}\n"  # fixed width: a rewrite never leaves old digits behind
 
 
@@ -44,31 +49,45 @@ class QuotaExceeded(Exception):
 
 
 @dataclass(frozen=True)
-class OldLog:
-    relative: Path
+class OldFile:
+    path: str  # absolute
     size: int
     mtime: float
 
 
-def log_store_root() -> Path:
-    return Path(settings.DEVICE_LOG_DIR)
+def _root() -> str:
+    return str(settings.DEVICE_LOG_DIR)
 
 
-def incoming_dir() -> Path:
-    """Where uploads are received before they are kept (same file system: atomic moves)."""
-    folder = log_store_root() / INCOMING
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def log_path(log_type: str, device: str, name: str) -> str:
+    """Where a device's log is kept, relative to the store."""
+    return os.path.join(CLIENT, log_type, device, name)
+
+
+def is_part(name: str) -> bool:
+    return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX)
+
+
+def log_part_create(relative: str) -> tuple[BinaryIO, str]:
+    """A new, empty part file beside ``relative`` (its folder created when missing)."""
+    folder = os.path.dirname(os.path.join(_root(), relative))
+    path = os.path.join(folder, f"{PART_PREFIX}{uuid.uuid4().hex}{PART_SUFFIX}")
+    try:
+        return open(path, "xb"), path
+    except FileNotFoundError:
+        # The device's first log, or a clean-up removed its emptied folder a moment ago.
+        os.makedirs(folder, exist_ok=True)
+        return open(path, "xb"), path
 
 
 class _Counter:
-    def __init__(self, fd: int, root: Path) -> None:
+    def __init__(self, fd: int) -> None:
         self._fd = fd
         try:
             total, files = (int(part) for part in os.pread(fd, 64, 0).split())
             self.usage = Usage(total, files)
         except ValueError:
-            self.usage = _walk_usage(root)
+            self.usage = _walk_usage()
             logger.info("log store usage counted from disk: %s", self.usage)
             self._write()
 
@@ -82,30 +101,39 @@ class _Counter:
 
 @contextmanager
 def _locked(*, shared: bool = False) -> Iterator[_Counter]:
-    root = log_store_root()
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / USAGE_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    path = os.path.join(_root(), USAGE_FILE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        os.makedirs(_root(), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         if shared and os.fstat(fd).st_size == 0:
             fcntl.flock(fd, fcntl.LOCK_EX)  # first use: count it once, exclusively
-        yield _Counter(fd, root)
+        yield _Counter(fd)
     finally:
         os.close(fd)  # releases the lock
 
 
-def _walk(root: Path) -> Iterator[tuple[str, list[str], list[str], int]]:
-    """Every folder of logs (never following a symbolic link)."""
-    return os.fwalk(root / CLIENT) if (root / CLIENT).is_dir() else iter(())
-
-
-def _walk_usage(root: Path) -> Usage:
-    total = files = 0
-    for _, _, names, dir_fd in _walk(root):
+def _files() -> Iterator[tuple[str, str, os.stat_result]]:
+    """(folder, name, stat) of every regular file under Client/, links never followed."""
+    top = os.path.join(_root(), CLIENT)
+    if not os.path.isdir(top):
+        return
+    for folder, _, names, dir_fd in os.fwalk(top):
         for name in names:
-            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode):
-                total, files = total + info.st_size, files + 1
+            with contextlib.suppress(FileNotFoundError):
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    yield folder, name, info
+
+
+def _walk_usage() -> Usage:
+    total = files = 0
+    for _, name, info in _files():
+        if not is_part(name):
+            total, files = total + info.st_size, files + 1
     return Usage(total, files)
 
 
@@ -114,77 +142,62 @@ def log_store_usage() -> Usage:
         return counter.usage
 
 
-def _regular_size(path: Path) -> int | None:
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"{path} is not a regular file")
-    return info.st_size
-
-
-def _sha256_of(path: Path) -> str:
+def _sha256_of(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def log_keep(temporary: Path, relative: Path, *, size: int, sha256: str, quota: int) -> bool:
-    """Move a received log to ``relative`` in the store, within the quota.
+def log_keep(part: str, relative: str, *, size: int, sha256: str, quota: int) -> bool:
+    """Rename a received part file to ``relative`` in the store, within the quota.
 
     False when the same content is already there (stored once); ``QuotaExceeded``
-    (nothing moved) when keeping it would take the store past ``quota`` bytes.
+    (nothing renamed) when keeping it would take the store past ``quota`` bytes.
     """
-    target = log_store_root() / relative
+    target = os.path.join(_root(), relative)
     with _locked() as counter:
-        existing = _regular_size(target)
-        if existing == size and _sha256_of(target) == sha256:
-            return False
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            existing = None
+        else:
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(f"{target} is not a regular file")
+            existing = info.st_size
+            if existing == size and _sha256_of(target) == sha256:
+                return False
         growth = size - (existing or 0)
         if counter.usage.bytes + growth > quota:
             raise QuotaExceeded(counter.usage, quota)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temporary, target)
+        os.replace(part, target)
         counter.add(growth, 0 if existing is not None else 1)
         return True
 
 
-def logs_older_than(cutoff: float) -> list[OldLog]:
-    """The logs in the store last written before ``cutoff`` (a POSIX time)."""
-    root = log_store_root()
-    old: list[OldLog] = []
-    for folder, _, names, dir_fd in _walk(root):
-        for name in names:
-            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
-                relative = Path(folder, name).relative_to(root)
-                old.append(OldLog(relative, info.st_size, info.st_mtime))
-    return old
+def files_older_than(cutoff: float) -> tuple[list[OldFile], list[OldFile]]:
+    """The logs last written before ``cutoff`` (a POSIX time), and the part files a
+    killed process left behind (an upload in progress writes to its part all along)."""
+    logs: list[OldFile] = []
+    parts: list[OldFile] = []
+    for folder, name, info in _files():
+        if info.st_mtime < cutoff:
+            old = OldFile(os.path.join(folder, name), info.st_size, info.st_mtime)
+            (parts if is_part(name) else logs).append(old)
+    return logs, parts
 
 
-def logs_delete(logs: list[OldLog]) -> None:
-    """Delete these logs, unless one was written again since it was listed; the emptied
+def files_delete(logs: list[OldFile], parts: list[OldFile]) -> None:
+    """Delete these files, unless a log was written again since it was listed; emptied
     device folders go too."""
-    root = log_store_root()
     with _locked() as counter:
-        for log in logs:
-            path = root / log.relative
+        for old in logs + parts:
             try:
-                info = path.lstat()
+                info = os.lstat(old.path)
             except FileNotFoundError:
                 continue
-            if not stat.S_ISREG(info.st_mode) or info.st_mtime != log.mtime:
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime != old.mtime:
                 continue  # replaced by a new upload meanwhile: it stays
-            path.unlink()
-            counter.add(-info.st_size, -1)
+            os.unlink(old.path)
+            if not is_part(os.path.basename(old.path)):
+                counter.add(-info.st_size, -1)
             with contextlib.suppress(OSError):  # other logs of the device remain
-                path.parent.rmdir()
-
-
-def incoming_sweep(cutoff: float) -> None:
-    """Delete receptions a killed process left behind, last written before ``cutoff``
-    (an upload in progress writes to its file all along)."""
-    folder = log_store_root() / INCOMING
-    for leftover in folder.iterdir() if folder.is_dir() else []:
-        if leftover.lstat().st_mtime < cutoff:
-            leftover.unlink(missing_ok=True)
+                os.rmdir(os.path.dirname(old.path))

@@ -101,8 +101,9 @@ class DeviceLog(models.Model):
 
 
 class LogStoreUsage(models.Model):
-    """Bytes of device logs a server holds: kept up to date with every store and delete
-    (in the same transaction, under a row lock), so the quota never needs a folder walk."""
+    """Bytes and files of device logs a server holds, for the control panel: a copy of
+    the counter beside the server's log store (``phones.logstore``), refreshed whenever
+    its logs are listed or cleared."""
 
     server = models.CharField(max_length=253, unique=True)
     total_bytes = models.PositiveBigIntegerField(default=0)

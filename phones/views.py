@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
@@ -59,6 +60,19 @@ class PhoneXMLRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else b""
 
 
+class PhoneContentNegotiation(BaseContentNegotiation):
+    """Phones do not negotiate: the body is whatever the view's parser takes and the
+    answer is always the protocol's XML, whatever Accept says (and without parsing it)."""
+
+    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class UpdateCheckView(APIView):
     """POST /RequestHandler/ucdevice.upx (internal) and /RequestHandlerExt/ucdevice.upx."""
 
@@ -67,6 +81,7 @@ class UpdateCheckView(APIView):
     permission_classes = [AllowAny]
     parser_classes = [PhoneXMLParser]
     renderer_classes = [PhoneXMLRenderer]
+    content_negotiation_class = PhoneContentNegotiation
     throttle_classes: list[Any] = []
     # The phone protocol is specified in phone-protocol.md, not in the management API's
     # OpenAPI schema.
@@ -159,6 +174,7 @@ class LogUploadView(APIView):
     permission_classes = [AllowAny]
     parser_classes: list[Any] = []
     renderer_classes = [PhoneXMLRenderer]
+    content_negotiation_class = PhoneContentNegotiation
     throttle_classes: list[Any] = []
     schema = None
 

@@ -1,11 +1,14 @@
-"""Device log upload: limits, quota, repeats, refusals that keep nothing; retention."""
+"""Device log upload: limits, quota, repeats, refusals that keep nothing; the rows written
+in a batch, the usage counter on disk; retention."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
 import hashlib
 import io
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,13 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from phones import logstore
+from phones.decision import decision_tables, server_log_config
+from phones.logs import log_upload_parse, log_upload_store
+from phones.logstore import log_store_usage
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
+from phones.protocol import ProtocolError
+from phones.recorder import recorder
 from phones.tasks import server_logs_retention_task
 from portal.models import AuditEntry
 from portal.services.audit import Actor
@@ -56,26 +65,64 @@ def upload(
 
 
 def stored_files(log_dir: Path) -> list[str]:
+    """Every file in the store but its own usage counter: part files would show."""
     return (
-        sorted(str(p.relative_to(log_dir)) for p in log_dir.rglob("*") if p.is_file())
+        sorted(
+            str(p.relative_to(log_dir))
+            for p in log_dir.rglob("*")
+            if p.is_file() and p.name != ".usage"
+        )
         if log_dir.exists()
         else []
     )
 
 
+def age(log_dir: Path, name: str, when: dt.datetime) -> None:
+    """Make a stored log (its file and its row) as old as ``when``."""
+    for path in log_dir.glob(f"Client/*/*/{name}"):
+        os.utime(path, (when.timestamp(), when.timestamp()))
+    DeviceLog.objects.filter(name=name).update(created_at=when)
+
+
+def refused_changes_nothing(log_dir: Path) -> None:
+    recorder.flush()
+    assert stored_files(log_dir) == []
+    assert (DeviceLog.objects.count(), LogStoreUsage.objects.count()) == (0, 0)
+    assert log_store_usage().bytes == 0
+
+
 @pytest.mark.django_db
-def test_a_log_is_stored_under_its_type_and_device(client: Client, log_dir: Path) -> None:
+def test_a_log_is_stored_under_its_type_and_device(
+    client: Client, log_dir: Path, settings: Settings
+) -> None:
     response = upload(client, b"dump bytes")
     assert (response.status_code, response.content) == (201, STORED)
     assert stored_files(log_dir) == ["Client/Watson/0004F2112233/crash.dmp"]
-    assert (log_dir / "Client/Watson/0004F2112233/crash.dmp").read_bytes() == b"dump bytes"
+    stored = log_dir / "Client/Watson/0004F2112233/crash.dmp"
+    assert stored.read_bytes() == b"dump bytes"
+    assert (log_store_usage().bytes, log_store_usage().files) == (10, 1)
+    # Listed by the recorder's next batch, with the file's own time.
+    assert (DeviceLog.objects.count(), recorder.pending()) == (0, 1)
+    assert recorder.flush() == 1
     log = DeviceLog.objects.get()
-    assert (log.log_type, log.device, log.name, log.size, log.sha256, log.channel) == (
+    assert (log.log_type, log.device, log.name, log.size, log.sha256, log.channel, log.path) == (
         "Watson", "0004F2112233", "crash.dmp", 10, hashlib.sha256(b"dump bytes").hexdigest(),
-        "internal",
+        "internal", "Client/Watson/0004F2112233/crash.dmp",
     )  # fmt: skip
+    assert log.created_at == dt.datetime.fromtimestamp(stored.stat().st_mtime, tz=dt.UTC)
     usage = LogStoreUsage.objects.get()
-    assert (usage.total_bytes, usage.files) == (10, 1)
+    assert (usage.server, usage.total_bytes, usage.files) == (settings.SERVER_FQDN, 10, 1)
+
+
+@pytest.mark.django_db
+def test_an_upload_makes_no_database_query(
+    client: Client, log_dir: Path, django_assert_num_queries: Any
+) -> None:
+    upload(client, b"first", name="a.dmp")  # builds the decision table
+    with django_assert_num_queries(0):
+        assert upload(client, b"second", name="b.dmp").status_code == 201
+    assert recorder.flush() == 2
+    assert sorted(DeviceLog.objects.values_list("name", flat=True)) == ["a.dmp", "b.dmp"]
 
 
 @pytest.mark.django_db
@@ -84,10 +131,17 @@ def test_the_same_file_again_is_stored_once_and_a_new_one_replaces_it(
 ) -> None:
     assert upload(client, b"first").status_code == 201
     assert upload(client, b"first").status_code == 201
+    assert recorder.flush() == 1  # the repeat was not recorded again
     assert (DeviceLog.objects.count(), LogStoreUsage.objects.get().total_bytes) == (1, 5)
     assert upload(client, b"second version").status_code == 201
-    assert (DeviceLog.objects.count(), LogStoreUsage.objects.get().total_bytes) == (1, 14)
-    assert (log_dir / "Client/Watson/0004F2112233/crash.dmp").read_bytes() == b"second version"
+    assert upload(client, b"third, same name").status_code == 201
+    assert recorder.flush() == 2
+    log = DeviceLog.objects.get()
+    assert (log.size, log.sha256) == (16, hashlib.sha256(b"third, same name").hexdigest())
+    usage = LogStoreUsage.objects.get()
+    assert (usage.total_bytes, usage.files) == (16, 1)
+    assert stored_files(log_dir) == ["Client/Watson/0004F2112233/crash.dmp"]
+    assert (log_dir / "Client/Watson/0004F2112233/crash.dmp").read_bytes() == b"third, same name"
 
 
 @pytest.mark.django_db
@@ -101,6 +155,8 @@ def test_the_same_file_again_is_stored_once_and_a_new_one_replaces_it(
         ({"name": "..dmp"}, 400, "InvalidRequest"),
         ({"name": "a%07.dmp"}, 400, "InvalidRequest"),
         ({"name": ""}, 400, "InvalidRequest"),
+        ({"name": ".hidden.dmp"}, 400, "InvalidRequest"),
+        ({"name": ".upload-0123.part"}, 400, "InvalidRequest"),
         ({"mac": "", "serial": ""}, 400, "InvalidRequest"),
         ({"mac": "00-04"}, 400, "InvalidRequest"),
         ({"mac": "", "serial": "CX6/../x"}, 400, "InvalidRequest"),
@@ -112,8 +168,7 @@ def test_bad_parameters_are_refused_and_nothing_is_kept(
     response = upload(client, b"data", **kwargs)
     assert response.status_code == status
     assert f"<Code>{code}</Code>".encode() in response.content
-    assert [f for f in stored_files(log_dir) if not f.startswith(".incoming")] == []
-    assert (DeviceLog.objects.count(), LogStoreUsage.objects.count()) == (0, 0)
+    refused_changes_nothing(log_dir)
 
 
 @pytest.mark.django_db
@@ -122,11 +177,8 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Client, log_dir:
     response = upload(client, b"x" * 101)
     assert response.status_code == 413
     assert b"<Code>TooLarge</Code>" in response.content
-    assert stored_files(log_dir) == []
+    refused_changes_nothing(log_dir)
     # Without a Content-Length the stream is cut as soon as it passes the limit.
-    from phones.logs import log_upload_parse, log_upload_store, server_log_config
-    from phones.protocol import ProtocolError
-
     config = server_log_config()
     request = log_upload_parse(
         params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
@@ -143,14 +195,11 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Client, log_dir:
     with pytest.raises(ProtocolError, match="larger than 100 bytes"):
         log_upload_store(upload=request, chunks=endless(), declared_length=None, config=config)
     assert len(consumed) == 2
-    assert stored_files(log_dir) == []
+    refused_changes_nothing(log_dir)
 
 
 @pytest.mark.django_db
 def test_an_interrupted_upload_keeps_nothing(log_dir: Path) -> None:
-    from phones.logs import log_upload_parse, log_upload_store, server_log_config
-    from phones.protocol import ProtocolError
-
     config = server_log_config()
     request = log_upload_parse(
         params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
@@ -168,8 +217,43 @@ def test_an_interrupted_upload_keeps_nothing(log_dir: Path) -> None:
         log_upload_store(
             upload=request, chunks=iter([b"0123456789"]), declared_length=1000, config=config
         )
-    assert stored_files(log_dir) == []
-    assert (DeviceLog.objects.count(), LogStoreUsage.objects.count()) == (0, 0)
+    refused_changes_nothing(log_dir)
+
+
+@pytest.mark.django_db
+def test_a_full_disk_is_507_and_keeps_nothing(log_dir: Path) -> None:
+    config = server_log_config()
+    request = log_upload_parse(
+        params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
+        channel="internal",  # type: ignore[arg-type]
+        config=config,
+    )
+    create_part = logstore.log_part_create
+
+    class FullDisk:
+        def __init__(self, out: Any) -> None:
+            self.out = out
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.out.close()
+
+    def part_on_a_full_disk(relative: str) -> tuple[Any, str]:
+        out, part = create_part(relative)
+        return FullDisk(out), part
+
+    with (
+        mock.patch("phones.logs.log_part_create", part_on_a_full_disk),
+        pytest.raises(ProtocolError, match=r"^the log store's disk is full$") as refused,
+    ):
+        log_upload_store(upload=request, chunks=iter([b"0123"]), declared_length=4, config=config)
+    assert refused.value.code == "QuotaExceeded"
+    refused_changes_nothing(log_dir)
 
 
 @pytest.mark.django_db
@@ -178,9 +262,15 @@ def test_an_upload_past_the_quota_is_507(client: Client, log_dir: Path) -> None:
     assert upload(client, b"0123456789", name="a.dmp").status_code == 201
     response = upload(client, b"0123456789", name="b.dmp")
     assert response.status_code == 507
-    assert b"<Code>QuotaExceeded</Code>" in response.content
+    assert response.content.endswith(
+        b"<Error><Code>QuotaExceeded</Code>"
+        b"<Message>the log store is full (10 of 15 bytes used)</Message></Error>"
+    )
+    # A smaller file replacing a stored one fits.
+    assert upload(client, b"01234", name="a.dmp").status_code == 201
     assert stored_files(log_dir) == ["Client/Watson/0004F2112233/a.dmp"]
-    assert LogStoreUsage.objects.get().total_bytes == 10
+    assert recorder.flush() == 2
+    assert (LogStoreUsage.objects.get().total_bytes, DeviceLog.objects.get().size) == (5, 5)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -196,9 +286,67 @@ def test_concurrent_uploads_never_pass_the_quota(log_dir: Path) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sorted(pool.map(one, range(8)))
     assert statuses == [201] * 4 + [507] * 4
+    assert recorder.flush() == 4
     usage = LogStoreUsage.objects.get()
     assert (usage.total_bytes, usage.files, DeviceLog.objects.count()) == (400, 4, 4)
-    assert len([f for f in stored_files(log_dir) if f.startswith("Client")]) == 4
+    assert len(stored_files(log_dir)) == 4  # and no part file left behind
+
+
+@pytest.mark.django_db
+def test_the_usage_counter_is_counted_from_disk_when_it_is_missing(
+    client: Client, log_dir: Path
+) -> None:
+    upload(client, b"0123456789", name="a.dmp")
+    upload(client, b"01234", name="b.dmp", mac="0004F2AABBCC")
+    # A part file a killed process left behind is not a log.
+    (log_dir / "Client/Watson/0004F2112233/.upload-0123.part").write_bytes(b"partial")
+    (log_dir / ".usage").unlink()
+    assert (log_store_usage().bytes, log_store_usage().files) == (15, 2)
+    (log_dir / ".usage").write_text("garbage")
+    assert (log_store_usage().bytes, log_store_usage().files) == (15, 2)
+    assert (log_dir / ".usage").read_text() == f"{15:020d} {2:012d}\n"
+
+
+@pytest.mark.django_db
+def test_a_new_log_setting_reaches_the_upload_once_the_generation_moves(
+    client: Client,
+    log_dir: Path,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(type(decision_tables), "CHECK_EVERY", 0.0)
+    assert upload(client, b"x" * 20, name="a.dmp").status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        log_config_set(scope="global", values={"max_log_file_size": 10}, actor=Actor.system("t"))
+    assert upload(client, b"x" * 20, name="b.dmp").status_code == 413
+    with django_capture_on_commit_callbacks(execute=True):
+        log_config_set(
+            scope="global", values={"valid_log_file_types": ["CELog"]}, actor=Actor.system("t")
+        )
+    assert upload(client, b"x", name="c.dmp").status_code == 415
+    assert upload(client, b"x", name="c.dmp", type="CELog").status_code == 201
+
+
+def test_a_stored_log_is_listed_within_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phones.choices import Channel
+    from phones.recorder import Recorder, StoredLog
+
+    clock = [1000.0]
+    monkeypatch.setattr("phones.recorder.time.monotonic", lambda: clock[0])
+    fresh = Recorder()
+    deadline = clock[0] + 300  # LogFlushInterval: the request audit may wait that long
+    assert fresh._due(deadline) is False
+    fresh.record(
+        StoredLog(
+            created_at=timezone.now(), channel=Channel.INTERNAL, log_type="Watson",
+            device="0004F2112233", mac="0004F2112233", serial="", user="", name="a.dmp",
+            size=1, sha256="0" * 64, path="Client/Watson/0004F2112233/a.dmp",
+        )
+    )  # fmt: skip
+    clock[0] += 0.5
+    assert fresh._due(deadline) is False
+    clock[0] += 0.5
+    assert fresh._due(deadline) is True
 
 
 @pytest.mark.django_db
@@ -215,6 +363,7 @@ def test_external_uploads_follow_the_external_rules(client: Client, log_dir: Pat
         url + query, data=b"x", content_type="application/octet-stream", HTTP_AUTHORIZATION=auth
     )
     assert signed.status_code == 201
+    recorder.flush()
     assert DeviceLog.objects.get().channel == "external"
 
 
@@ -222,22 +371,29 @@ def test_external_uploads_follow_the_external_rules(client: Client, log_dir: Pat
 def test_retention_deletes_what_is_older_than_the_interval_and_audits_it(
     client: Client, log_dir: Path, settings: Settings
 ) -> None:
+    log_config_set(
+        scope="global",
+        values={"log_cleanup_time_of_day": dt.time(3, 0)},
+        actor=Actor.system("t"),
+    )
     upload(client, b"old log", name="old.dmp")
     upload(client, b"new log", name="new.dmp")
+    recorder.flush()
     now = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
-    DeviceLog.objects.filter(name="old.dmp").update(created_at=now - dt.timedelta(days=11))
-    DeviceLog.objects.filter(name="new.dmp").update(created_at=now - dt.timedelta(days=9))
+    age(log_dir, "old.dmp", now - dt.timedelta(days=11))
+    age(log_dir, "new.dmp", now - dt.timedelta(days=9))
+    # A part file a process killed mid-upload long ago goes too; a fresh one stays.
+    part = log_dir / "Client/Watson/0004F2112233/.upload-01.part"
+    part.write_bytes(b"partial")
+    os.utime(part, ((now - dt.timedelta(days=12)).timestamp(),) * 2)
+    live_part = log_dir / "Client/Watson/0004F2112233/.upload-02.part"
+    live_part.write_bytes(b"in progress")
     audit_dir = log_dir / "Server" / "Audit" / "ImageUpdates"
     audit_dir.mkdir(parents=True)
     old_file = audit_dir / f"RequestHandlerAuditLog_{settings.SERVER_FQDN}_20261117.log"
     old_file.write_text("line\n")
     recent_file = audit_dir / f"RequestHandlerAuditLog_{settings.SERVER_FQDN}_20261125.log"
     recent_file.write_text("line\n")
-    log_config_set(
-        scope="global",
-        values={"log_cleanup_time_of_day": dt.time(3, 0)},
-        actor=Actor.system("t"),
-    )
     with mock.patch("phones.tasks.timezone.now", return_value=now - dt.timedelta(hours=1)):
         assert server_logs_retention_task(server_fqdn=settings.SERVER_FQDN) is None  # not 3 am
     with mock.patch("phones.tasks.timezone.now", return_value=now):
@@ -247,13 +403,19 @@ def test_retention_deletes_what_is_older_than_the_interval_and_audits_it(
         }
         assert server_logs_retention_task(server_fqdn=settings.SERVER_FQDN) is None  # once a day
     assert list(DeviceLog.objects.values_list("name", flat=True)) == ["new.dmp"]
-    assert not (log_dir / "Client/Watson/0004F2112233/old.dmp").exists()
-    assert (not old_file.exists(), recent_file.exists()) == (True, True)
-    assert LogStoreUsage.objects.get().total_bytes == 7
+    assert stored_files(log_dir) == [
+        "Client/Watson/0004F2112233/.upload-02.part",
+        "Client/Watson/0004F2112233/new.dmp",
+        f"Server/Audit/ImageUpdates/RequestHandlerAuditLog_{settings.SERVER_FQDN}_20261125.log",
+    ]
+    usage = LogStoreUsage.objects.get()
+    assert (usage.total_bytes, usage.files) == (7, 1)
+    assert (log_store_usage().bytes, log_store_usage().files) == (7, 1)
     entry = AuditEntry.objects.filter(action="phones.logs.cleared").get()
     assert (entry.actor_name, entry.changes["device_logs"], entry.changes["audit_files"]) == (
         "retention", [1, 0], [1, 0],
     )  # fmt: skip
+    assert entry.changes["device_log_bytes"] == [7, 0]
 
 
 @pytest.mark.django_db
@@ -262,7 +424,8 @@ def test_clear_logs_command_checks_its_range_and_reports(client: Client, log_dir
         with pytest.raises(CommandError, match=f"--days-back must be 1 to 30, not {bad}"):
             call_command("clear_device_update_logs", "--days-back", bad)
     upload(client, b"old", name="old.dmp")
-    DeviceLog.objects.update(created_at=timezone.now() - dt.timedelta(days=8))
+    recorder.flush()
+    age(log_dir, "old.dmp", timezone.now() - dt.timedelta(days=8))
     RequestAudit.objects.all().delete()
     out = io.StringIO()
     call_command("clear_device_update_logs", "--days-back", "7", stdout=out)
@@ -271,6 +434,8 @@ def test_clear_logs_command_checks_its_range_and_reports(client: Client, log_dir
         "queued for 0 other server(s)\n"
     )
     assert DeviceLog.objects.count() == 0
+    assert stored_files(log_dir) == []  # the emptied device folder went too
+    assert not (log_dir / "Client/Watson/0004F2112233").exists()
 
 
 @pytest.mark.django_db
@@ -278,6 +443,7 @@ def test_logs_are_listed_downloadable_and_cleared_from_the_control_panel(
     client: Client, log_dir: Path, administrator: User, helpdesk: User
 ) -> None:
     upload(client, b"dump bytes", name="crash.dmp")
+    recorder.flush()
     log = DeviceLog.objects.get()
     for user in (administrator, helpdesk):
         client.force_login(user)
@@ -295,10 +461,10 @@ def test_logs_are_listed_downloadable_and_cleared_from_the_control_panel(
     refused = client.post("/admin/phones/devicelog/clear/", {"days_back": "31"})
     assert refused.status_code == 200
     assert "Ensure this value is less than or equal to 30." in refused.content.decode()
-    DeviceLog.objects.update(created_at=timezone.now() - dt.timedelta(days=2))
+    age(log_dir, "crash.dmp", timezone.now() - dt.timedelta(days=2))
     cleared = client.post("/admin/phones/devicelog/clear/", {"days_back": "1"})
     assert cleared.status_code == 302
-    assert DeviceLog.objects.count() == 0
+    assert (DeviceLog.objects.count(), stored_files(log_dir)) == (0, [])
     entry = AuditEntry.objects.get(action="phones.logs.cleared")
     assert (entry.actor_name, entry.changes["device_logs"]) == ("ada", [1, 0])
     client.logout()
