@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -120,8 +119,8 @@ def log_upload_store(
     kept = False
     try:
         with out:
-            size, sha256, written = _receive(out, chunks, limit=limit, expected=declared_length)
-        kept = log_keep(part, relative, size=size, sha256=sha256, quota=config.log_store_quota)
+            size, written = _receive(out, chunks, limit=limit, expected=declared_length)
+        kept = log_keep(part, relative, size=size, quota=config.log_store_quota)
     except QuotaExceeded as error:
         raise ProtocolError(str(error), code="QuotaExceeded") from None
     finally:
@@ -140,7 +139,6 @@ def log_upload_store(
                 user=upload.user,
                 name=upload.name,
                 size=size,
-                sha256=sha256,
                 path=relative,
             )
         )
@@ -149,9 +147,8 @@ def log_upload_store(
 
 def _receive(
     out: BinaryIO, chunks: Iterator[bytes], *, limit: int, expected: int | None
-) -> tuple[int, str, float]:
-    """Write the body to ``out``: its size, SHA-256 and modification time."""
-    digest = hashlib.sha256()
+) -> tuple[int, float]:
+    """Write the body to ``out``: its size and modification time."""
     size = 0
     received = iter(chunks)
     while True:
@@ -165,7 +162,6 @@ def _receive(
         if size > limit:
             # Refused as soon as the limit is passed; the rest is never read.
             raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
-        digest.update(chunk)
         try:
             out.write(chunk)
         except OSError as error:
@@ -175,7 +171,7 @@ def _receive(
     if expected is not None and size != expected:
         raise ProtocolError(f"the upload was interrupted ({size} of {expected} bytes)")
     out.flush()
-    return size, digest.hexdigest(), os.fstat(out.fileno()).st_mtime
+    return size, os.fstat(out.fileno()).st_mtime
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import filecmp
 import logging
 import os
 import stat
@@ -142,35 +142,38 @@ def log_store_usage() -> Usage:
         return counter.usage
 
 
-def _sha256_of(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def log_keep(part: str, relative: str, *, size: int, sha256: str, quota: int) -> bool:
+def log_keep(part: str, relative: str, *, size: int, quota: int) -> bool:
     """Rename a received part file to ``relative`` in the store, within the quota.
 
     False when the same content is already there (stored once); ``QuotaExceeded``
-    (nothing renamed) when keeping it would take the store past ``quota`` bytes.
+    (nothing renamed) when keeping it would take the store past ``quota`` bytes. Only
+    the reservation is made under the counter's lock, so uploads wait on each other
+    for a few microseconds and never take the store past the quota together. Two
+    uploads of one name at the same moment can leave the count off by that one file.
     """
     target = os.path.join(_root(), relative)
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        existing = None
+    else:
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{target} is not a regular file")
+        existing = info.st_size
+        if existing == size and filecmp.cmp(part, target, shallow=False):
+            return False
+    growth, new_files = size - (existing or 0), 0 if existing is not None else 1
     with _locked() as counter:
-        try:
-            info = os.lstat(target)
-        except FileNotFoundError:
-            existing = None
-        else:
-            if not stat.S_ISREG(info.st_mode):
-                raise OSError(f"{target} is not a regular file")
-            existing = info.st_size
-            if existing == size and _sha256_of(target) == sha256:
-                return False
-        growth = size - (existing or 0)
         if counter.usage.bytes + growth > quota:
             raise QuotaExceeded(counter.usage, quota)
+        counter.add(growth, new_files)
+    try:
         os.replace(part, target)
-        counter.add(growth, 0 if existing is not None else 1)
-        return True
+    except BaseException:
+        with _locked() as counter:
+            counter.add(-growth, -new_files)  # the reservation goes back
+        raise
+    return True
 
 
 def files_older_than(cutoff: float) -> tuple[list[OldFile], list[OldFile]]:

@@ -70,7 +70,8 @@ class Device(models.Model):
 
 
 class DeviceLog(models.Model):
-    """A log file a phone uploaded to this server, stored once per content."""
+    """A log file a phone uploaded to this server (the same content again is stored
+    once)."""
 
     created_at = models.DateTimeField(db_index=True)
     server = models.CharField(max_length=253, db_index=True)
@@ -84,7 +85,6 @@ class DeviceLog(models.Model):
     user = models.CharField(max_length=256, blank=True)
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
-    sha256 = models.CharField("SHA-256", max_length=64)
     # DeviceUpdateLogs/Client/<LogType>/<device>/<file>, under the server's log store.
     path = models.CharField(max_length=700)
 

@@ -70,7 +70,6 @@ class StoredLog:
     user: str
     name: str
     size: int
-    sha256: str
     path: str
 
     def weight(self) -> int:
@@ -148,7 +147,7 @@ def _write_logs(logs: list[StoredLog], *, server: str) -> None:
         update_conflicts=True,
         unique_fields=["server", "log_type", "device", "name"],
         update_fields=[
-            "created_at", "channel", "mac", "serial", "user", "size", "sha256", "path",
+            "created_at", "channel", "mac", "serial", "user", "size", "path",
         ],
     )  # fmt: skip
     usage_publish(server=server)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import errno
-import hashlib
 import io
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -105,9 +104,9 @@ def test_a_log_is_stored_under_its_type_and_device(
     assert (DeviceLog.objects.count(), recorder.pending()) == (0, 1)
     assert recorder.flush() == 1
     log = DeviceLog.objects.get()
-    assert (log.log_type, log.device, log.name, log.size, log.sha256, log.channel, log.path) == (
-        "Watson", "0004F2112233", "crash.dmp", 10, hashlib.sha256(b"dump bytes").hexdigest(),
-        "internal", "Client/Watson/0004F2112233/crash.dmp",
+    assert (log.log_type, log.device, log.name, log.size, log.channel, log.path) == (
+        "Watson", "0004F2112233", "crash.dmp", 10, "internal",
+        "Client/Watson/0004F2112233/crash.dmp",
     )  # fmt: skip
     assert log.created_at == dt.datetime.fromtimestamp(stored.stat().st_mtime, tz=dt.UTC)
     usage = LogStoreUsage.objects.get()
@@ -133,11 +132,10 @@ def test_the_same_file_again_is_stored_once_and_a_new_one_replaces_it(
     assert upload(client, b"first").status_code == 201
     assert recorder.flush() == 1  # the repeat was not recorded again
     assert (DeviceLog.objects.count(), LogStoreUsage.objects.get().total_bytes) == (1, 5)
-    assert upload(client, b"second version").status_code == 201
+    assert upload(client, b"other").status_code == 201  # the same size, other bytes
     assert upload(client, b"third, same name").status_code == 201
     assert recorder.flush() == 2
-    log = DeviceLog.objects.get()
-    assert (log.size, log.sha256) == (16, hashlib.sha256(b"third, same name").hexdigest())
+    assert DeviceLog.objects.get().size == 16
     usage = LogStoreUsage.objects.get()
     assert (usage.total_bytes, usage.files) == (16, 1)
     assert stored_files(log_dir) == ["Client/Watson/0004F2112233/crash.dmp"]
@@ -169,6 +167,33 @@ def test_bad_parameters_are_refused_and_nothing_is_kept(
     assert response.status_code == status
     assert f"<Code>{code}</Code>".encode() in response.content
     refused_changes_nothing(log_dir)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "put", "options"])
+def test_only_post_is_an_upload(client: Client, log_dir: Path, method: str) -> None:
+    response = getattr(client, method)(f"{URL}?type=Watson&name=a.dmp&mac=0004F2112233")
+    assert (response.status_code, response["Content-Type"]) == (400, "text/xml; charset=utf-8")
+    assert response.content.endswith(
+        b"<Error><Code>InvalidRequest</Code><Message>use POST</Message></Error>"
+    )
+    refused_changes_nothing(log_dir)
+
+
+@pytest.mark.django_db
+def test_an_unexpected_failure_is_an_xml_error_not_a_500(
+    client: Client, log_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with mock.patch("phones.views.log_upload_store", side_effect=RuntimeError("boom")):
+        response = upload(client, b"data")
+    assert response.status_code == 400
+    assert response.content.endswith(
+        b"<Error><Code>InvalidRequest</Code>"
+        b"<Message>the upload could not be processed</Message></Error>"
+    )
+    assert [r.getMessage() for r in caplog.records if r.name == "phones.views"] == [
+        "log upload failed"
+    ]
 
 
 @pytest.mark.django_db
@@ -340,7 +365,7 @@ def test_a_stored_log_is_listed_within_a_second(monkeypatch: pytest.MonkeyPatch)
         StoredLog(
             created_at=timezone.now(), channel=Channel.INTERNAL, log_type="Watson",
             device="0004F2112233", mac="0004F2112233", serial="", user="", name="a.dmp",
-            size=1, sha256="0" * 64, path="Client/Watson/0004F2112233/a.dmp",
+            size=1, path="Client/Watson/0004F2112233/a.dmp",
         )
     )  # fmt: skip
     clock[0] += 0.5
