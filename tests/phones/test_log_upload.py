@@ -8,6 +8,7 @@ import datetime as dt
 import errno
 import io
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -299,8 +300,19 @@ def test_an_upload_past_the_quota_is_507(client: Client, log_dir: Path) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_uploads_never_pass_the_quota(log_dir: Path) -> None:
+def test_concurrent_uploads_never_pass_the_quota(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log_config_set(scope="global", values={"log_store_quota": 450}, actor=Actor.system("t"))
+    # Hold every reservation open a while: without the lock, the uploads would all read
+    # the same free space and all be kept.
+    add = logstore._Counter.add
+
+    def slow_add(counter: logstore._Counter, size: int, files: int) -> None:
+        time.sleep(0.02)
+        add(counter, size, files)
+
+    monkeypatch.setattr(logstore._Counter, "add", slow_add)
 
     def one(index: int) -> int:
         try:
