@@ -1,4 +1,4 @@
-"""URLs: the control panel, the health probe (the API and phone endpoints join later)."""
+"""URLs: the phone endpoints, the health probe, the control panel and the REST API."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -17,9 +17,7 @@ admin.site.site_title = "Device Update"
 admin.site.index_title = "Phones, firmware and rollouts"
 
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
-    path("api/", include("portal.api.urls")),
+    # The phones' paths first: the busiest, resolved without trying the others.
     path("RequestHandler/ucdevice.upx", UpdateCheckView.as_view(), name="update-check"),
     path(
         "RequestHandlerExt/ucdevice.upx",
@@ -30,4 +28,7 @@ urlpatterns = [
     path("RequestHandlerExt/Files", ExternalLogUploadView.as_view(), name="log-upload-external"),
     # Served by nginx from the store in production (deploy/nginx); by Django otherwise.
     re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/", include("portal.api.urls")),
 ]
