@@ -5,13 +5,13 @@ received into a hidden part file beside its target (``.upload-<hex>.part``, in t
 folder: the final rename is atomic and cheap) and renamed into place once complete.
 
 ``.usage`` at the top of the store holds the bytes and files the store holds. Every
-change to the store (a log kept, a log deleted) is made under that file's exclusive
-lock (``flock``), so every web process and worker of this server sees one total, and a
-log is kept only if the total stays within the quota: concurrent uploads never pass
-it. The counter is rebuilt by walking the folder only when it is missing or unreadable
-(first use, removed by hand), never on an ordinary upload. The database holds a copy
-of the total for the control panel (``LogStoreUsage``), refreshed whenever logs are
-recorded or cleared.
+change to the count (a log's room reserved, a log deleted) is made under that file's
+exclusive lock (``flock``), so every web process and worker of this server sees one
+total, and a log is kept only if the total stays within the quota: concurrent uploads
+never pass it. The counter is rebuilt by walking the folder only when it is missing or
+unreadable (first use, removed by hand), never on an ordinary upload. The database
+holds a copy of the total for the control panel (``LogStoreUsage``), refreshed whenever
+logs are recorded or cleared.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 CLIENT = "Client"
 USAGE_FILE = ".usage"
 PART_PREFIX, PART_SUFFIX = ".upload-", ".part"
+DELETE_BATCH = 500
 _FORMAT = "{:020d} {:012d}\n"  # fixed width: a rewrite never leaves old digits behind
 
 
@@ -190,17 +191,19 @@ def files_older_than(cutoff: float) -> tuple[list[OldFile], list[OldFile]]:
 
 def files_delete(logs: list[OldFile], parts: list[OldFile]) -> None:
     """Delete these files, unless a log was written again since it was listed; emptied
-    device folders go too."""
-    with _locked() as counter:
-        for old in logs + parts:
-            try:
-                info = os.lstat(old.path)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(info.st_mode) or info.st_mtime != old.mtime:
-                continue  # replaced by a new upload meanwhile: it stays
-            os.unlink(old.path)
-            if not is_part(os.path.basename(old.path)):
-                counter.add(-info.st_size, -1)
-            with contextlib.suppress(OSError):  # other logs of the device remain
-                os.rmdir(os.path.dirname(old.path))
+    device folders go too. The lock is taken per batch, so uploads never wait long."""
+    files = logs + parts
+    for start in range(0, len(files), DELETE_BATCH):
+        with _locked() as counter:
+            for old in files[start : start + DELETE_BATCH]:
+                try:
+                    info = os.lstat(old.path)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(info.st_mode) or info.st_mtime != old.mtime:
+                    continue  # replaced by a new upload meanwhile: it stays
+                os.unlink(old.path)
+                if not is_part(os.path.basename(old.path)):
+                    counter.add(-info.st_size, -1)
+                with contextlib.suppress(OSError):  # other logs of the device remain
+                    os.rmdir(os.path.dirname(old.path))
