@@ -262,6 +262,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._buffer: list[CheckRecord | StoredLog] = []
         self._bytes = 0
         self._logs_since: float | None = None  # when the oldest buffered log came
@@ -290,22 +291,27 @@ class Recorder:
             return len(self._buffer)
 
     def flush(self) -> int:
-        """Write out everything buffered; records that fail to write are kept."""
-        with self._lock:
-            records, self._buffer, self._bytes = self._buffer, [], 0
-            self._logs_since = None
-        if not records:
-            return 0
-        try:
-            return write_records(records, server=settings.SERVER_FQDN)
-        except Exception:
-            logger.exception("could not write %d audit records; keeping them", len(records))
+        """Write out everything buffered; records that fail to write are kept.
+
+        One flush at a time: the one at exit waits for the thread's to finish, so a
+        graceful stop never ends while records are half written.
+        """
+        with self._flushing:
             with self._lock:
-                self._buffer = records + self._buffer
-                self._bytes += sum(record.weight() for record in records)
-                if self._logs_since is None and any(isinstance(r, StoredLog) for r in records):
-                    self._logs_since = time.monotonic()
-            return 0
+                records, self._buffer, self._bytes = self._buffer, [], 0
+                self._logs_since = None
+            if not records:
+                return 0
+            try:
+                return write_records(records, server=settings.SERVER_FQDN)
+            except Exception:
+                logger.exception("could not write %d audit records; keeping them", len(records))
+                with self._lock:
+                    self._buffer = records + self._buffer
+                    self._bytes += sum(record.weight() for record in records)
+                    if self._logs_since is None and any(isinstance(r, StoredLog) for r in records):
+                        self._logs_since = time.monotonic()
+                return 0
 
     def _run(self) -> None:
         self._refresh_limits()  # the configured interval applies from the first wait on

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +27,22 @@ def _no_audit_flush_thread(settings: Any) -> None:
     """Tests write the buffered request audit by hand (``recorder.flush()``); a
     background thread would write it at a moment no test chose."""
     settings.PHONE_AUDIT_FLUSH_THREAD = False
+
+
+def wait_until(condition: Callable[[], bool], what: str, *, seconds: float = 90) -> None:
+    """Poll until ``condition`` holds; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def services_required() -> bool:

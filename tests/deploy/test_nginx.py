@@ -17,6 +17,7 @@ from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from deviceupdate.nginx import render_nginx_config
+from tests.conftest import free_port
 
 FOLDER = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
 DATA = hashlib.shake_256(b"nginx image").digest(8 * 1024 * 1024)
@@ -24,12 +25,6 @@ NOT_FOUND = (
     b'<?xml version="1.0" encoding="utf-8"?>\n'
     b"<Error><Code>NotFound</Code><Message>no such file on this server</Message></Error>"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -29,21 +29,13 @@ from portal.services.audit import Actor
 from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rules_apply
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 PHONES, EXTERNAL = 12, 3
 MODELS = ("Aastra 6725ip", "Polycom CX600", "Polycom CX700")
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, seconds: float = 120) -> None:
-    """Poll until ``condition`` holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def decisions_refreshed() -> None:
@@ -141,6 +133,7 @@ def test_a_fleet_follows_approve_a_second_version_and_a_restore(
                 == files
             ),
             f"the server's verified copies of {version}",
+            seconds=120,
         )
         decisions_refreshed()
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,25 +21,10 @@ from pytest_django.fixtures import Settings
 from phones.models import DeviceLog, LogStoreUsage
 from portal.services.audit import Actor
 from portal.services.log_config import log_config_set
-from tests.conftest import PROJECT_DIR, database_url_for_subprocess
+from tests.conftest import PROJECT_DIR, database_url_for_subprocess, free_port, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CONFIG = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, seconds: float = 30) -> None:
-    """Poll until ``condition`` holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def post(port: int, query: str, body: bytes) -> int:

@@ -9,7 +9,6 @@ import hashlib
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,19 +23,11 @@ from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.replication import server_verified_folders
 from portal.tasks import server_check_store_task
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, seconds: float = 90) -> None:
-    """Poll until ``condition`` holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def verified(server: Server) -> int:

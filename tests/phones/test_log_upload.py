@@ -8,6 +8,7 @@ import datetime as dt
 import errno
 import io
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,14 +25,16 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from phones import logstore
+from phones.choices import Channel
 from phones.decision import decision_tables, server_log_config
-from phones.logs import log_upload_parse, log_upload_store
+from phones.logs import LogUpload, log_upload_parse, log_upload_store
 from phones.logstore import log_store_usage
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import ProtocolError
-from phones.recorder import recorder
+from phones.recorder import Recorder, StoredLog, recorder
 from phones.tasks import server_logs_retention_task
 from portal.models import AuditEntry
+from portal.selectors import EffectiveLogConfig
 from portal.services.audit import Actor
 from portal.services.log_config import log_config_set
 
@@ -82,6 +85,15 @@ def age(log_dir: Path, name: str, when: dt.datetime) -> None:
     for path in log_dir.glob(f"Client/*/*/{name}"):
         os.utime(path, (when.timestamp(), when.timestamp()))
     DeviceLog.objects.filter(name=name).update(created_at=when)
+
+
+def crash_dump_upload(config: EffectiveLogConfig) -> LogUpload:
+    """A phone's crash dump, as the endpoint parses it, for the store's own tests."""
+    return log_upload_parse(
+        params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
+        channel=Channel.INTERNAL,
+        config=config,
+    )
 
 
 def refused_changes_nothing(log_dir: Path) -> None:
@@ -206,11 +218,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Client, log_dir:
     refused_changes_nothing(log_dir)
     # Without a Content-Length the stream is cut as soon as it passes the limit.
     config = server_log_config()
-    request = log_upload_parse(
-        params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
-        channel="internal",  # type: ignore[arg-type]
-        config=config,
-    )
+    request = crash_dump_upload(config)
     consumed: list[int] = []
 
     def endless() -> Any:
@@ -227,11 +235,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Client, log_dir:
 @pytest.mark.django_db
 def test_an_interrupted_upload_keeps_nothing(log_dir: Path) -> None:
     config = server_log_config()
-    request = log_upload_parse(
-        params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
-        channel="internal",  # type: ignore[arg-type]
-        config=config,
-    )
+    request = crash_dump_upload(config)
 
     def hangs_up() -> Any:
         yield b"0123456789"
@@ -249,11 +253,7 @@ def test_an_interrupted_upload_keeps_nothing(log_dir: Path) -> None:
 @pytest.mark.django_db
 def test_a_full_disk_is_507_and_keeps_nothing(log_dir: Path) -> None:
     config = server_log_config()
-    request = log_upload_parse(
-        params={"type": "Watson", "name": "a.dmp", "mac": "0004F2112233"},
-        channel="internal",  # type: ignore[arg-type]
-        config=config,
-    )
+    request = crash_dump_upload(config)
     create_part = logstore.log_part_create
 
     class FullDisk:
@@ -364,26 +364,53 @@ def test_a_new_log_setting_reaches_the_upload_once_the_generation_moves(
     assert upload(client, b"x", name="c.dmp", type="CELog").status_code == 201
 
 
-def test_a_stored_log_is_listed_within_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    from phones.choices import Channel
-    from phones.recorder import Recorder, StoredLog
+def stored_log(name: str) -> StoredLog:
+    return StoredLog(
+        created_at=timezone.now(), channel=Channel.INTERNAL, log_type="Watson",
+        device="0004F2112233", mac="0004F2112233", serial="", user="", name=name, size=1,
+        path=f"Client/Watson/0004F2112233/{name}",
+    )  # fmt: skip
 
+
+def test_a_stored_log_is_listed_within_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr("phones.recorder.time.monotonic", lambda: clock[0])
     fresh = Recorder()
     deadline = clock[0] + 300  # LogFlushInterval: the request audit may wait that long
     assert fresh._due(deadline) is False
-    fresh.record(
-        StoredLog(
-            created_at=timezone.now(), channel=Channel.INTERNAL, log_type="Watson",
-            device="0004F2112233", mac="0004F2112233", serial="", user="", name="a.dmp",
-            size=1, path="Client/Watson/0004F2112233/a.dmp",
-        )
-    )  # fmt: skip
+    fresh.record(stored_log("a.dmp"))
     clock[0] += 0.5
     assert fresh._due(deadline) is False
     clock[0] += 0.5
     assert fresh._due(deadline) is True
+
+
+def test_a_flush_waits_for_the_one_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flush at a graceful stop must not return while the thread's is half done."""
+    started, release = threading.Event(), threading.Event()
+    written: list[list[str]] = []
+
+    def slow_write(records: list[StoredLog], *, server: str) -> int:
+        written.append([record.name for record in records])
+        started.set()
+        release.wait(timeout=10)
+        return len(records)
+
+    monkeypatch.setattr("phones.recorder.write_records", slow_write)
+    fresh = Recorder()
+    fresh.record(stored_log("a.dmp"))
+    in_progress = threading.Thread(target=fresh.flush)
+    in_progress.start()
+    assert started.wait(timeout=10)
+    fresh.record(stored_log("b.dmp"))
+    at_exit = threading.Thread(target=fresh.flush)
+    at_exit.start()
+    at_exit.join(timeout=0.2)
+    assert (at_exit.is_alive(), written) == (True, [["a.dmp"]])
+    release.set()
+    in_progress.join(timeout=10)
+    at_exit.join(timeout=10)
+    assert (at_exit.is_alive(), written, fresh.pending()) == (False, [["a.dmp"], ["b.dmp"]], 0)
 
 
 @pytest.mark.django_db
