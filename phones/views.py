@@ -184,9 +184,7 @@ class LogUploadView(View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        params = {
-            key: request.GET.get(key, "") for key in ("type", "name", "mac", "serial", "user")
-        }
+        params = {key: request.GET.get(key, "") for key in LOG_UPLOAD_PARAMS}
         try:
             if self.channel == Channel.EXTERNAL:
                 address = client_address(request)

@@ -65,17 +65,8 @@ def _effective_from(config: DeviceLogConfiguration, source: str) -> EffectiveLog
 
 def log_config_effective(*, site: Site | None) -> EffectiveLogConfig:
     """A site's own settings, else the global ones, else the spec's defaults."""
-    rows = {
-        row.site_id: row
-        for row in DeviceLogConfiguration.objects.filter(
-            Q(site__isnull=True) | Q(site=site) if site else Q(site__isnull=True)
-        )
-    }
-    if site is not None and site.pk in rows:
-        return _effective_from(rows[site.pk], f"site:{site.name}")
-    if None in rows:
-        return _effective_from(rows[None], "global")
-    return _effective_from(DeviceLogConfiguration(), "defaults")
+    configs = log_configs_by_site()
+    return configs.get(site.pk if site else None, configs[None])
 
 
 def log_configs_by_site() -> dict[int | None, EffectiveLogConfig]:
