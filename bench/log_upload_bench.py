@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=5, help="seconds of unmeasured load on each server first"
     )
-    # 64 keep-alive connections spread evenly enough over the two workers: with 16, how
-    # they happened to land decided whole rounds (ratios of 0.2 or 1.0, run to run).
+    # With 16 keep-alive connections whole rounds came out at 0.2 or 1.0, most likely
+    # from how the connections landed on the two workers; 64 spread more evenly.
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
         "--database-url",
