@@ -73,12 +73,13 @@ def log_part_create(relative: str) -> tuple[BinaryIO, str]:
     """A new, empty part file beside ``relative`` (its folder created when missing)."""
     folder = os.path.dirname(os.path.join(_root(), relative))
     path = os.path.join(folder, f"{PART_PREFIX}{uuid.uuid4().hex}{PART_SUFFIX}")
-    try:
-        return open(path, "xb"), path
-    except FileNotFoundError:
-        # The device's first log, or a clean-up removed its emptied folder a moment ago.
-        os.makedirs(folder, exist_ok=True)
-        return open(path, "xb"), path
+    for _ in range(3):
+        try:
+            return open(path, "xb"), path
+        except FileNotFoundError:
+            # The device's first log, or a clean-up removed its emptied folder just now.
+            os.makedirs(folder, exist_ok=True)
+    return open(path, "xb"), path
 
 
 class _Counter:

@@ -330,6 +330,26 @@ def test_concurrent_uploads_never_pass_the_quota(
 
 
 @pytest.mark.django_db
+def test_a_first_upload_survives_a_clean_up_removing_its_new_folder(
+    client: Client, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    makedirs = os.makedirs
+    calls: list[str] = []
+
+    def raced(path: str, exist_ok: bool = False) -> None:
+        makedirs(path, exist_ok=exist_ok)
+        if os.path.basename(path) == "0004F2112233":
+            calls.append(path)
+            if len(calls) == 1:
+                os.rmdir(path)  # a clean-up removes the emptied folder before the part opens
+
+    monkeypatch.setattr("phones.logstore.os.makedirs", raced)
+    assert upload(client, b"dump").status_code == 201
+    assert len(calls) == 2
+    assert stored_files(log_dir) == ["Client/Watson/0004F2112233/crash.dmp"]
+
+
+@pytest.mark.django_db
 def test_the_usage_counter_is_counted_from_disk_when_it_is_missing(
     client: Client, log_dir: Path
 ) -> None:
