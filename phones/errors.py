@@ -27,6 +27,8 @@ def phone_error(code: str, message: str, *, retry_after: int | None = None) -> H
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
     )
     response = HttpResponse(body, status=STATUS[code], content_type="text/xml; charset=utf-8")
+    if code == "AnonymousNotSupported":  # the challenge a 401 for missing credentials needs
+        response["WWW-Authenticate"] = 'Basic realm="Device Update"'
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response

@@ -1,7 +1,7 @@
 """Device logs (phone protocol, "Log upload"; management, "Device log configuration").
 
-An upload is streamed to a temporary file beside the store (never read whole), refused
-as soon as it passes MaxLogFileSize, then moved into
+An upload is streamed to a part file beside its final name (never read whole), refused
+as soon as it passes MaxLogFileSize, then renamed into
 ``DeviceUpdateLogs/Client/<LogType>/<device>/<file>`` atomically within LogStoreQuota
 (``phones.logstore``); the same file uploaded again is stored once. Its row is written
 in a batch by the recorder, like the request audit: an upload makes no query.

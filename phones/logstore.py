@@ -102,7 +102,7 @@ class _Counter:
 
 
 @contextmanager
-def _locked(*, shared: bool = False) -> Iterator[_Counter]:
+def _locked() -> Iterator[_Counter]:
     path = os.path.join(_root(), USAGE_FILE)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -110,9 +110,7 @@ def _locked(*, shared: bool = False) -> Iterator[_Counter]:
         os.makedirs(_root(), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        if shared and os.fstat(fd).st_size == 0:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # first use: count it once, exclusively
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield _Counter(fd)
     finally:
         os.close(fd)  # releases the lock
@@ -140,7 +138,7 @@ def _walk_usage() -> Usage:
 
 
 def log_store_usage() -> Usage:
-    with _locked(shared=True) as counter:
+    with _locked() as counter:
         return counter.usage
 
 

@@ -334,7 +334,7 @@ class Recorder:
         except Exception:
             logger.exception("could not read the log settings; keeping %s", self._limits)
         finally:
-            # Idle for minutes between flushes: hold no database session meanwhile.
+            # Between flushes (minutes when no logs come in) hold no database session.
             connection.close()
 
 

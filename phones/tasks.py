@@ -8,9 +8,9 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from phones.decision import server_log_config
 from phones.logs import server_logs_clear
 from portal.models import Server
+from portal.selectors import log_config_effective
 from portal.services.audit import Actor
 from portal.tasks import this_server
 
@@ -28,9 +28,10 @@ def device_logs_retention_task() -> int:
 def server_logs_retention_task(*, server_fqdn: str) -> dict[str, int] | None:
     """On the server's own queue: delete logs older than LogCleanUpInterval, once a day,
     in the hour of LogCleanUpTimeOfDay when one is set."""
-    if this_server(server_fqdn) is None:
+    server = this_server(server_fqdn)
+    if server is None:
         return None
-    config = server_log_config()
+    config = log_config_effective(site=server.pool.site)
     now = timezone.now()
     if config.log_cleanup_time_of_day is not None and (
         now.hour != config.log_cleanup_time_of_day.hour

@@ -107,12 +107,9 @@ class UpdateCheckView(APIView):
         if self.channel == Channel.EXTERNAL:
             refusal = check_external(request._request, user_id=check.user_id, address=address)
             if refusal is not None:
-                response = self._refuse(
+                return self._refuse(
                     address, check, refusal.code, refusal.message, retry_after=refusal.retry_after
                 )
-                if refusal.code == "AnonymousNotSupported":
-                    response["WWW-Authenticate"] = 'Basic realm="Device Update"'
-                return response
         decision = offer_for_request(check=check)
         recorder.record(
             CheckRecord(
@@ -190,12 +187,9 @@ class LogUploadView(View):
                 address = client_address(request)
                 refusal = check_external(request, user_id=params["user"], address=address)
                 if refusal is not None:
-                    response = phone_error(
+                    return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
                     )
-                    if refusal.code == "AnonymousNotSupported":
-                        response["WWW-Authenticate"] = 'Basic realm="Device Update"'
-                    return response
             config = server_log_config()
             upload = log_upload_parse(params=params, channel=self.channel, config=config)
             length = request.META.get("CONTENT_LENGTH") or ""

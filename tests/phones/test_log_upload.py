@@ -197,7 +197,8 @@ def test_only_post_is_an_upload(client: Client, log_dir: Path, method: str) -> N
 def test_an_unexpected_failure_is_an_xml_error_not_a_500(
     client: Client, log_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with mock.patch("phones.views.log_upload_store", side_effect=RuntimeError("boom")):
+    # It fails after the body is received: the part file goes too.
+    with mock.patch("phones.logs.log_keep", side_effect=RuntimeError("boom")):
         response = upload(client, b"data")
     assert response.status_code == 400
     assert response.content.endswith(
@@ -207,6 +208,7 @@ def test_an_unexpected_failure_is_an_xml_error_not_a_500(
     assert [r.getMessage() for r in caplog.records if r.name == "phones.views"] == [
         "log upload failed"
     ]
+    refused_changes_nothing(log_dir)
 
 
 @pytest.mark.django_db
@@ -443,6 +445,7 @@ def test_external_uploads_follow_the_external_rules(client: Client, log_dir: Pat
     anonymous = client.post(url + query, data=b"x", content_type="application/octet-stream")
     assert anonymous.status_code == 401
     assert anonymous["WWW-Authenticate"] == 'Basic realm="Device Update"'
+    refused_changes_nothing(log_dir)
     signed = client.post(
         url + query, data=b"x", content_type="application/octet-stream", HTTP_AUTHORIZATION=auth
     )
