@@ -215,6 +215,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.servers_resync_task",
         "schedule": env.integer("DEVICEUPDATE_RESYNC_SECONDS", 3600, minimum=60, maximum=7 * 86400),
     },
+    "rollouts-observe": {
+        "task": "phones.tasks.rollouts_observe_task",
+        "schedule": env.integer(
+            "DEVICEUPDATE_ROLLOUT_OBSERVE_SECONDS", 60, minimum=5, maximum=3600
+        ),
+    },
     "servers-heartbeat": {
         "task": "portal.tasks.servers_heartbeat_task",
         "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),
@@ -288,6 +294,19 @@ EXTERNAL_AUTH_MAX_FAILURES = env.integer(
 EXTERNAL_AUTH_WINDOW = env.integer(
     "DEVICEUPDATE_AUTH_WINDOW_SECONDS", 300, minimum=10, maximum=86400
 )
+
+# --- Rollouts and notifications ----------------------------------------------------
+# E-mail: rollout halts and completions go to the administrators with an address and to
+# these addresses. The console backend (the default) writes the mails to the log.
+EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", f"deviceupdate@{SERVER_FQDN}")
+DEVICEUPDATE_NOTIFY_EMAILS = env.csv("DEVICEUPDATE_NOTIFY_EMAILS", [])
 
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

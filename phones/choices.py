@@ -15,6 +15,8 @@ class Outcome(models.TextChoices):
     UP_TO_DATE = "up to date", "up to date"
     NO_RULE = "no rule", "no rule for its class"
     NOT_REPLICATED = "not replicated", "not yet on this server"
+    DEFERRED = "deferred", "deferred (maintenance window or offer cap)"
+    HELD = "held", "held for this rule"
     REFUSED = "refused", "refused"
 
 
@@ -22,4 +24,16 @@ class DeviceState(models.TextChoices):
     UP_TO_DATE = "up to date", "up to date"
     UPDATE_OFFERED = "update offered", "update offered"
     AWAITING_COPY = "awaiting copy", "update waiting for this server's copy"
+    DEFERRED = "deferred", "update deferred (maintenance window or offer cap)"
+    HELD = "held", "held"
     NO_RULE = "no rule", "no rule for its class"
+
+
+class ObservedState(models.TextChoices):
+    """What a phone was seen doing with a version a rule offered it."""
+
+    OFFERED = "offered", "offered"
+    DOWNLOADED = "downloaded", "downloaded"
+    RUNNING = "running", "running"
+    FAILED = "failed", "failed"
+    HELD = "held", "held"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from phones.choices import Channel, DeviceState, Outcome
+from phones.choices import Channel, DeviceState, ObservedState, Outcome
 
 
 class RequestAudit(models.Model):
@@ -115,3 +115,88 @@ class LogStoreUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server}: {self.total_bytes} bytes"
+
+
+class DeviceOutcome(models.Model):
+    """What one phone was seen doing with one version of one rule, derived from its
+    check-ins and the downloads this service saw, by a batch job (never on the hot
+    path): offered, downloaded, running (a later check reports it) or failed."""
+
+    identity = models.CharField(max_length=80)
+    rule = models.ForeignKey(
+        "portal.DeviceUpdateRule", on_delete=models.CASCADE, related_name="observed_outcomes"
+    )
+    version = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=ObservedState.choices)
+    offered_first = models.DateTimeField(null=True, blank=True)
+    offered_last = models.DateTimeField(null=True, blank=True)
+    offered_count = models.PositiveIntegerField(default=0)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    running_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=200, blank=True, help_text="Why it counts as failed.")
+    last_seen = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["identity", "rule", "version"]
+        verbose_name = "observed outcome"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identity", "rule", "version"], name="device_outcome_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["rule", "version", "state"], name="device_outcome_state_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identity} {self.version}: {self.state}"
+
+
+class DownloadEvent(models.Model):
+    """An image this server sent (whole), as seen by Django in development or read
+    from nginx's access log in production: the address and the update folder."""
+
+    created_at = models.DateTimeField(db_index=True)
+    server = models.CharField(max_length=253)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    folder = models.CharField(max_length=600)
+    file_name = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client_address", "folder"], name="download_addr_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.client_address} {self.folder}/{self.file_name}"
+
+
+class RolloutSample(models.Model):
+    """One point of a rollout's history: per wave, the phones planned, offered,
+    running and failed when the observation job ran."""
+
+    rollout = models.ForeignKey("portal.Rollout", on_delete=models.CASCADE, related_name="samples")
+    taken_at = models.DateTimeField()
+    wave = models.PositiveSmallIntegerField()
+    planned = models.PositiveIntegerField()
+    offered = models.PositiveIntegerField()
+    running = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["rollout", "taken_at", "wave"]
+        indexes = [models.Index(fields=["rollout", "taken_at"], name="rollout_sample_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rollout_id} wave {self.wave + 1} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class ObservationCursor(models.Model):
+    """How far the observation job has read the request audit and the downloads."""
+
+    name = models.CharField(max_length=32, unique=True)
+    last_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_id}"

@@ -47,3 +47,36 @@ class ReplicaState(models.TextChoices):
     COPYING = "copying", "copying"
     VERIFIED = "verified", "verified"
     FAILED = "failed", "failed"
+
+
+class RolloutState(models.TextChoices):
+    RUNNING = "running", "running"
+    PAUSED = "paused", "paused"
+    HALTED = "halted", "halted"
+    COMPLETED = "completed", "completed"
+    CANCELLED = "cancelled", "cancelled"
+    RESTORED = "restored", "restored"
+
+    @classmethod
+    def active(cls) -> frozenset[RolloutState]:
+        """States in which a rollout holds its rule: at most one per rule."""
+        return frozenset({cls.RUNNING, cls.PAUSED, cls.HALTED})
+
+    @classmethod
+    def finished(cls) -> frozenset[RolloutState]:
+        return frozenset({cls.COMPLETED, cls.CANCELLED, cls.RESTORED})
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class DeviceControlKind(models.TextChoices):
+    HOLD = "hold", "hold (never offered updates)"
+    PIN = "pin", "pin to a version"

@@ -8,19 +8,23 @@ from datetime import time
 
 from django.db.models import Case, Count, Q, QuerySet, When
 
-from portal.choices import ReplicaState, RuleState
+from portal.choices import ReplicaState, RolloutState, RuleState
 from portal.errors import DomainError
 from portal.models import (
+    DeviceGroupMember,
     DeviceLogConfiguration,
     DeviceUpdateRule,
     ImportJob,
     Pool,
+    Rollout,
+    RolloutWave,
     Server,
     ServerFile,
     Site,
     UpdateFile,
     UpdateVersion,
 )
+from portal.waves import Reach, WaveTargets, reach_of
 
 
 def scope_resolve(scope: str) -> Site | None:
@@ -339,3 +343,78 @@ def replication_overview(*, lagging_limit: int = 50) -> list[ServerReplication]:
             )
         )
     return overview
+
+
+@dataclass(frozen=True)
+class GoverningRollout:
+    """A rollout that decides what its rule's phones are offered, with the phones
+    its waves up to the current one take (``reach``)."""
+
+    rollout: Rollout
+    reach: Reach
+    waves: tuple[WaveTargets, ...]
+
+    @property
+    def offering(self) -> bool:
+        """Running: new phones of the reach are offered the version; otherwise only
+        phones already running it keep it."""
+        return self.rollout.state == RolloutState.RUNNING
+
+
+def wave_targets_of(rollouts: list[Rollout]) -> dict[int, tuple[WaveTargets, ...]]:
+    """Each rollout's waves in order, with the identities of their groups' members."""
+    ids = [rollout.pk for rollout in rollouts]
+    waves = list(RolloutWave.objects.filter(rollout_id__in=ids).order_by("rollout_id", "position"))
+    wave_ids = [wave.pk for wave in waves]
+    sites: dict[int, set[int]] = defaultdict(set)
+    for wave_id, site_id in RolloutWave.sites.through.objects.filter(
+        rolloutwave_id__in=wave_ids
+    ).values_list("rolloutwave_id", "site_id"):
+        sites[wave_id].add(site_id)
+    groups: dict[int, set[int]] = defaultdict(set)
+    for wave_id, group_id in RolloutWave.groups.through.objects.filter(
+        rolloutwave_id__in=wave_ids
+    ).values_list("rolloutwave_id", "devicegroup_id"):
+        groups[wave_id].add(group_id)
+    members: dict[int, set[str]] = defaultdict(set)
+    for member in DeviceGroupMember.objects.filter(
+        group_id__in={g for ids_ in groups.values() for g in ids_}
+    ):
+        members[member.group_id].add(member.identity)
+    found: dict[int, list[WaveTargets]] = defaultdict(list)
+    for wave in waves:
+        found[wave.rollout_id].append(
+            WaveTargets(
+                percent=wave.percent,
+                site_ids=frozenset(sites[wave.pk]),
+                identities=frozenset(i for g in groups[wave.pk] for i in members[g]),
+            )
+        )
+    return {rollout_id: tuple(targets) for rollout_id, targets in found.items()}
+
+
+def rollouts_governing() -> dict[int, GoverningRollout]:
+    """By rule id: the active rollout of each rule, or the latest cancelled one while its
+    version is still the rule's pending version (who runs it keeps it)."""
+    chosen: dict[int, Rollout] = {}
+    candidates = Rollout.objects.select_related("rule").filter(
+        state__in=[*RolloutState.active(), RolloutState.CANCELLED]
+    )
+    for rollout in candidates.order_by("rule_id", "created_at", "pk"):
+        if rollout.state == RolloutState.CANCELLED and (
+            rollout.rule.pending_version != rollout.to_version
+        ):
+            chosen.pop(rollout.rule_id, None)
+            continue
+        current = chosen.get(rollout.rule_id)
+        if current is None or current.state not in RolloutState.active():
+            chosen[rollout.rule_id] = rollout
+    targets = wave_targets_of(list(chosen.values()))
+    return {
+        rule_id: GoverningRollout(
+            rollout=rollout,
+            reach=reach_of(targets.get(rollout.pk, ())[: rollout.current_wave + 1]),
+            waves=targets.get(rollout.pk, ()),
+        )
+        for rule_id, rollout in chosen.items()
+    }

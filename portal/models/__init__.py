@@ -5,16 +5,30 @@ from portal.models.log_config import DeviceLogConfiguration
 from portal.models.packages import ImportJob, UpdateFile, UpdateVersion
 from portal.models.publishers import TrustedPublisher
 from portal.models.replication import ServerFile
+from portal.models.rollouts import (
+    DeviceControl,
+    DeviceGroup,
+    DeviceGroupMember,
+    MaintenanceWindow,
+    Rollout,
+    RolloutWave,
+)
 from portal.models.rules import DeviceUpdateRule
 from portal.models.testdevices import TestDevice
 from portal.models.topology import Pool, Server, Site
 
 __all__ = [
     "AuditEntry",
+    "DeviceControl",
+    "DeviceGroup",
+    "DeviceGroupMember",
     "DeviceLogConfiguration",
     "DeviceUpdateRule",
     "ImportJob",
+    "MaintenanceWindow",
     "Pool",
+    "Rollout",
+    "RolloutWave",
     "Server",
     "ServerFile",
     "Site",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from deviceupdate.topology_names import normalise_fqdn, server_queue_name
-from portal.validators import validate_fqdn
+from portal.validators import validate_fqdn, validate_time_zone
 
 
 class Site(models.Model):
@@ -17,6 +17,12 @@ class Site(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=400, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone its maintenance windows are read in (Europe/Paris).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -71,6 +77,11 @@ class Server(models.Model):
         blank=True,
         editable=False,
         help_text="When this server's Celery worker last answered a heartbeat on its queue.",
+    )
+    offer_cap_per_minute = models.PositiveIntegerField(
+        "new offers per minute",
+        default=0,
+        help_text="At most this many checks a minute are offered new files; 0: no cap.",
     )
 
     class Meta:

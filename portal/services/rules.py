@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from portal.choices import RuleAction
+from portal.choices import RolloutState, RuleAction
 from portal.errors import DomainError
 from portal.identifiers import normalise_version
 from portal.models import DeviceUpdateRule, Pool
@@ -59,6 +59,16 @@ def _locked(rule: DeviceUpdateRule) -> DeviceUpdateRule:
         return DeviceUpdateRule.objects.select_for_update().select_related("pool").get(pk=rule.pk)
     except DeviceUpdateRule.DoesNotExist:
         raise DomainError(f"{rule.identity}: the rule no longer exists") from None
+
+
+def _refuse_during_rollout(rule: DeviceUpdateRule) -> None:
+    """A rule whose version is rolling out changes only through its rollout."""
+    active = rule.rollouts.filter(state__in=RolloutState.active()).first()
+    if active is not None:
+        raise DomainError(
+            f"{rule.identity}: rollout #{active.pk} of {active.to_version} is {active.state}; "
+            "advance, restore or cancel the rollout first"
+        )
 
 
 def _save_versions(
@@ -130,6 +140,7 @@ def rule_set_pending(
             not rule.pending_version and rule.approved_version == version
         ):
             return rule, False
+        _refuse_during_rollout(rule)
         before = snapshot(rule, VERSION_FIELDS)
         rule.pending_version = version
         rule.restored = False
@@ -141,6 +152,7 @@ def rule_approve(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
     """R := A; A := P; P := empty. Refused without a pending version."""
     with transaction.atomic():
         rule = _locked(rule)
+        _refuse_during_rollout(rule)
         if not rule.pending_version:
             raise DomainError(f"{rule.identity}: nothing to approve (no pending version)")
         before = snapshot(rule, VERSION_FIELDS)
@@ -156,6 +168,7 @@ def rule_reset(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
     """P := empty (test devices go back to the approved version). Refused without P."""
     with transaction.atomic():
         rule = _locked(rule)
+        _refuse_during_rollout(rule)
         if not rule.pending_version:
             raise DomainError(f"{rule.identity}: nothing to cancel (no pending version)")
         before = snapshot(rule, VERSION_FIELDS)
@@ -168,6 +181,7 @@ def rule_restore(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
     """A := R; R := empty; with no R nothing is offered any more. Refused without A."""
     with transaction.atomic():
         rule = _locked(rule)
+        _refuse_during_rollout(rule)
         if not rule.approved_version:
             raise DomainError(f"{rule.identity}: nothing to restore (no approved version)")
         before = snapshot(rule, VERSION_FIELDS)
@@ -182,6 +196,7 @@ def rule_remove(*, rule: DeviceUpdateRule, actor: Actor) -> None:
     """Delete the rule; its files stay until the pool's unused files are cleared."""
     with transaction.atomic():
         rule = _locked(rule)
+        _refuse_during_rollout(rule)
         audit_record(
             actor=actor,
             action="portal.rule.removed",

@@ -14,9 +14,9 @@ from portal.services.generation import decision_generation_bump
 from portal.services.replication import server_catch_up_queue
 
 FIELDS: dict[type[models.Model], tuple[str, ...]] = {
-    Site: ("name", "description"),
+    Site: ("name", "description", "time_zone"),
     Pool: ("site", "fqdn", "internal_web_fqdn", "external_web_fqdn"),
-    Server: ("pool", "fqdn"),
+    Server: ("pool", "fqdn", "offer_cap_per_minute"),
 }
 
 

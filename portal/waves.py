@@ -1,0 +1,54 @@
+"""Which phones a rollout wave takes: pure functions shared by the decision table, the
+observation job and the dashboards, so all three count the same phones.
+
+A percentage wave takes the phones whose bucket (a stable hash of the rule and the
+phone's identity, 0 to 9,999) is below percent × 100: the same phones on every server
+and every check, and a later, larger wave keeps the phones of the earlier ones.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+BUCKETS = 10_000
+
+
+def bucket(rule_id: str, identity: str) -> int:
+    """The phone's stable bucket for the rule (``rule_id`` as the rule's GUID text)."""
+    return zlib.crc32(f"{rule_id}/{identity}".encode()) % BUCKETS
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The phones the waves up to the current one take, together: the largest
+    percentage so far, and the named sites and device groups (members by identity)."""
+
+    percent: int
+    site_ids: frozenset[int]
+    identities: frozenset[str]
+
+    def takes(self, *, rule_id: str, identity: str, site_id: int | None) -> bool:
+        if site_id is not None and site_id in self.site_ids:
+            return True
+        if identity in self.identities:
+            return True
+        return self.percent > 0 and bucket(rule_id, identity) < self.percent * (BUCKETS // 100)
+
+
+@dataclass(frozen=True)
+class WaveTargets:
+    percent: int | None
+    site_ids: frozenset[int]
+    identities: frozenset[str]
+
+
+def reach_of(waves: Iterable[WaveTargets]) -> Reach:
+    """What the given waves take together (pass the waves up to the current one)."""
+    percent, sites, identities = 0, set[int](), set[str]()
+    for wave in waves:
+        percent = max(percent, wave.percent or 0)
+        sites |= wave.site_ids
+        identities |= wave.identities
+    return Reach(percent, frozenset(sites), frozenset(identities))
