@@ -119,6 +119,8 @@ _DEVICE_STATE = {
     Outcome.NOT_REPLICATED: DeviceState.AWAITING_COPY,
     Outcome.UP_TO_DATE: DeviceState.UP_TO_DATE,
     Outcome.NO_RULE: DeviceState.NO_RULE,
+    Outcome.DEFERRED: DeviceState.DEFERRED,
+    Outcome.HELD: DeviceState.HELD,
 }
 
 
@@ -217,6 +219,7 @@ def _audit_row(record: CheckRecord, server: str) -> RequestAudit:
         response_modules=[
             {
                 "update_type": m.update_type,
+                "rule": m.rule,
                 "installed": m.installed,
                 "target": m.target,
                 "outcome": m.outcome.value,

@@ -175,6 +175,7 @@ def test_a_version_not_verified_on_this_server_is_not_offered_and_audited_so(
     assert audit.response_modules == [
         {
             "update_type": "CPE",
+            "rule": rule.identity,
             "installed": R,
             "target": "4.0.7577.6000",
             "outcome": "not replicated",
