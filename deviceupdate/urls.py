@@ -30,5 +30,5 @@ urlpatterns = [
     re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/", include("portal.api.urls")),
+    path("api/", include("deviceupdate.api_urls")),
 ]

@@ -2,7 +2,9 @@
 
 Both tables are written by the phones (through the recorder), never by hand, and both
 grow with the fleet: the lists never count them in full and search a whole MAC address
-through its index, whatever spelling the helpdesk pastes.
+through its index, whatever spelling the helpdesk pastes. A phone's page also shows
+what it was seen doing with each version offered (observed outcomes) and its holds and
+pins; administrators hold, pin and release it per rule through the fleet services.
 """
 
 from __future__ import annotations
@@ -40,12 +42,23 @@ from django.utils.safestring import SafeString
 from phones.choices import Outcome
 from phones.logs import server_logs_clear
 from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
-from phones.selectors import WhatIf, device_history, device_what_if_explained, mac_search_term
+from phones.selectors import (
+    WhatIf,
+    device_history,
+    device_outcomes,
+    device_what_if_explained,
+    mac_search_term,
+)
 from phones.tasks import server_logs_clear_task
 from portal.admin.audit import BoundedCountPaginator, _Echo, csv_cell
-from portal.models import Server, Site, UpdateVersion
+from portal.admin.base import service_check
+from portal.choices import DeviceControlKind
+from portal.errors import DomainError
+from portal.identifiers import parse_version
+from portal.models import DeviceControl, DeviceUpdateRule, Server, Site, UpdateVersion
 from portal.selectors import log_config_effective
 from portal.services.audit import Actor
+from portal.services.fleet import device_hold, device_pin, device_release, rule_versions
 
 M = TypeVar("M", bound=models.Model)
 
@@ -402,6 +415,120 @@ def what_if_lines(what_if: WhatIf) -> list[dict[str, str]]:
     ]
 
 
+def device_rules(device: Device) -> list[DeviceUpdateRule]:
+    """The rules of the phone's class (any pool, any update type), as the gates count it."""
+    return list(
+        DeviceUpdateRule.objects.select_related("pool")
+        .filter(
+            device_type__iexact=device.device_type,
+            brand__iexact=device.brand,
+            model__iexact=device.model,
+            revision__iexact=device.revision,
+            locale__iexact=device.locale,
+        )
+        .order_by("pool__fqdn", "update_type", "pk")
+    )
+
+
+def _version_order(version: str) -> tuple[int, ...]:
+    try:
+        return parse_version(version)
+    except ValueError:
+        return ()
+
+
+def _when(value: dt.datetime | None) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else ""
+
+
+def outcome_lines(identity: str) -> list[dict[str, Any]]:
+    """The "observed outcomes" table of the device page, one line per rule version."""
+    return [
+        {
+            "rule": row.rule.identity,
+            "rule_url": reverse("admin:portal_deviceupdaterule_change", args=[row.rule_id]),
+            "version": row.version,
+            "state": row.get_state_display(),
+            "offered_first": _when(row.offered_first),
+            "offered_last": _when(row.offered_last),
+            "offered_count": row.offered_count,
+            "downloaded": _when(row.downloaded_at),
+            "running": _when(row.running_at),
+            "failed": _when(row.failed_at),
+            "failure": row.failure,
+        }
+        for row in device_outcomes(identity=identity)
+    ]
+
+
+def control_lines(device: Device) -> list[dict[str, Any]]:
+    """One line per rule of the phone's class: its hold or pin, and the versions a pin
+    may name."""
+    rules = device_rules(device)
+    controls = {
+        control.rule_id: control
+        for control in DeviceControl.objects.filter(identity=device.identity, rule__in=rules)
+    }
+    lines = []
+    for rule in rules:
+        control = controls.get(rule.pk)
+        if control is None:
+            state = "follows the rule"
+        elif control.kind == DeviceControlKind.HOLD:
+            state = f"held by {control.actor_name}"
+        else:
+            state = f"pinned to {control.version} by {control.actor_name}"
+        lines.append(
+            {
+                "rule": rule,
+                "url": reverse("admin:portal_deviceupdaterule_change", args=[rule.pk]),
+                "state": state,
+                "control": control,
+                "held": control is not None and control.kind == DeviceControlKind.HOLD,
+                "versions": sorted(rule_versions(rule), key=_version_order, reverse=True),
+            }
+        )
+    return lines
+
+
+CONTROL_ACTIONS = {"hold": "Hold", "pin": "Pin", "release": "Release"}
+
+
+class DeviceControlForm(forms.Form):
+    """One button of the "Rollouts and controls" section: hold, pin or release."""
+
+    rule = forms.ModelChoiceField(queryset=DeviceUpdateRule.objects.none())
+    action = forms.ChoiceField(choices=list(CONTROL_ACTIONS.items()))
+    version = forms.CharField(max_length=64, required=False)
+
+    def __init__(self, *args: Any, device: Device, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rule = self.fields["rule"]
+        assert isinstance(rule, forms.ModelChoiceField)
+        rule.queryset = DeviceUpdateRule.objects.select_related("pool").filter(
+            pk__in=[r.pk for r in device_rules(device)]
+        )
+
+
+def control_effect(*, identity: str, rule: DeviceUpdateRule, action: str, version: str) -> str:
+    """The confirmation page's sentence: what the phone will be offered for the rule."""
+    follows = rule.approved_version or "nothing"
+    if action == "hold":
+        return (
+            f"{identity} is offered nothing for {rule.identity} until released, whatever the "
+            "rule, a rollout or a test device entry say; it keeps what it runs."
+        )
+    if action == "pin":
+        return (
+            f"{identity} is offered {version} for {rule.identity} until released, whatever "
+            f"the rule says (approved {follows}, pending {rule.pending_version or 'none'})."
+        )
+    return (
+        f"{identity} follows {rule.identity} again: it is offered what the rule and its "
+        f"rollout give it (approved {follows})."
+    )
+
+
 @admin.register(Device)
 class DeviceAdmin(ReadOnlyAdmin[Device]):
     list_display = (
@@ -503,7 +630,93 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
                     device__in=[value for value in (obj.mac, obj.serial) if value]
                 )[:50]
             ]
+            context["outcome_lines"] = outcome_lines(obj.identity)
+            context["control_lines"] = control_lines(obj)
+            context["can_control"] = self.has_control_permission(request)
+            context["control_url"] = reverse("admin:phones_device_control", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Hold, pin and release: administrators (the helpdesk only looks)."""
+        return request.user.has_perms(
+            [
+                "portal.add_devicecontrol",
+                "portal.change_devicecontrol",
+                "portal.delete_devicecontrol",
+            ]
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        control = path(
+            "<int:device_id>/control/",
+            self.admin_site.admin_view(self.control_view),
+            name="phones_device_control",
+        )
+        return [control, *super().get_urls()]
+
+    def control_view(self, request: HttpRequest, device_id: int) -> HttpResponse:
+        """Hold, pin or release the phone for one rule: confirmed, then the service."""
+        if not self.has_control_permission(request):
+            raise PermissionDenied
+        device = Device.objects.filter(pk=device_id).first()
+        if device is None:
+            raise Http404("no such phone")
+        back = reverse("admin:phones_device_change", args=[device.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        form = DeviceControlForm(request.POST, device=device)
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                for error in errors:
+                    self.message_user(request, f"{field}: {error}", messages.ERROR)
+            return HttpResponseRedirect(back)
+        rule, action = form.cleaned_data["rule"], form.cleaned_data["action"]
+        version = form.cleaned_data["version"].strip()
+        user = request.user
+        assert isinstance(user, User)
+        actor = Actor.of_user(user)
+
+        def apply() -> str:
+            if action == "hold":
+                device_hold(identity=device.identity, rule=rule, actor=actor)
+                return f"{device.identity} held for {rule.identity}"
+            if action == "pin":
+                control = device_pin(
+                    identity=device.identity, rule=rule, version=version, actor=actor
+                )
+                return f"{device.identity} pinned to {control.version} for {rule.identity}"
+            device_release(identity=device.identity, rule=rule, actor=actor)
+            return f"{device.identity} released for {rule.identity}"
+
+        if request.POST.get("post") == "yes":
+            try:
+                done = apply()
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+            return HttpResponseRedirect(back)
+        refusal = service_check(apply)
+        if refusal is not None:
+            self.message_user(request, refusal.message, messages.ERROR)
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{CONTROL_ACTIONS[action]} {device.identity}",
+            "subtitle": None,
+            "opts": self.opts,
+            "device": device,
+            "rule": rule,
+            "action": action,
+            "action_label": CONTROL_ACTIONS[action],
+            "version": version,
+            "effect": control_effect(
+                identity=device.identity, rule=rule, action=action, version=version
+            ),
+            "back_url": back,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/phones/device/control_confirmation.html", context)
 
 
 @admin.register(DeviceLog)

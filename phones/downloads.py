@@ -4,7 +4,8 @@ In production nginx serves ``/DeviceUpdateFiles_Int/`` and ``/DeviceUpdateFiles_
 straight from the store (deploy/nginx), so no Python worker is held by a transfer;
 this view gives the same answers when Django serves them itself: ``Range`` (206),
 ``HEAD``, ``ETag``/``Last-Modified``, 404 for anything outside the store, and 503 with
-``Retry-After`` beyond the concurrent-download cap.
+``Retry-After`` beyond the concurrent-download cap. A whole image sent is recorded
+(``DownloadEvent``, through the recorder's batch) for the observed outcomes.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
 
+from phones.auth import client_address
+from phones.decision import decision_tables
 from phones.errors import phone_error
+from phones.recorder import DownloadRecord, recorder
 
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -63,10 +68,17 @@ class _Transfer:
     response ends or the phone hangs up, even before the first byte) frees the file
     and the download slot exactly once."""
 
-    def __init__(self, handle: BinaryIO, length: int, slots: threading.BoundedSemaphore) -> None:
+    def __init__(
+        self,
+        handle: BinaryIO,
+        length: int,
+        slots: threading.BoundedSemaphore,
+        on_complete: Callable[[], None] | None = None,
+    ) -> None:
         self._handle = handle
         self._remaining = length
         self._slots: threading.BoundedSemaphore | None = slots
+        self._on_complete = on_complete  # called once, when the last byte is handed over
 
     def __iter__(self) -> Iterator[bytes]:
         while self._remaining > 0:
@@ -75,6 +87,9 @@ class _Transfer:
                 break
             self._remaining -= len(chunk)
             yield chunk
+        if self._remaining == 0 and self._on_complete is not None:
+            on_complete, self._on_complete = self._on_complete, None
+            on_complete()
 
     def close(self) -> None:
         if self._slots is not None:
@@ -138,11 +153,34 @@ def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpRes
             )
         handle = target.open("rb")
         handle.seek(start)
+        on_complete = None
+        if status == 200 and _is_image(path):
+            on_complete = _recording(path, client_address(request))
         response = StreamingHttpResponse(  # type: ignore[assignment]
-            _Transfer(handle, length, slots),
+            _Transfer(handle, length, slots, on_complete),
             status=status,
             content_type="application/octet-stream",
         )
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def _is_image(path: str) -> bool:
+    """An image file of a stored version (not its catalog or description), from memory."""
+    folder, _, name = path.rpartition("/")
+    files = decision_tables.get().folders.get(folder, ())
+    return any(file.name == name for file in files)
+
+
+def _recording(path: str, address: str | None) -> Callable[[], None]:
+    folder, _, name = path.rpartition("/")
+
+    def record() -> None:
+        recorder.record(
+            DownloadRecord(
+                created_at=timezone.now(), client_address=address, folder=folder, file_name=name
+            )
+        )
+
+    return record

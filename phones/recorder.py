@@ -28,7 +28,7 @@ from django.db import connection
 from phones.choices import Channel, DeviceState, Outcome
 from phones.decision import Decision, server_log_config
 from phones.logstore import log_store_usage
-from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
+from phones.models import Device, DeviceLog, DownloadEvent, LogStoreUsage, RequestAudit
 from phones.protocol import UpdateCheck
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,19 @@ class CheckRecord:
         """Roughly the bytes the record holds, against MaxLogCacheLimit."""
         modules = len(self.check.modules) if self.check else 0
         return 400 + 120 * modules + len(self.message)
+
+
+@dataclass(frozen=True)
+class DownloadRecord:
+    """A whole image this server sent (Django serving downloads itself)."""
+
+    created_at: dt.datetime
+    client_address: str | None
+    folder: str
+    file_name: str
+
+    def weight(self) -> int:
+        return 200 + len(self.folder) + len(self.file_name)
 
 
 @dataclass(frozen=True)
@@ -129,16 +142,25 @@ def audit_files_dir() -> Path:
     return settings.DEVICE_LOG_DIR / "Server" / "Audit" / "ImageUpdates"
 
 
-def write_records(records: Iterable[CheckRecord | StoredLog], *, server: str) -> int:
-    """Write what ``records`` hold; idempotent."""
+Record = CheckRecord | StoredLog | DownloadRecord
+
+
+def write_records(records: Iterable[Record], *, server: str) -> int:
+    """Write what ``records`` hold; idempotent but for downloads, which a retry after a
+    failed write may repeat (harmless: the observation job takes the earliest)."""
     records = list(records)
     logs = [record for record in records if isinstance(record, StoredLog)]
     checks = [record for record in records if isinstance(record, CheckRecord)]
+    downloads = [record for record in records if isinstance(record, DownloadRecord)]
     if logs:
         _write_logs(logs, server=server)
+    if downloads:
+        DownloadEvent.objects.bulk_create(
+            [DownloadEvent(server=server, **vars(record)) for record in downloads]
+        )
     if checks:
         _write_checks(checks, server=server)
-    return len(checks) + len(logs)
+    return len(checks) + len(logs) + len(downloads)
 
 
 def _write_logs(logs: list[StoredLog], *, server: str) -> None:
@@ -266,14 +288,14 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
-        self._buffer: list[CheckRecord | StoredLog] = []
+        self._buffer: list[Record] = []
         self._bytes = 0
         self._logs_since: float | None = None  # when the oldest buffered log came
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._limits = (300.0, 512_000)  # LogFlushInterval (s), MaxLogCacheLimit (bytes)
 
-    def record(self, record: CheckRecord | StoredLog) -> None:
+    def record(self, record: Record) -> None:
         with self._lock:
             self._buffer.append(record)
             self._bytes += record.weight()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import zlib
+from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.utils import timezone
 
+from phones.choices import ObservedState
 from phones.decision import (
     Decision,
     ModuleDecision,
@@ -15,9 +20,14 @@ from phones.decision import (
     decision_tables,
     offer_for_request,
 )
-from phones.models import Device, RequestAudit
+from phones.models import Device, DeviceOutcome, RequestAudit
 from phones.protocol import Module, UpdateCheck
+from portal.choices import RolloutState
 from portal.identifiers import normalise_mac
+from portal.models import DeviceControl, Rollout, Server
+from portal.selectors import wave_targets_of
+from portal.services.rollouts import wave_describe
+from portal.waves import BUCKETS, reach_of
 
 HISTORY_LIMIT = 50
 
@@ -58,7 +68,9 @@ def device_check(*, device: Device) -> UpdateCheck:
 
 def device_what_if(*, device: Device, server_fqdn: str | None = None) -> Decision:
     """What the phone would be offered by this server (or ``server_fqdn``) right now."""
-    return offer_for_request(check=device_check(device=device), server_fqdn=server_fqdn)
+    return offer_for_request(
+        check=device_check(device=device), server_fqdn=server_fqdn, take_offer=False
+    )
 
 
 @dataclass(frozen=True)
@@ -100,3 +112,217 @@ def device_what_if_explained(*, device: Device, server_fqdn: str | None = None) 
             verified = folder in server.verified_folders and folder in table.folders
         rows.append(WhatIfRow(module=module, verified=verified))
     return WhatIf(server=fqdn, decision=decision, rows=rows)
+
+
+# --- Staged rollouts (Step 7): what the observation job saw, wave by wave ---
+
+FAILED_PHONES_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class WaveProgress:
+    """One wave of a rollout: its own phones and what they were seen doing."""
+
+    position: int  # 0-based
+    label: str  # portal.services.rollouts.wave_describe
+    started_at: datetime | None
+    completed_at: datetime | None
+    planned: int  # the wave's own phones: taken by this wave and by no earlier one
+    offered: int
+    downloaded: int
+    running: int
+    failed: int  # failures counted (failed_at >= rollout.counting_since)
+    failed_before: int  # failures before counting_since (after a resume)
+
+
+@dataclass(frozen=True)
+class FailedPhone:
+    """A phone of the rollout's population seen failing with the rollout's version."""
+
+    identity: str
+    device_id: int | None  # phones.models.Device pk, for inventory links
+    wave: int  # 0-based
+    failure: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
+class RolloutProgress:
+    """A rollout's population, its waves' counts and what its current wave waits for."""
+
+    rollout: Rollout
+    population: int
+    waves: tuple[WaveProgress, ...]
+    failed_phones: tuple[FailedPhone, ...]  # newest first, at most FAILED_PHONES_LIMIT
+    gate: str  # one line: what the current wave waits for, or why it halted/completed
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """What the gates say about a running rollout's current wave: ``halt``, ``advance``,
+    ``ready`` (passed, but advancing is manual) or ``wait``; with the reason."""
+
+    action: str
+    reason: str
+
+
+def rollout_population(*, rollout: Rollout) -> dict[str, int]:
+    """The rule's phones (identity: Device pk): its class (case-insensitive), last
+    answered by a server of its pool, no test devices, none held or pinned for it."""
+    rule = rollout.rule
+    excluded = set(DeviceControl.objects.filter(rule=rule).values_list("identity", flat=True))
+    rows = Device.objects.filter(
+        device_type__iexact=rule.device_type,
+        brand__iexact=rule.brand,
+        model__iexact=rule.model,
+        revision__iexact=rule.revision,
+        locale__iexact=rule.locale,
+        test_device=False,
+        last_server__in=Server.objects.filter(pool_id=rule.pool_id).values("fqdn"),
+    ).values_list("identity", "pk")
+    population = dict(rows)
+    for identity in excluded:
+        population.pop(identity, None)
+    return population
+
+
+def rollout_progress(*, rollout: Rollout, now: datetime | None = None) -> RolloutProgress:
+    """Per wave, its own phones and how many were offered, downloaded, run or failed the
+    rollout's version; with the gate line. A handful of queries whatever the fleet size:
+    the buckets are computed here, not in the database."""
+    now = now or timezone.now()
+    rule = rollout.rule
+    waves = list(rollout.waves.prefetch_related("sites", "groups").order_by("position"))
+    targets = wave_targets_of([rollout]).get(rollout.pk, ())
+    reaches = [reach_of(targets[: index + 1]) for index in range(len(targets))]
+    rule_id, site_id = str(rule.rule_id), rule.pool.site_id
+    # Reach.takes, unrolled so that 100,000 phones take a fraction of a second: the
+    # reaches only grow, so a phone's wave is the first that takes it by site (all the
+    # rule's phones are of its pool's site), by group or by bucket (waves.bucket's CRC,
+    # continued from the rule's prefix).
+    never = len(reaches)
+    whole = next((i for i, reach in enumerate(reaches) if site_id in reach.site_ids), never)
+    limits = [reach.percent * (BUCKETS // 100) for reach in reaches]
+    named: dict[str, int] = {}
+    for index, reach in reversed(list(enumerate(reaches))):
+        named.update(dict.fromkeys(reach.identities, index))
+    prefix = zlib.crc32(f"{rule_id}/".encode())
+    population = rollout_population(rollout=rollout)
+    wave_of: dict[str, int] = {}
+    for identity in population:
+        slot = zlib.crc32(identity.encode(), prefix) % BUCKETS
+        index = min(bisect_right(limits, slot), whole, named.get(identity, never))
+        if index < never:
+            wave_of[identity] = index
+    counts = [[0] * 6 for _ in waves]  # planned, offered, downloaded, running, failed, before
+    for index in wave_of.values():
+        counts[index][0] += 1
+    outcomes = DeviceOutcome.objects.filter(rule=rule, version=rollout.to_version)
+    flags = outcomes.annotate(
+        was_offered=ExpressionWrapper(Q(offered_first__isnull=False), BooleanField()),
+        was_downloaded=ExpressionWrapper(Q(downloaded_at__isnull=False), BooleanField()),
+        counted=ExpressionWrapper(Q(failed_at__gte=rollout.counting_since), BooleanField()),
+    ).values_list("identity", "state", "was_offered", "was_downloaded", "counted")
+    for identity, state, offered, downloaded, counted in flags:
+        wave = wave_of.get(identity)
+        if wave is None:
+            continue
+        row = counts[wave]
+        row[1] += bool(offered)
+        row[2] += bool(downloaded)
+        row[3] += state == ObservedState.RUNNING
+        if state == ObservedState.FAILED:
+            row[4 if counted else 5] += 1
+    failed_phones: list[FailedPhone] = []
+    newest = outcomes.filter(state=ObservedState.FAILED, failed_at__isnull=False).order_by(
+        "-failed_at", "-identity"
+    )
+    for identity, failed_at, failure in newest.values_list(
+        "identity", "failed_at", "failure"
+    ).iterator(chunk_size=FAILED_PHONES_LIMIT):
+        if failed_at is not None and identity in wave_of:
+            failed_phones.append(
+                FailedPhone(identity, population[identity], wave_of[identity], failure, failed_at)
+            )
+            if len(failed_phones) == FAILED_PHONES_LIMIT:
+                break
+    progress = tuple(
+        WaveProgress(
+            position=wave.position,
+            label=wave_describe(wave),
+            started_at=wave.started_at,
+            completed_at=wave.completed_at,
+            planned=row[0],
+            offered=row[1],
+            downloaded=row[2],
+            running=row[3],
+            failed=row[4],
+            failed_before=row[5],
+        )
+        for wave, row in zip(waves, counts, strict=True)
+    )
+    if rollout.state == RolloutState.RUNNING and rollout.current_wave < len(progress):
+        gate = rollout_gate(
+            rollout=rollout, wave=progress[rollout.current_wave], waves=len(progress), now=now
+        ).reason
+    else:
+        gate = f"{rollout.state}: {rollout.reason}"
+    return RolloutProgress(
+        rollout=rollout,
+        population=len(population),
+        waves=progress,
+        failed_phones=tuple(failed_phones),
+        gate=gate,
+    )
+
+
+def _percent(part: int, whole: int) -> str:
+    value = round(100 * part / whole, 1) if whole else 0.0
+    return f"{value:g}"
+
+
+def rollout_gate(*, rollout: Rollout, wave: WaveProgress, waves: int, now: datetime) -> GateVerdict:
+    """The failure gate first, then the success gate, for the current wave."""
+    number = wave.position + 1
+    observed = wave.running + wave.failed
+    if observed >= rollout.min_sample:
+        crossed = ""
+        if wave.failed * 100 > rollout.failure_percent * observed:
+            crossed = f"{_percent(wave.failed, observed)} % > {rollout.failure_percent} %"
+        elif rollout.failure_max_phones is not None and wave.failed > rollout.failure_max_phones:
+            crossed = f"{wave.failed} > {rollout.failure_max_phones} phones"
+        if crossed:
+            reason = (
+                f"wave {number}: {wave.failed} of {observed} observed phones failed ({crossed})"
+            )
+            if rollout.automatic_halt:
+                return GateVerdict("halt", reason)
+            return GateVerdict("wait", f"{reason}; automatic halt is off")
+    soaked = int((now - rollout.wave_started_at) / timedelta(minutes=1))
+    soak = f"soaked {soaked} min"
+    soak_ok = soaked >= rollout.min_soak_minutes
+    share_ok = wave.running * 100 >= rollout.success_percent * wave.planned
+    if wave.planned:
+        share = (
+            f"{wave.running} of {wave.planned} phones running {rollout.to_version} "
+            f"({_percent(wave.running, wave.planned)} % "
+            f"{'>=' if share_ok else '<'} {rollout.success_percent} %)"
+        )
+    else:
+        share = "no phones in the wave"
+    if share_ok and soak_ok:
+        passed = f"wave {number}: {share}, {soak} (>= {rollout.min_soak_minutes} min)"
+        if rollout.automatic_advance:
+            return GateVerdict("advance", passed)
+        step = "complete" if number >= waves else "advance"
+        return GateVerdict("ready", f"{passed}; ready to {step} by hand")
+    return GateVerdict(
+        "wait",
+        f"wave {number} waits: {share}, {wave.failed} failed, {soak} of {rollout.min_soak_minutes}",
+    )
+
+
+def device_outcomes(*, identity: str) -> list[DeviceOutcome]:
+    """What the phone was seen doing with each version its rules offered, newest first."""
+    rows = DeviceOutcome.objects.filter(identity=identity).select_related("rule__pool")
+    return list(rows.order_by("-updated_at", "-id"))

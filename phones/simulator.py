@@ -6,7 +6,9 @@ it runs; for each offered module it downloads every file from the module's BaseU
 checks the size and SHA-256 the response gave, and "installs" the version only when
 every file matched, so the next round reports it. External phones post to
 ``/RequestHandlerExt/`` with a signed-in user and answer the 401 challenge
-(``AnonymousNotSupported``) with Basic credentials, which they then keep sending.
+(``AnonymousNotSupported``) with Basic credentials, which they then keep sending. A
+failing share of the phones (``fail_percent``, chosen by index) downloads and verifies
+what it is offered but never installs it, so it keeps reporting the old version.
 
 Only loopback servers: the target URL must name a loopback address, and downloads go
 to that same server whatever host BaseURL names (as if the pool's web FQDN resolved to
@@ -108,6 +110,7 @@ class FleetConfig:
     spread_seconds: float = 0.0  # start the round's checks evenly over this time
     request_timeout: float = 30.0
     round_timeout: float = 600.0
+    fail_percent: int = 0  # this share of the phones never installs what it downloads
 
     def validate(self) -> None:
         if not 1 <= self.phones <= MAX_PHONES:
@@ -129,6 +132,8 @@ class FleetConfig:
             raise SimulatorError(f"phone indexes must stay below {MAX_INDEX}")
         if not self.models:
             raise SimulatorError("at least one model is needed")
+        if not 0 <= self.fail_percent <= 100:
+            raise SimulatorError("the failing share must be between 0 and 100 %")
         if not 0 <= self.spread_seconds <= 3600:
             raise SimulatorError("the spread must be between 0 and 3600 seconds")
         if not 0 < self.request_timeout <= 600 or not 0 < self.round_timeout <= 86400:
@@ -170,6 +175,7 @@ class Phone:
     stamps: dict[str, str]
     user: str = ""  # the signed-in user of an external phone
     send_credentials: bool = False  # challenged once: now sends them up front
+    fails: bool = False  # downloads what it is offered but never installs it
 
     @property
     def mac(self) -> str:
@@ -218,6 +224,13 @@ class Offer:
     base_url: str
     external_base_url: str
     files: tuple[OfferFile, ...]
+
+
+def phone_fails(index: int, fail_percent: int) -> bool:
+    """Whether phone ``index`` is one of the failing share: spread evenly over the
+    indexes (any run of 100 consecutive indexes holds exactly ``fail_percent``) and the
+    same in every round and every run."""
+    return (index * fail_percent) // 100 > ((index - 1) * fail_percent) // 100
 
 
 class ProtocolViolation(Exception):
@@ -311,6 +324,7 @@ class PhoneRound:
     bytes: int = 0
     verified: int = 0
     installs: int = 0
+    not_installed: int = 0  # verified, but a failing phone: kept the old version
     busy: int = 0
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds per answered check
@@ -334,6 +348,7 @@ class RoundSummary:
     versions: dict[str, dict[str, int]]  # "Brand Model" -> version -> phones
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    not_installed: int = 0
 
     @property
     def checks_per_second(self) -> float:
@@ -350,6 +365,7 @@ class RoundSummary:
             "bytes": self.bytes,
             "verified": self.verified,
             "installs": self.installs,
+            "not_installed": self.not_installed,
             "busy": self.busy,
             "errors": self.errors,
             "error_samples": list(self.error_samples),
@@ -365,10 +381,11 @@ class RoundSummary:
             f"{model} " + ", ".join(f"{v or 'none'} x{n}" for v, n in sorted(counts.items()))
             for model, counts in sorted(self.versions.items())
         )
+        kept = f"{self.not_installed} not installed, " if self.not_installed else ""
         return (
             f"round {self.round}: {self.checks} checks ({self.challenged} challenged), "
             f"{self.offers} offers, {self.downloads} downloads ({self.bytes:,} bytes), "
-            f"{self.verified} verified, {self.installs} installed, {self.busy} busy, "
+            f"{self.verified} verified, {self.installs} installed, {kept}{self.busy} busy, "
             f"{self.errors} errors in {self.seconds:.2f} s "
             f"({self.checks_per_second:.1f} checks/s, p50 {self.latency_p50_ms:.1f} ms, "
             f"p99 {self.latency_p99_ms:.1f} ms); versions: {versions}"
@@ -402,6 +419,7 @@ class Fleet:
                     if position < config.external_users
                     else ""
                 ),
+                fails=phone_fails(config.first_index + position, config.fail_percent),
             )
             for position in range(config.phones)
         ]
@@ -455,6 +473,7 @@ class Fleet:
             bytes=sum(r.bytes for r in results),
             verified=sum(r.verified for r in results),
             installs=sum(r.installs for r in results),
+            not_installed=sum(r.not_installed for r in results),
             busy=sum(r.busy for r in results),
             errors=len(errors),
             error_samples=tuple(errors[:_ERROR_SAMPLES]),
@@ -545,7 +564,9 @@ class Fleet:
             ok = self._download(phone, f"{parts.path.rstrip('/')}/{quote(item.name)}", item, result)
             if not ok:
                 break
-        if ok and offer.files:
+        if ok and offer.files and phone.fails:
+            result.not_installed += 1  # the install fails: the old version stays
+        elif ok and offer.files:
             phone.installed[offer.update_type] = offer.version
             phone.stamps[offer.update_type] = offer.files[0].timestamp
             result.installs += 1

@@ -1,4 +1,5 @@
-"""Celery tasks of the phone side: device-log retention on each server."""
+"""Celery tasks of the phone side: device-log retention on each server, and the
+observation job that judges staged rollouts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from phones.logs import server_logs_clear
+from phones.services.rollout_watch import rollouts_observe
 from portal.models import Server
 from portal.selectors import log_config_effective
 from portal.services.audit import Actor
@@ -57,3 +59,10 @@ def server_logs_clear_task(*, server_fqdn: str, days_back: int) -> dict[str, int
         actor=Actor.system("clear_device_update_logs"),
     )
     return {"device_logs": result.device_logs, "audit_rows": result.audit_rows}
+
+
+@shared_task
+def rollouts_observe_task() -> list[str]:
+    """Beat (every minute): observed outcomes from the new checks and downloads, then
+    each running rollout against its gates; a run while another is going is skipped."""
+    return rollouts_observe().lines()

@@ -4,7 +4,9 @@ Rules come from package imports, never from a form: there is no add page and the
 change page is read-only. Approve, cancel pending, restore and remove are actions,
 each confirmed on a page saying what will reach phones, each a thin wrapper over
 ``rules_apply``. They need ``change_deviceupdaterule`` (remove:
-``delete_deviceupdaterule``), so the helpdesk never sees them.
+``delete_deviceupdaterule``), so the helpdesk never sees them. The rule's page lists
+its rollouts and, for a pending version, offers "Approve in waves…" (the rollout
+plan page, ``add_rollout``).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from portal.admin.base import actor_of
-from portal.choices import RuleAction, RuleState
-from portal.models import DeviceUpdateRule
+from portal.choices import RolloutState, RuleAction, RuleState
+from portal.models import DeviceUpdateRule, Rollout
 from portal.selectors import rules_state_q
 from portal.services.rules import rules_apply
 
@@ -130,6 +133,7 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     readonly_fields = fields
     actions = ("approve_rules", "reset_rules", "restore_rules", "remove_rules")
     confirmation_template = "admin/portal/deviceupdaterule/action_confirmation.html"
+    change_form_template = "admin/portal/deviceupdaterule/change_form.html"
 
     @admin.display(description="identity", ordering="pool__fqdn")
     def identity(self, obj: DeviceUpdateRule) -> str:
@@ -158,6 +162,30 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
 
     def has_rule_remove_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("portal.delete_deviceupdaterule")
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: DeviceUpdateRule | None = None,
+    ) -> HttpResponse:
+        # Reached only once the admin has checked the view permission on ``obj``.
+        if obj is not None:
+            rollouts = list(Rollout.objects.filter(rule=obj).order_by("-created_at", "-pk"))
+            context["rollouts"] = [
+                {
+                    "rollout": rollout,
+                    "url": reverse("admin:portal_rollout_change", args=[rollout.pk]),
+                }
+                for rollout in rollouts
+            ]
+            active = any(rollout.state in RolloutState.active() for rollout in rollouts)
+            if obj.pending_version and not active and request.user.has_perm("portal.add_rollout"):
+                context["plan_url"] = reverse("admin:portal_rollout_plan", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Approve selected rules", permissions=["rule_change"])
     def approve_rules(

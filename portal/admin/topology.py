@@ -1,17 +1,28 @@
-"""Control-panel pages for the topology: sites, pools, servers (saved and deleted audited)."""
+"""Control-panel pages for the topology: sites, pools, servers (saved and deleted audited).
+
+A site's page also holds its time zone and its maintenance windows (added and deleted
+through the window services, never edited in place); a server's page its cap on new
+offers per minute.
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from portal.admin.base import ServiceAdmin, actor_of
-from portal.models import Pool, Server, Site
+from portal.admin.base import ServiceAdmin, actor_of, adopt, service_check
+from portal.choices import Weekday
+from portal.models import MaintenanceWindow, Pool, Server, Site
+from portal.services.audit import Actor
 from portal.services.cleanup import unused_files_clear_queue
+from portal.services.fleet import maintenance_window_create, maintenance_window_delete
 from portal.services.replication import servers_resync_queue
 from portal.services.topology import topology_delete, topology_save
 
@@ -53,18 +64,136 @@ class PoolInline(admin.TabularInline[Pool, Site]):
     show_change_link = True
 
 
+def _deleted(form: ModelForm[MaintenanceWindow]) -> bool:
+    return bool(form.cleaned_data.get("DELETE", False))
+
+
+class MaintenanceWindowFormSet(BaseInlineFormSet[MaintenanceWindow, Site, Any]):
+    """The site's windows: ``clean()`` dry-runs the deletions and new windows through
+    the services, so a refusal (empty, overlapping) shows on the row at fault."""
+
+    actor: Actor  # set per request by MaintenanceWindowInline.get_formset
+
+    def _new_forms(self) -> list[ModelForm[MaintenanceWindow]]:
+        return [
+            form
+            for form in self.forms
+            if form.instance.pk is None and form.has_changed() and not _deleted(form)
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        blamed: list[ModelForm[MaintenanceWindow]] = []
+
+        def apply() -> None:
+            for form in self.forms:
+                if form.instance.pk is not None and _deleted(form):
+                    # A copy: delete() clears the pk of the object it deletes, and the
+                    # form's own instance is deleted again for real by save_formset.
+                    window = MaintenanceWindow.objects.get(pk=form.instance.pk)
+                    maintenance_window_delete(window=window, actor=self.actor)
+            for form in self._new_forms():
+                blamed[:] = [form]
+                data = form.cleaned_data
+                maintenance_window_create(
+                    site=self.instance,
+                    weekday=data["weekday"],
+                    start=data["start"],
+                    end=data["end"],
+                    actor=self.actor,
+                )
+
+        error = service_check(apply)
+        if error is not None:
+            if not blamed:  # a deletion refused: no row to point at
+                raise ValidationError(error.message)
+            form = blamed[0]
+            field = error.field if error.field in form.fields else None
+            form.add_error(field, error.message)
+
+
+class MaintenanceWindowInline(admin.TabularInline[MaintenanceWindow, Site]):
+    """Added and deleted, never edited: the services create and delete windows."""
+
+    model = MaintenanceWindow
+    formset = MaintenanceWindowFormSet
+    extra = 0
+    fields = ("weekday", "start", "end")
+
+    def get_formset(
+        self, request: HttpRequest, obj: Site | None = None, **kwargs: Any
+    ) -> type[BaseInlineFormSet[MaintenanceWindow, Site, Any]]:
+        formset = super().get_formset(request, obj, **kwargs)
+        if request.user.is_authenticated:
+            return type(formset.__name__, (formset,), {"actor": actor_of(request)})
+        return formset
+
+    # The stubs type the inline's obj as the parent, as Django passes it.
+    def has_change_permission(  # type: ignore[override]
+        self, request: HttpRequest, obj: Site | None = None
+    ) -> bool:
+        return False
+
+
 @admin.register(Site)
 class SiteAdmin(TopologyAdmin[Site]):
-    list_display = ("name", "description", "pool_count")
+    list_display = ("name", "description", "time_zone", "windows", "pool_count")
     search_fields = ("name",)
-    inlines = (PoolInline,)
+    fields = ("name", "description", "time_zone")
+    inlines = (PoolInline, MaintenanceWindowInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
-        return super().get_queryset(request).annotate(pool_total=Count("pools"))
+        windows = Prefetch(
+            "maintenance_windows", queryset=MaintenanceWindow.objects.order_by("weekday", "start")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(pool_total=Count("pools"))
+            .prefetch_related(windows)
+        )
+
+    def get_inlines(
+        self, request: HttpRequest, obj: Site | None
+    ) -> list[type[InlineModelAdmin[Any, Any]]]:
+        # Windows belong to a saved site (the services check them against its others).
+        if obj is None:
+            return [PoolInline]
+        return list(self.inlines)
 
     @admin.display(description="pools", ordering="pool_total")
     def pool_count(self, obj: Site) -> int:
         return int(getattr(obj, "pool_total", 0))
+
+    @admin.display(description="maintenance windows")
+    def windows(self, obj: Site) -> str:
+        found = [
+            f"{Weekday(w.weekday).label} {w.start:%H:%M}–{w.end:%H:%M}"
+            for w in obj.maintenance_windows.all()
+        ]
+        return "; ".join(found) or "always open"
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
+        if formset.model is not MaintenanceWindow:
+            super().save_formset(request, form, formset, change)
+            return
+        actor = actor_of(request)
+        # commit=False: only builds the objects and lists the deleted ones.
+        instances = formset.save(commit=False)
+        for window in formset.deleted_objects:
+            maintenance_window_delete(window=window, actor=actor)
+        for window in instances:
+            if window.pk is None:  # existing windows are read-only
+                created = maintenance_window_create(
+                    site=form.instance,
+                    weekday=window.weekday,
+                    start=window.start,
+                    end=window.end,
+                    actor=actor,
+                )
+                adopt(window, created)
 
 
 class ServerInline(admin.TabularInline[Server, Pool]):
@@ -100,7 +229,7 @@ class PoolAdmin(TopologyAdmin[Pool]):
 
 @admin.register(Server)
 class ServerAdmin(TopologyAdmin[Server]):
-    list_display = ("fqdn", "pool", "queue", "worker_seen_at")
+    list_display = ("fqdn", "pool", "queue", "offer_cap_per_minute", "worker_seen_at")
     list_filter = ("pool__site", "pool")
     list_select_related = ("pool",)
     search_fields = ("fqdn",)

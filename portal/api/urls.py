@@ -1,16 +1,15 @@
-"""``/api/schema/`` (OpenAPI 3) and ``/api/v1/``: included by the project under ``api/``."""
+"""The control panel's routes of the REST API (``/api/v1/``).
+
+The project serves them together with the phone side's routes (rollout progress, a
+phone's observed outcomes), under one OpenAPI schema, from ``deviceupdate/api_urls.py``:
+the portal never imports the phone side.
+"""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from portal.api import views
-
-app_name = "api"
 
 router = SimpleRouter()
 router.register("rules", views.RuleViewSet, basename="rule")
@@ -22,12 +21,9 @@ router.register("pools", views.PoolViewSet, basename="pool")
 router.register("servers", views.ServerViewSet, basename="server")
 router.register("audit", views.AuditEntryViewSet, basename="auditentry")
 router.register("imports", views.ImportJobViewSet, basename="importjob")
-
-# The schema documents the management API only: the phone endpoints speak the phones'
-# XML protocol (phone-protocol spec), not this API's JSON.
-schema_urlconf = SimpleNamespace(urlpatterns=[path("api/v1/", include(router.urls))])
-
-urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(urlconf=schema_urlconf), name="schema"),
-    path("v1/", include(router.urls)),
-]
+router.register("rollouts", views.RolloutViewSet, basename="rollout")
+router.register("device-controls", views.DeviceControlViewSet, basename="devicecontrol")
+router.register("device-groups", views.DeviceGroupViewSet, basename="devicegroup")
+router.register(
+    "maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow"
+)

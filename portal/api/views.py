@@ -7,6 +7,7 @@ named does not exist, by one shared mapping (``api_exception_of``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -23,16 +24,31 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api.filters import AuditFilter, RuleFilter, TestDeviceFilter
+from portal.api.filters import (
+    AuditFilter,
+    DeviceControlFilter,
+    DeviceGroupFilter,
+    MaintenanceWindowFilter,
+    RolloutFilter,
+    RuleFilter,
+    TestDeviceFilter,
+)
 from portal.api.permissions import RolePermissions
 from portal.api.serializers import (
     AuditEntrySerializer,
+    DeviceControlRequestSerializer,
+    DeviceControlSerializer,
+    DeviceGroupSerializer,
     EffectiveLogConfigSerializer,
     ImportJobSerializer,
     ImportStartSerializer,
     LogConfigSerializer,
+    MaintenanceWindowSerializer,
     PoolSerializer,
     PublisherSerializer,
+    RolloutActionSerializer,
+    RolloutPlanSerializer,
+    RolloutSerializer,
     RuleBulkActionSerializer,
     RuleBulkResultSerializer,
     RuleSerializer,
@@ -40,14 +56,18 @@ from portal.api.serializers import (
     SiteSerializer,
     TestDeviceSerializer,
 )
-from portal.choices import RuleAction
+from portal.choices import DeviceControlKind, RuleAction
 from portal.errors import DomainError
 from portal.models import (
     AuditEntry,
+    DeviceControl,
+    DeviceGroup,
     DeviceLogConfiguration,
     DeviceUpdateRule,
     ImportJob,
+    MaintenanceWindow,
     Pool,
+    Rollout,
     Server,
     Site,
     TestDevice,
@@ -55,9 +75,28 @@ from portal.models import (
 )
 from portal.selectors import log_config_effective, scope_resolve
 from portal.services.audit import Actor
+from portal.services.fleet import (
+    device_group_delete,
+    device_group_save,
+    device_hold,
+    device_pin,
+    device_release,
+    maintenance_window_create,
+    maintenance_window_delete,
+)
 from portal.services.imports import package_import_start
 from portal.services.log_config import log_config_reset, log_config_set
 from portal.services.publishers import normalise_fingerprint, publisher_add, publisher_remove
+from portal.services.rollouts import (
+    RolloutPlan,
+    rollout_advance,
+    rollout_cancel,
+    rollout_pause,
+    rollout_plan,
+    rollout_restore,
+    rollout_resume,
+    wave_parse,
+)
 from portal.services.rules import (
     rule_approve,
     rule_by_identity,
@@ -67,6 +106,7 @@ from portal.services.rules import (
     rules_apply,
 )
 from portal.services.testdevices import testdevice_create, testdevice_delete, testdevice_update
+from portal.services.topology import topology_save
 
 
 def api_exception_of(error: DomainError) -> APIException:
@@ -81,6 +121,10 @@ class IdCursorPagination(CursorPagination):
 
 
 class ImportCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class NewestFirstCursorPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -108,16 +152,17 @@ class PortalViewSet(viewsets.GenericViewSet[Any]):
 # --- Rules --------------------------------------------------------------------------
 
 
-def _rule_referenced(reference: str) -> DeviceUpdateRule:
+def _rule_referenced(reference: str, *, field: str = "rules") -> DeviceUpdateRule:
+    """The rule named by id or identity; a refusal of ``field`` (400) if none."""
     if reference.isdigit():
         rule = DeviceUpdateRule.objects.select_related("pool").filter(pk=int(reference)).first()
         if rule is None:
-            raise DomainError(f"no rule with id {reference}", field="rules")
+            raise DomainError(f"no rule with id {reference}", field=field)
         return rule
     try:
         return rule_by_identity(reference)
     except DomainError as error:
-        raise DomainError(error.message, field="rules") from None
+        raise DomainError(error.message, field=field) from None
 
 
 @extend_schema_view(
@@ -373,7 +418,7 @@ class PublisherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalV
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# --- Topology (read-only) -----------------------------------------------------------
+# --- Topology (read, and a site's time zone and a server's offer cap) ---------------
 
 
 class _ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
@@ -382,8 +427,32 @@ class _ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet)
     lookup_value_regex = r"\d+"
 
 
+class _Settable(_ReadOnly):
+    """Topology rows whose settings (not their names) PUT and PATCH change, through
+    the topology service (validated and audited)."""
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        obj = self.get_object()
+        serializer = self.get_serializer(obj, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        for name, value in serializer.validated_data.items():
+            setattr(obj, name, value)
+        saved = topology_save(obj=obj, actor=self.actor())
+        return Response(self.get_serializer(saved).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+
+@extend_schema_view(
+    update=extend_schema(summary="Set a site's description and time zone"),
+    partial_update=extend_schema(
+        summary="Change a site's description or time zone (its maintenance windows are "
+        "read in it)"
+    ),
+)
 @extend_schema(tags=["topology"])
-class SiteViewSet(_ReadOnly):
+class SiteViewSet(_Settable):
     queryset = Site.objects.all()
     serializer_class = SiteSerializer
 
@@ -394,8 +463,12 @@ class PoolViewSet(_ReadOnly):
     serializer_class = PoolSerializer
 
 
+@extend_schema_view(
+    update=extend_schema(summary="Set a server's cap on new offers per minute"),
+    partial_update=extend_schema(summary="Change a server's cap on new offers per minute"),
+)
 @extend_schema(tags=["topology"])
-class ServerViewSet(_ReadOnly):
+class ServerViewSet(_Settable):
     queryset = Server.objects.select_related("pool")
     serializer_class = ServerSerializer
 
@@ -441,3 +514,239 @@ class ImportJobViewSet(mixins.CreateModelMixin, _ReadOnly):
             source=upload.chunks(), filename=upload.name, pools=pools, actor=self.actor()
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Rollouts -----------------------------------------------------------------------
+
+ROLLOUT_ACTIONS = ("advance", "pause", "resume", "cancel", "restore")
+
+
+def _rollout_action_schema(summary: str) -> Any:
+    return extend_schema(
+        request=RolloutActionSerializer, responses={200: RolloutSerializer}, summary=summary
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Rollouts, newest first"),
+    retrieve=extend_schema(summary="One rollout: its plan, state, reason and waves"),
+)
+@extend_schema(tags=["rollouts"])
+class RolloutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """A rule's pending version approved wave by wave. The phones' progress is at
+    ``/rollouts/{id}/progress/``."""
+
+    queryset = Rollout.objects.select_related("rule__pool").prefetch_related(
+        "waves__sites", "waves__groups"
+    )
+    serializer_class = RolloutSerializer
+    filterset_class = RolloutFilter
+    pagination_class = NewestFirstCursorPagination
+    lookup_value_regex = r"\d+"
+    action_verbs = dict.fromkeys(ROLLOUT_ACTIONS, "change")
+
+    @extend_schema(
+        request=RolloutPlanSerializer,
+        responses={201: RolloutSerializer},
+        summary="Plan a rollout: start approving the rule's pending version at the first wave",
+    )
+    def create(self, request: Request) -> Response:
+        given = RolloutPlanSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        values = dict(given.validated_data)
+        rule = _rule_referenced(values.pop("rule"), field="rule")
+        waves = tuple(wave_parse(text) for text in values.pop("waves"))
+        rollout = rollout_plan(rule=rule, plan=RolloutPlan(waves=waves, **values), actor=self.actor())
+        return Response(
+            RolloutSerializer(self.get_queryset().get(pk=rollout.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def _act(self, request: Request, service: Callable[..., Rollout]) -> Response:
+        given = RolloutActionSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        rollout = service(rollout=self.get_object(), actor=self.actor(), **given.validated_data)
+        return Response(RolloutSerializer(self.get_queryset().get(pk=rollout.pk)).data)
+
+    @_rollout_action_schema(
+        "The next wave; after the last: completed, the version approved for everyone "
+        "(running or paused)"
+    )
+    @action(detail=True, methods=["post"])
+    def advance(self, request: Request, pk: str) -> Response:
+        return self._act(request, rollout_advance)
+
+    @_rollout_action_schema("Pause: the version reaches no new phone (running)")
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        return self._act(request, rollout_pause)
+
+    @_rollout_action_schema("Resume (paused or halted; after a halt only new failures count)")
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        return self._act(request, rollout_resume)
+
+    @_rollout_action_schema(
+        "Cancel: phones running the version keep it, no other phone gets it (active)"
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return self._act(request, rollout_cancel)
+
+    @_rollout_action_schema(
+        "Restore: the pending version is cancelled and every phone goes back to the "
+        "approved version (active)"
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        return self._act(request, rollout_restore)
+
+
+# --- Per-phone holds and pins -------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Phones held or pinned, per rule"),
+    retrieve=extend_schema(summary="One hold or pin"),
+)
+@extend_schema(tags=["devices"])
+class DeviceControlViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """A phone held for a rule (never offered its updates) or pinned to one of its
+    versions; DELETE releases it."""
+
+    queryset = DeviceControl.objects.select_related("rule__pool")
+    serializer_class = DeviceControlSerializer
+    filterset_class = DeviceControlFilter
+    pagination_class = IdCursorPagination
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(
+        request=DeviceControlRequestSerializer,
+        responses={201: DeviceControlSerializer},
+        summary="Hold or pin a phone for a rule (replaces what it had for that rule)",
+    )
+    def create(self, request: Request) -> Response:
+        given = DeviceControlRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        values = given.validated_data
+        rule = _rule_referenced(values["rule"], field="rule")
+        if values["kind"] == DeviceControlKind.HOLD:
+            control = device_hold(identity=values["identity"], rule=rule, actor=self.actor())
+        else:
+            control = device_pin(
+                identity=values["identity"], rule=rule, version=values["version"],
+                actor=self.actor(),
+            )  # fmt: skip
+        return Response(DeviceControlSerializer(control).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None}, summary="Release: lift the hold or pin")
+    def destroy(self, request: Request, pk: str) -> Response:
+        control = self.get_object()
+        device_release(identity=control.identity, rule=control.rule, actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Device groups ------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Device groups, with their phones"),
+    retrieve=extend_schema(summary="One device group"),
+    create=extend_schema(responses={201: DeviceGroupSerializer}, summary="Create a group"),
+    update=extend_schema(summary="Replace a group's name, description and members"),
+    partial_update=extend_schema(summary="Change a group's name, description or members"),
+    destroy=extend_schema(
+        responses={204: None}, summary="Delete a group no active rollout's wave names"
+    ),
+)
+@extend_schema(tags=["devices"])
+class DeviceGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """Named sets of phones a rollout wave can target (``group:NAME``)."""
+
+    queryset = DeviceGroup.objects.all()
+    serializer_class = DeviceGroupSerializer
+    filterset_class = DeviceGroupFilter
+    pagination_class = IdCursorPagination
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> Any:
+        if self.action == "list":
+            return super().get_queryset().prefetch_related("members")
+        # Not prefetched elsewhere: the service reads the members before and after it
+        # replaces them, and a prefetched list would hide the change.
+        return super().get_queryset()
+
+    def _save(self, group: DeviceGroup | None, values: dict[str, Any]) -> DeviceGroup:
+        try:
+            return device_group_save(group=group, **values, actor=self.actor())
+        except DomainError as error:
+            if error.field == "identity":  # a member the service could not read
+                raise DomainError(error.message, field="members") from None
+            raise
+
+    def create(self, request: Request) -> Response:
+        given = self.get_serializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        group = self._save(None, dict(given.validated_data))
+        return Response(self.get_serializer(group).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        group = self.get_object()
+        given = self.get_serializer(data=request.data, partial=partial)
+        given.is_valid(raise_exception=True)
+        values = {
+            "name": group.name,
+            "description": group.description,
+            "members": [member.identity for member in group.members.all()],
+            **given.validated_data,
+        }
+        return Response(self.get_serializer(self._save(group, values)).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        device_group_delete(group=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Maintenance windows ------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Maintenance windows, by site, weekday and start"),
+    retrieve=extend_schema(summary="One maintenance window"),
+    create=extend_schema(
+        responses={201: MaintenanceWindowSerializer},
+        summary="Add a weekly window in the site's local time (not empty, not overlapping)",
+    ),
+    destroy=extend_schema(responses={204: None}, summary="Remove a window"),
+)
+@extend_schema(tags=["maintenance windows"])
+class MaintenanceWindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalViewSet):
+    """Weekly windows in which a site's phones may be offered new versions; a site
+    without windows is always open. Set the site's time zone at ``/sites/{id}/``."""
+
+    queryset = MaintenanceWindow.objects.select_related("site")
+    serializer_class = MaintenanceWindowSerializer
+    filterset_class = MaintenanceWindowFilter
+    pagination_class = None
+    lookup_value_regex = r"\d+"
+
+    def create(self, request: Request) -> Response:
+        given = self.get_serializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        values = given.validated_data
+        name = values["site"]["name"].strip()
+        site = Site.objects.filter(name__iexact=name).first()
+        if site is None:
+            raise DomainError(f"no site named {name!r}", field="site")
+        window = maintenance_window_create(
+            site=site, weekday=values["weekday"], start=values["start"], end=values["end"],
+            actor=self.actor(),
+        )  # fmt: skip
+        return Response(self.get_serializer(window).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        maintenance_window_delete(window=self.get_object(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,44 +4,35 @@ back on a restore; the inventory and the request audit say so."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
-from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
 from phones.recorder import recorder
 from phones.simulator import Fleet, FleetConfig, RoundSummary
 from portal.choices import ReplicaState, RuleAction
-from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, Site, UpdateFile
+from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
 from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rules_apply
 from tests.conftest import wait_until
+from tests.integration.conftest import decisions_refreshed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 PHONES, EXTERNAL = 12, 3
 MODELS = ("Aastra 6725ip", "Polycom CX600", "Polycom CX700")
-
-
-def decisions_refreshed() -> None:
-    # The live server runs in this process: its decision table notices a moved
-    # generation at its next check, at most CHECK_EVERY seconds later.
-    time.sleep(decision_tables.CHECK_EVERY + 0.5)
 
 
 def everyone_at(version: str) -> dict[str, dict[str, int]]:
@@ -54,32 +45,6 @@ def inventory(devices: QuerySet[Device]) -> Counter[tuple[str, str, str]]:
         (installed.get("CPE", ""), targets.get("CPE", ""), state)
         for installed, targets, state in devices.values_list("installed", "targets", "state")
     )
-
-
-@pytest.fixture
-def fleet_server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    """This process's server (the live server answers as it) in a pool of its own, its
-    store private to the test; the audit is flushed by hand."""
-    tag = secrets.token_hex(4)
-    site = Site.objects.create(name=f"Fleet {tag}")
-    pool = Pool.objects.create(
-        site=site,
-        fqdn=f"pool-{tag}.example.org",
-        internal_web_fqdn=f"pool-{tag}.example.org",
-        external_web_fqdn=f"web-{tag}.example.org",
-    )
-    server = Server.objects.create(pool=pool, fqdn=f"fe-{tag}.example.org")
-    settings.SERVER_FQDN = server.fqdn
-    settings.SERVER_STORE_DIR = tmp_path / "store"
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
-    # A fast hasher: the external phones sign in on every check.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    decision_tables.reset()
-    recorder._buffer.clear()
-    recorder._bytes = 0
-    yield server
-    decision_tables.reset()
-    recorder._buffer.clear()
 
 
 def test_a_fleet_follows_approve_a_second_version_and_a_restore(

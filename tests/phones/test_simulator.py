@@ -18,9 +18,11 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
-from phones.models import Device, RequestAudit
+from phones.decision import decision_tables
+from phones.models import Device, DownloadEvent, RequestAudit
 from phones.protocol import parse_update_check
 from phones.recorder import recorder
+from phones.services.rollout_watch import rollouts_observe
 from phones.simulator import (
     MAX_PHONES,
     Fleet,
@@ -29,6 +31,7 @@ from phones.simulator import (
     SimulatorError,
     models_named,
     parse_offer,
+    phone_fails,
 )
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import (
@@ -40,6 +43,8 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
+from portal.services.audit import Actor
+from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
 
 OLD, NEW = "4.0.7577.4363", "4.0.7577.4387"
 CX600 = ("UCPhone", "Polycom", "CX600", "Rev-1", "ENU")
@@ -303,3 +308,79 @@ def test_a_response_that_miscounts_its_files_is_a_protocol_violation() -> None:
         parse_offer(body)
     assert [offer.files[0].size for offer in parse_offer(body.replace(b">2<", b">1<"))] == [3]
     assert parse_offer(b"<Response><NumOfFiles>0</NumOfFiles></Response>") == []
+
+
+def test_the_failing_share_is_spread_over_the_indexes_and_stable() -> None:
+    assert [index for index in range(1, 11) if phone_fails(index, 30)] == [4, 7, 10]
+    assert all(
+        sum(phone_fails(index, percent) for index in range(start, start + 100)) == percent
+        for percent in (0, 5, 30, 100)
+        for start in (1, 57, 1000)
+    )
+    phones = fleet("http://127.0.0.1:9", phones=10, fail_percent=30)
+    assert [phone.index for phone in phones.phones if phone.fails] == [4, 7, 10]
+    with pytest.raises(SimulatorError, match="the failing share must be between 0 and 100 %"):
+        fleet("http://127.0.0.1:9", fail_percent=101)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_phones_download_and_verify_but_keep_reporting_the_old_version(
+    live_server: LiveServer, store: Path
+) -> None:
+    out = io.StringIO()
+    call_command(
+        "simulate_phones", "--url", live_server.url, "--phones", "1", "--rounds", "2",
+        "--fail-percent", "100", "--json", stdout=out,
+    )  # fmt: skip
+
+    rounds = json.loads(out.getvalue())["rounds"]
+    assert [
+        (r["offers"], r["downloads"], r["verified"], r["installs"], r["not_installed"])
+        for r in rounds
+    ] == [(1, 1, 1, 0, 1), (1, 1, 1, 0, 1)]
+    assert [r["versions"] for r in rounds] == [{"Polycom CX600": {OLD: 1}}] * 2
+    recorder.flush()
+    folder = "/".join([*CX600, NEW, "CPE"])
+    assert (
+        list(DownloadEvent.objects.values_list("client_address", "folder", "file_name"))
+        == [
+            ("127.0.0.1", folder, "CPE.nbt"),
+        ]
+        * 2
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollout_whose_failing_phones_keep_the_old_version_halts_and_offers_nothing_more(
+    live_server: LiveServer, store: Path, settings: Settings
+) -> None:
+    settings.DEVICEUPDATE_NOTIFY_EMAILS = []
+    rule = DeviceUpdateRule.objects.get()
+    DeviceUpdateRule.objects.filter(pk=rule.pk).update(approved_version=OLD, pending_version=NEW)
+    rollout = rollout_plan(
+        rule=DeviceUpdateRule.objects.get(),
+        plan=RolloutPlan(waves=(WavePlan(percent=100),), min_sample=5),
+        actor=Actor.system("test"),
+    )
+    phones = fleet(live_server.url, phones=10, models=models_named(["CX600"]), fail_percent=30)
+
+    first, second = phones.run_round(), phones.run_round()
+    recorder.flush()
+    run = rollouts_observe()
+    decision_tables.reset()
+    third = phones.run_round()
+
+    assert [(r.offers, r.installs, r.not_installed) for r in (first, second)] == [
+        (10, 7, 3),
+        (3, 0, 3),
+    ]
+    assert run.rollouts == [
+        f"rollout #{rollout.pk} halted: wave 1: 3 of 10 observed phones failed (30 % > 5 %)"
+    ]
+    assert (third.offers, third.errors, third.versions) == (
+        0,
+        0,
+        {"Polycom CX600": {OLD: 3, NEW: 7}},
+    )
+    rollout.refresh_from_db()
+    assert rollout.state == "halted"

@@ -70,6 +70,14 @@ class Command(BaseCommand):
             help="start each round's checks evenly over this time (a boot storm)",
         )
         parser.add_argument(
+            "--fail-percent",
+            type=int,
+            default=0,
+            metavar="N",
+            help="N %% of the phones (by index) download but never install: they keep "
+            "reporting the old version",
+        )
+        parser.add_argument(
             "--round-timeout", type=float, default=600.0, help="seconds a round may take"
         )
         parser.add_argument("--json", action="store_true", help="one JSON summary at the end")
@@ -88,6 +96,7 @@ class Command(BaseCommand):
                 first_index=options["first_index"],
                 spread_seconds=options["spread"],
                 round_timeout=options["round_timeout"],
+                fail_percent=options["fail_percent"],
             )
 
             def show(summary: RoundSummary) -> None:

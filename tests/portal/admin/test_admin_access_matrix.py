@@ -15,11 +15,14 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.test import Client
 
-from portal.models import AuditEntry, DeviceUpdateRule, Server, Site
+from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, Site
 from portal.services.audit import Actor
+from portal.services.fleet import device_group_save
 from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
+from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
 from portal.services.testdevices import testdevice_create
+from tests.portal.admin.conftest import CX700, RULE_B
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +33,9 @@ ADMIN_ONLY_WRITES = [
     "testdevice",
     "devicelogconfiguration",
     "trustedpublisher",
+    "devicegroup",
 ]
-NEVER_WRITTEN_BY_HAND = ["deviceupdaterule", "auditentry"]
+NEVER_WRITTEN_BY_HAND = ["deviceupdaterule", "auditentry", "rollout"]
 MODELS = [*ADMIN_ONLY_WRITES, *NEVER_WRITTEN_BY_HAND]
 
 # (page, method, path template) -> status for (administrator, helpdesk); anonymous
@@ -65,7 +69,22 @@ PAGES: list[tuple[str, str, str, tuple[int, int]]] = [
     ("site change post", "post", "/admin/portal/site/{site}/change/", (302, 403)),
     ("audit export", "get", "/admin/portal/auditentry/export.csv", (200, 200)),
     ("control panel index", "get", "/admin/", (200, 200)),
+    ("rollout plan", "get", "/admin/portal/rollout/plan/{deviceupdaterule}/", (200, 403)),
+    # No waves: the plan form answers with its error and creates nothing.
+    ("rollout plan post", "post", "/admin/portal/rollout/plan/{deviceupdaterule}/", (200, 403)),
+    *[
+        (f"rollout {name}", "get", f"/admin/portal/rollout/{{rollout}}/{name}/", (200, 403))
+        for name in ("advance", "pause", "cancel", "restore")
+    ],
+    # A running rollout cannot be resumed: refused before the confirmation page.
+    ("rollout resume", "get", "/admin/portal/rollout/{rollout}/resume/", (302, 403)),
+    ("rollout pause post", "post", "/admin/portal/rollout/{rollout}/pause/", (302, 403)),
 ]
+# What an administrator's post changes (audit codes); every other request changes nothing.
+ADMIN_CHANGES = {
+    "/admin/portal/site/{site}/change/": ["portal.site.changed"],
+    "/admin/portal/rollout/{rollout}/pause/": ["portal.rollout.paused"],
+}
 USERS = ["administrator", "helpdesk", "anonymous"]
 
 
@@ -79,6 +98,13 @@ def world(make_rule: Callable[..., DeviceUpdateRule]) -> dict[str, int]:
     )
     config = log_config_set(scope="global", values={}, actor=setup)
     publisher = publisher_add(pem=_pem(), actor=setup)
+    group = device_group_save(name="Pilots", members=["SN:CX6-1"], actor=setup)
+    # On a rule of its own: the rule actions below refuse a rule that is rolling out.
+    rollout = rollout_plan(
+        rule=make_rule(pending="5.0", device_class=CX700, rule_id=RULE_B),
+        plan=RolloutPlan(waves=(WavePlan(percent=10), WavePlan(percent=100))),
+        actor=setup,
+    )
     return {
         "site": Site.objects.get(name="Default").pk,
         "pool": rule.pool_id,
@@ -88,6 +114,8 @@ def world(make_rule: Callable[..., DeviceUpdateRule]) -> dict[str, int]:
         "devicelogconfiguration": config.pk,
         "trustedpublisher": publisher.pk,
         "auditentry": AuditEntry.objects.get(action="portal.test_device.created").pk,
+        "devicegroup": group.pk,
+        "rollout": rollout.pk,
     }
 
 
@@ -133,8 +161,12 @@ def test_page_access(
         data = {
             "name": "Renamed",
             "description": "",
+            "time_zone": "UTC",
             "pools-TOTAL_FORMS": "0",
             "pools-INITIAL_FORMS": "0",
+            "maintenance_windows-TOTAL_FORMS": "0",
+            "maintenance_windows-INITIAL_FORMS": "0",
+            "post": "yes",
         }
 
     response = getattr(client, method)(path, data)
@@ -145,12 +177,13 @@ def test_page_access(
     else:
         assert response.status_code == expected[USERS.index(user)]
     changes = list(AuditEntry.objects.exclude(actor_name="setup").values_list("action", flat=True))
-    if user == "administrator" and method == "post" and template.startswith("/admin/portal/site/"):
-        assert Site.objects.get(pk=world["site"]).name == "Renamed"
-        assert changes == ["portal.site.changed"]
-    else:
-        assert Site.objects.get(pk=world["site"]).name == "Default"
-        assert changes == []
+    by_administrator = user == "administrator" and method == "post"
+    expected_changes = ADMIN_CHANGES.get(template, []) if by_administrator else []
+    assert changes == expected_changes
+    renamed = "portal.site.changed" in expected_changes
+    assert Site.objects.get(pk=world["site"]).name == ("Renamed" if renamed else "Default")
+    paused = "portal.rollout.paused" in expected_changes
+    assert Rollout.objects.get(pk=world["rollout"]).state == ("paused" if paused else "running")
 
 
 # action -> the rule's (P, A, R) after an administrator ran it (None: removed), audit code

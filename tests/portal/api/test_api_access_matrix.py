@@ -4,6 +4,8 @@ token authentication, and CSRF on session writes."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,22 +13,33 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.contrib.auth.models import Permission, User
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from phones.choices import Channel, DeviceState
+from phones.models import Device
 from portal.models import (
     AuditEntry,
+    DeviceControl,
+    DeviceGroup,
+    DeviceGroupMember,
     DeviceLogConfiguration,
     DeviceUpdateRule,
+    MaintenanceWindow,
     Pool,
+    Rollout,
     Server,
     Site,
     TestDevice,
     TrustedPublisher,
 )
 from portal.services.audit import Actor
+from portal.services.fleet import device_group_save, device_hold, maintenance_window_create
 from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
+from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from portal.services.rules import DeviceClass
 from portal.services.testdevices import testdevice_create
 
 pytestmark = pytest.mark.django_db
@@ -94,9 +107,59 @@ ENDPOINTS: list[tuple[str, str, Any, tuple[int, int, int]]] = [
     ("get", "/api/v1/audit/{auditentry}/", None, (200, 200, 403)),
     ("post", "/api/v1/audit/", {}, (405, 403, 403)),
     ("delete", "/api/v1/audit/{auditentry}/", None, (405, 403, 403)),
+    ("patch", "/api/v1/sites/{site}/", {"time_zone": "Europe/Oslo"}, (200, 403, 403)),
+    ("put", "/api/v1/sites/{site}/", {"description": "HQ"}, (200, 403, 403)),
+    ("patch", "/api/v1/servers/{server}/", {"offer_cap_per_minute": 60}, (200, 403, 403)),
+    ("delete", "/api/v1/servers/{server}/", None, (405, 403, 403)),
+    # Staged rollouts (Step 7).
+    ("get", "/api/v1/rollouts/", None, (200, 200, 403)),
+    ("post", "/api/v1/rollouts/", {"rule": "{plannable}", "waves": [10, 100]}, (201, 403, 403)),
+    ("get", "/api/v1/rollouts/{rollout}/", None, (200, 200, 403)),
+    ("put", "/api/v1/rollouts/{rollout}/", {}, (405, 403, 403)),
+    ("delete", "/api/v1/rollouts/{rollout}/", None, (405, 403, 403)),
+    ("post", "/api/v1/rollouts/{rollout}/advance/", None, (200, 403, 403)),
+    ("post", "/api/v1/rollouts/{rollout}/pause/", None, (200, 403, 403)),
+    ("post", "/api/v1/rollouts/{paused}/resume/", None, (200, 403, 403)),
+    ("post", "/api/v1/rollouts/{rollout}/cancel/", None, (200, 403, 403)),
+    ("post", "/api/v1/rollouts/{rollout}/restore/", None, (200, 403, 403)),
+    ("get", "/api/v1/rollouts/{rollout}/advance/", None, (405, 405, 403)),
+    ("get", "/api/v1/rollouts/{rollout}/progress/", None, (200, 200, 403)),
+    ("post", "/api/v1/rollouts/{rollout}/progress/", None, (405, 403, 403)),
+    ("get", "/api/v1/device-controls/", None, (200, 200, 403)),
+    ("post", "/api/v1/device-controls/", {"identity": "SN:NEW-1", "rule": "{rule}",
+     "kind": "hold"}, (201, 403, 403)),
+    ("get", "/api/v1/device-controls/{control}/", None, (200, 200, 403)),
+    ("put", "/api/v1/device-controls/{control}/", {}, (405, 403, 403)),
+    ("delete", "/api/v1/device-controls/{control}/", None, (204, 403, 403)),
+    ("get", "/api/v1/device-groups/", None, (200, 200, 403)),
+    ("post", "/api/v1/device-groups/", {"name": "Canary", "members": ["SN:C-1"]},
+     (201, 403, 403)),
+    ("get", "/api/v1/device-groups/{group}/", None, (200, 200, 403)),
+    ("put", "/api/v1/device-groups/{group}/", {"name": "Pilots"}, (200, 403, 403)),
+    ("patch", "/api/v1/device-groups/{group}/", {"members": []}, (200, 403, 403)),
+    ("delete", "/api/v1/device-groups/{group}/", None, (204, 403, 403)),
+    ("get", "/api/v1/maintenance-windows/", None, (200, 200, 403)),
+    ("post", "/api/v1/maintenance-windows/", {"site": "Default", "weekday": 0,
+     "start": "01:00", "end": "02:00"}, (201, 403, 403)),
+    ("get", "/api/v1/maintenance-windows/{window}/", None, (200, 200, 403)),
+    ("put", "/api/v1/maintenance-windows/{window}/", {}, (405, 403, 403)),
+    ("delete", "/api/v1/maintenance-windows/{window}/", None, (204, 403, 403)),
+    ("get", "/api/v1/devices/MAC:0004F2000001/outcomes/", None, (200, 200, 403)),
+    ("post", "/api/v1/devices/MAC:0004F2000001/outcomes/", None, (405, 403, 403)),
     ("get", "/api/schema/", None, (200, 200, 403)),
 ]  # fmt: skip
 ROLES = ["administrator", "helpdesk", "anonymous"]
+# Rules of other classes: a running rollout's, a paused rollout's, one to plan on.
+OTHER_CLASSES = [
+    DeviceClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware"),
+    DeviceClass("UCPhone", "HP", "4120", "Rev-3", "ENU", "CPE"),
+    DeviceClass("UCPhone", "Yealink", "T58", "Rev-1", "ENU", "CPE"),
+]
+OTHER_IDS = [
+    uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"),
+    uuid.UUID("9a8b7c6d-5e4f-4a3b-8c1d-0e9f8a7b6c5d"),
+    uuid.UUID("3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f"),
+]
 
 
 @pytest.fixture
@@ -112,7 +175,34 @@ def world(
     log_config_set(scope="global", values={}, actor=setup)
     trusted = make_certificate("Matrix Publisher")
     publisher = publisher_add(pem=trusted.public_bytes(Encoding.PEM).decode(), actor=setup)
+    # Rule actions are refused during a rollout: the rollouts have rules of their own.
+    plan = RolloutPlan(waves=(WavePlan(percent=10), WavePlan(percent=100)))
+    running_rule, paused_rule, plannable = (
+        make_rule(pending="2.1", device_class=device_class, rule_id=rule_id)
+        for device_class, rule_id in zip(OTHER_CLASSES, OTHER_IDS, strict=True)
+    )
+    rollout = rollout_plan(rule=running_rule, plan=plan, actor=setup)
+    paused = rollout_pause(rollout=rollout_plan(rule=paused_rule, plan=plan, actor=setup), actor=setup)
+    control = device_hold(identity="MAC:0004F2000001", rule=rule, actor=setup)
+    group = device_group_save(name="Pilot", members=["MAC:0004F2000001"], actor=setup)
+    window = maintenance_window_create(
+        site=Site.objects.get(name="Default"), weekday=6, start=dt.time(1), end=dt.time(4),
+        actor=setup,
+    )  # fmt: skip
+    now = timezone.now()
+    Device.objects.create(
+        identity="MAC:0004F2000001", mac="0004F2000001", device_type="UCPhone",
+        brand="Polycom", model="CX600", state=DeviceState.UP_TO_DATE, first_seen=now,
+        last_seen=now, last_channel=Channel.INTERNAL, last_server="web01.example.org",
+    )  # fmt: skip
     return {
+        "rollout": rollout.pk,
+        "paused": paused.pk,
+        "plannable": plannable.identity,
+        "rules": [rule.pk, running_rule.pk, paused_rule.pk, plannable.pk],
+        "control": control.pk,
+        "group": group.pk,
+        "window": window.pk,
         "rule": rule.pk,
         "rule_id": str(rule.rule_id),
         "testdevice": device.pk,
@@ -136,8 +226,14 @@ def state() -> dict[str, Any]:
         "test devices": list(TestDevice.objects.values_list("pk", "site", "name", "identifier")),
         "log config": list(DeviceLogConfiguration.objects.values()),
         "publishers": list(TrustedPublisher.objects.values_list("fingerprint_sha256", flat=True)),
-        "sites": list(Site.objects.values_list("pk", "name")),
+        "sites": list(Site.objects.values_list("pk", "name", "description", "time_zone")),
         "pools": list(Pool.objects.values_list("pk", "fqdn")),
+        "servers": list(Server.objects.values_list("pk", "offer_cap_per_minute")),
+        "rollouts": list(Rollout.objects.values_list("pk", "state", "current_wave")),
+        "controls": list(DeviceControl.objects.values_list("pk", "identity", "kind")),
+        "groups": list(DeviceGroup.objects.values_list("pk", "name")),
+        "members": list(DeviceGroupMember.objects.values_list("group", "identifier")),
+        "windows": list(MaintenanceWindow.objects.values_list("pk", "weekday", "start")),
         "audit": AuditEntry.objects.count(),
     }
 
@@ -212,7 +308,7 @@ def test_token_authentication_reads_and_acts_as_the_token_owner(
     approved = client.post(f"/api/v1/rules/{world['rule']}/approve/")
 
     assert listed.status_code == 200
-    assert [rule["id"] for rule in listed.json()["results"]] == [world["rule"]]
+    assert [rule["id"] for rule in listed.json()["results"]] == world["rules"]
     assert approved.status_code == 200
     assert approved.json()["approved_version"] == "4.0.2"
     entry = AuditEntry.objects.get(action="portal.rule.approved")

@@ -11,20 +11,35 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from portal.api.urls import schema_urlconf
+from deviceupdate.api_urls import schema_urlconf
 
 pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
     "/api/v1/audit/": {"get"},
     "/api/v1/audit/{id}/": {"get"},
+    "/api/v1/device-controls/": {"get", "post"},
+    "/api/v1/device-controls/{id}/": {"get", "delete"},
+    "/api/v1/device-groups/": {"get", "post"},
+    "/api/v1/device-groups/{id}/": {"get", "put", "patch", "delete"},
+    "/api/v1/devices/{identity}/outcomes/": {"get"},
     "/api/v1/imports/": {"get", "post"},
     "/api/v1/imports/{id}/": {"get"},
     "/api/v1/log-config/": {"get"},
     "/api/v1/log-config/effective/": {"get"},
     "/api/v1/log-config/{scope}/": {"get", "put", "patch", "delete"},
+    "/api/v1/maintenance-windows/": {"get", "post"},
+    "/api/v1/maintenance-windows/{id}/": {"get", "delete"},
     "/api/v1/pools/": {"get"},
     "/api/v1/pools/{id}/": {"get"},
+    "/api/v1/rollouts/": {"get", "post"},
+    "/api/v1/rollouts/{id}/": {"get"},
+    "/api/v1/rollouts/{id}/advance/": {"post"},
+    "/api/v1/rollouts/{id}/cancel/": {"post"},
+    "/api/v1/rollouts/{id}/pause/": {"post"},
+    "/api/v1/rollouts/{id}/progress/": {"get"},
+    "/api/v1/rollouts/{id}/restore/": {"post"},
+    "/api/v1/rollouts/{id}/resume/": {"post"},
     "/api/v1/rules/": {"get"},
     "/api/v1/rules/actions/": {"post"},
     "/api/v1/rules/{id}/": {"get", "delete"},
@@ -32,9 +47,9 @@ OPERATIONS = {
     "/api/v1/rules/{id}/reset/": {"post"},
     "/api/v1/rules/{id}/restore/": {"post"},
     "/api/v1/servers/": {"get"},
-    "/api/v1/servers/{id}/": {"get"},
+    "/api/v1/servers/{id}/": {"get", "put", "patch"},
     "/api/v1/sites/": {"get"},
-    "/api/v1/sites/{id}/": {"get"},
+    "/api/v1/sites/{id}/": {"get", "put", "patch"},
     "/api/v1/test-devices/": {"get", "post"},
     "/api/v1/test-devices/{id}/": {"get", "put", "patch", "delete"},
     "/api/v1/trusted-publishers/": {"get", "post"},

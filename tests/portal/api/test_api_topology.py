@@ -21,7 +21,7 @@ def test_fresh_install_shows_one_site_pool_and_server(admin_api: APIClient) -> N
 
     assert (sites.status_code, pools.status_code, servers.status_code) == (200, 200, 200)
     assert sites.json()["results"] == [
-        {"id": site.pk, "name": "Default", "description": "Created at install"}
+        {"id": site.pk, "name": "Default", "description": "Created at install", "time_zone": "UTC"}
     ]
     assert pools.json()["results"] == [
         {
@@ -34,8 +34,9 @@ def test_fresh_install_shows_one_site_pool_and_server(admin_api: APIClient) -> N
         }
     ]
     assert servers.json()["results"] == [
-        {"id": server.pk, "pool": fqdn, "fqdn": fqdn, "worker_seen_at": None}
-    ]
+        {"id": server.pk, "pool": fqdn, "fqdn": fqdn, "worker_seen_at": None,
+         "offer_cap_per_minute": 0}
+    ]  # fmt: skip
 
 
 def test_pool_detail(admin_api: APIClient, pool01: Pool) -> None:

@@ -1,0 +1,1 @@
+"""Writes of the phone side that run as batch jobs (observed outcomes, rollout gates)."""
