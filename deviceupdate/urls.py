@@ -12,10 +12,6 @@ from phones.views import (
     UpdateCheckView,
 )
 
-admin.site.site_header = "Device Update control panel"
-admin.site.site_title = "Device Update"
-admin.site.index_title = "Phones, firmware and rollouts"
-
 urlpatterns = [
     # The phones' paths first: the busiest, resolved without trying the others.
     path("RequestHandler/ucdevice.upx", UpdateCheckView.as_view(), name="update-check"),

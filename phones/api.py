@@ -40,7 +40,8 @@ class ObservedStateField(serializers.ChoiceField):
 
 class WaveProgressSerializer(serializers.Serializer[Any]):
     number = serializers.IntegerField(help_text="1 for the first wave")
-    label = serializers.CharField()
+    # A declared field, popped from the class by DRF; mypy sees it shadow Field.label.
+    label = serializers.CharField()  # type: ignore[assignment]
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
     planned = serializers.IntegerField(help_text="the wave's own phones")

@@ -4,8 +4,8 @@ wave over time, the current numbers, the failed phones).
 
 The pages live at the admin site's top level (``admin:fleet-dashboard`` at
 ``/admin/dashboards/``, ``admin:rollout-dashboard`` at ``/admin/dashboards/rollouts/<id>/``)
-rather than under a model, so ``install`` puts their URLs in front of the site's own
-(whose last pattern catches everything). Both need ``phones.view_device`` (helpdesk and
+rather than under a model: the project's admin site (``deviceupdate.admin_site``) puts
+their URLs in front of its own. Both need ``phones.view_device`` (helpdesk and
 administrators). Every number is in a table beside its chart, and the charts read their
 numbers from ``json_script`` blocks: no inline script.
 """
@@ -13,15 +13,13 @@ numbers from ``json_script`` blocks: no inline script.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
@@ -220,26 +218,3 @@ class Dashboards:
             failed_limit=FAILED_SHOWN,
         )
         return TemplateResponse(request, "admin/dashboards/rollout.html", context)
-
-
-_INSTALLED: set[int] = set()
-
-
-def install(site: AdminSite) -> None:
-    """Serve the dashboards from ``site``: their URLs go before the site's own, whose
-    last pattern is a catch-all. Installing twice changes nothing."""
-    if id(site) in _INSTALLED:
-        return
-    _INSTALLED.add(id(site))
-    stock: Callable[[], list[URLResolver | URLPattern]] = site.get_urls
-    dashboards = Dashboards(site)
-
-    def get_urls() -> list[URLResolver | URLPattern]:
-        return [*dashboards.urls(), *stock()]
-
-    # The default site is Django's own AdminSite; wrapping its get_urls on the instance
-    # keeps phones/admin.py and the project's URLconf as they are.
-    setattr(site, "get_urls", get_urls)  # noqa: B010
-
-
-install(admin.site)

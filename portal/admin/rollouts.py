@@ -624,11 +624,11 @@ class DeviceGroupAdmin(ServiceAdmin[DeviceGroup]):
     search_fields = ("name", "description")
     readonly_fields = ("member_list",)
 
-    def get_fields(self, request: HttpRequest, obj: DeviceGroup | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: DeviceGroup | None = None) -> tuple[str, ...]:
         # The members are a form field, not a model field: who only looks sees a list.
         if obj is None or self.has_change_permission(request, obj):
-            return ["name", "description", "members"]
-        return ["name", "description", "member_list"]
+            return ("name", "description", "members")
+        return ("name", "description", "member_list")
 
     @admin.display(description="members")
     def member_list(self, obj: DeviceGroup) -> str:

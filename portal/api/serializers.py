@@ -336,7 +336,8 @@ class RolloutPlanSummarySerializer(serializers.Serializer[Any]):
 
 class RolloutWaveSerializer(serializers.ModelSerializer[RolloutWave]):
     number = serializers.SerializerMethodField(help_text="1 for the first wave")
-    label = serializers.SerializerMethodField()
+    # A declared field, popped from the class by DRF; mypy sees it shadow Field.label.
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]
     sites: serializers.SlugRelatedField[Site] = serializers.SlugRelatedField(
         many=True, read_only=True, slug_field="name"
     )

@@ -24,6 +24,4 @@ router.register("imports", views.ImportJobViewSet, basename="importjob")
 router.register("rollouts", views.RolloutViewSet, basename="rollout")
 router.register("device-controls", views.DeviceControlViewSet, basename="devicecontrol")
 router.register("device-groups", views.DeviceGroupViewSet, basename="devicegroup")
-router.register(
-    "maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow"
-)
+router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")

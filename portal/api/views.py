@@ -447,8 +447,7 @@ class _Settable(_ReadOnly):
 @extend_schema_view(
     update=extend_schema(summary="Set a site's description and time zone"),
     partial_update=extend_schema(
-        summary="Change a site's description or time zone (its maintenance windows are "
-        "read in it)"
+        summary="Change a site's description or time zone (its maintenance windows are read in it)"
     ),
 )
 @extend_schema(tags=["topology"])
@@ -556,7 +555,9 @@ class RolloutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalVie
         values = dict(given.validated_data)
         rule = _rule_referenced(values.pop("rule"), field="rule")
         waves = tuple(wave_parse(text) for text in values.pop("waves"))
-        rollout = rollout_plan(rule=rule, plan=RolloutPlan(waves=waves, **values), actor=self.actor())
+        rollout = rollout_plan(
+            rule=rule, plan=RolloutPlan(waves=waves, **values), actor=self.actor()
+        )
         return Response(
             RolloutSerializer(self.get_queryset().get(pk=rollout.pk)).data,
             status=status.HTTP_201_CREATED,

@@ -182,7 +182,9 @@ def world(
         for device_class, rule_id in zip(OTHER_CLASSES, OTHER_IDS, strict=True)
     )
     rollout = rollout_plan(rule=running_rule, plan=plan, actor=setup)
-    paused = rollout_pause(rollout=rollout_plan(rule=paused_rule, plan=plan, actor=setup), actor=setup)
+    paused = rollout_pause(
+        rollout=rollout_plan(rule=paused_rule, plan=plan, actor=setup), actor=setup
+    )
     control = device_hold(identity="MAC:0004F2000001", rule=rule, actor=setup)
     group = device_group_save(name="Pilot", members=["MAC:0004F2000001"], actor=setup)
     window = maintenance_window_create(

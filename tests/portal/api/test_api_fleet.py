@@ -399,7 +399,10 @@ def test_add_a_window_in_the_sites_time_zone(admin_api: APIClient, redmond: Site
     assert (entry.action, entry.actor_name, entry.changes) == (
         "portal.maintenance_window.created",
         "ada",
-        {"window": [None, "Redmond: Sunday 01:00–04:00"], "time_zone": [None, "America/Los_Angeles"]},
+        {
+            "window": [None, "Redmond: Sunday 01:00–04:00"],
+            "time_zone": [None, "America/Los_Angeles"],
+        },
     )
 
 

@@ -52,9 +52,7 @@ def rule(make_rule: Any) -> DeviceUpdateRule:
 def targets(db: None) -> None:
     """A site and a device group for waves to name; no audit rows."""
     Site.objects.create(name="Redmond", time_zone="America/Los_Angeles")
-    device_group_save(
-        name="Pilot", members=["00:04:f2:00:00:01", "00:04:f2:00:00:02"], actor=SETUP
-    )
+    device_group_save(name="Pilot", members=["00:04:f2:00:00:01", "00:04:f2:00:00:02"], actor=SETUP)
     AuditEntry.objects.all().delete()
 
 
@@ -182,7 +180,7 @@ def test_plan_names_the_rule_by_id_too(admin_api: APIClient, rule: DeviceUpdateR
     assert response.json()["plan"]["waves"] == ["10 %", "100 %"]
 
 
-GATE_REFUSALS: list[tuple[dict[str, Any], dict[str, list[str]]]] = [
+GATE_REFUSALS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"waves": []}, {"waves": ["a rollout plan needs at least one wave"]}),
     ({"waves": [101]}, {"waves": ["wave 1: a percentage is 0 to 100, not 101"]}),
     ({"waves": [5, -1]}, {"waves": ["wave 2: a percentage is 0 to 100, not -1"]}),
@@ -236,7 +234,9 @@ def test_plan_without_a_pending_version_is_refused(admin_api: APIClient, make_ru
     make_rule(approved="4.0.1")
     before = state()
 
-    response = admin_api.post("/api/v1/rollouts/", {"rule": IDENTITY, "waves": [100]}, format="json")
+    response = admin_api.post(
+        "/api/v1/rollouts/", {"rule": IDENTITY, "waves": [100]}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json() == {"rule": [f"{IDENTITY}: no pending version to roll out"]}
@@ -251,7 +251,9 @@ def test_a_second_active_rollout_on_the_same_rule_is_refused(
     AuditEntry.objects.all().delete()
     before = state()
 
-    response = admin_api.post("/api/v1/rollouts/", {"rule": IDENTITY, "waves": [100]}, format="json")
+    response = admin_api.post(
+        "/api/v1/rollouts/", {"rule": IDENTITY, "waves": [100]}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json() == {
@@ -312,7 +314,9 @@ def test_list_refuses_bad_filters(
     assert (response.status_code, response.json()) == (400, errors)
 
 
-def test_detail_of_a_rollout(helpdesk_api: APIClient, two_rollouts: tuple[Rollout, Rollout]) -> None:
+def test_detail_of_a_rollout(
+    helpdesk_api: APIClient, two_rollouts: tuple[Rollout, Rollout]
+) -> None:
     first = two_rollouts[0]
 
     response = helpdesk_api.get(f"/api/v1/rollouts/{first.pk}/")
@@ -325,7 +329,10 @@ def test_detail_of_a_rollout(helpdesk_api: APIClient, two_rollouts: tuple[Rollou
 def test_unknown_rollout_is_404(helpdesk_api: APIClient) -> None:
     response = helpdesk_api.get("/api/v1/rollouts/999/")
 
-    assert (response.status_code, response.json()) == (404, {"detail": "No Rollout matches the given query."})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No Rollout matches the given query."},
+    )
 
 
 # --- Actions ------------------------------------------------------------------------
@@ -441,7 +448,10 @@ def test_an_action_the_state_does_not_allow_is_refused(
 def test_an_action_on_an_unknown_rollout_is_404(admin_api: APIClient) -> None:
     response = admin_api.post("/api/v1/rollouts/999/advance/")
 
-    assert (response.status_code, response.json()) == (404, {"detail": "No Rollout matches the given query."})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No Rollout matches the given query."},
+    )
 
 
 def test_a_reason_longer_than_400_characters_is_refused(
@@ -476,10 +486,10 @@ def phone(identity: str, *, installed: str) -> Device:
 def observed(rule: DeviceUpdateRule, targets: None) -> dict[str, Any]:
     """Three phones of the rule's pool: the pilot group's two in wave 1 (one running the
     version, one failed), the third in wave 2 (not offered yet)."""
-    Server.objects.create(pool=Pool.objects.get(fqdn="pool01.example.org"), fqdn="web01.example.org")
-    rollout = planned(
-        rule, WavePlan(groups=("Pilot",)), WavePlan(percent=100), min_sample=2
+    Server.objects.create(
+        pool=Pool.objects.get(fqdn="pool01.example.org"), fqdn="web01.example.org"
     )
+    rollout = planned(rule, WavePlan(groups=("Pilot",)), WavePlan(percent=100), min_sample=2)
     running = phone("MAC:0004F2000001", installed="4.0.2")
     failed = phone("MAC:0004F2000002", installed="4.0.1")
     phone("MAC:0004F2000003", installed="4.0.1")
@@ -532,7 +542,10 @@ def test_progress_counts_each_waves_phones(
 def test_progress_of_an_unknown_rollout_is_404(helpdesk_api: APIClient) -> None:
     response = helpdesk_api.get("/api/v1/rollouts/999/progress/")
 
-    assert (response.status_code, response.json()) == (404, {"detail": "No Rollout matches the given query."})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No Rollout matches the given query."},
+    )
 
 
 @pytest.mark.parametrize("spelling", ["MAC:0004F2000002", "00-04-f2-00-00-02", "0004f2000002"])
@@ -583,4 +596,3 @@ def test_outcomes_of_an_unknown_or_malformed_phone(
     response = helpdesk_api.get(f"/api/v1/devices/{identity}/outcomes/")
 
     assert (response.status_code, response.json()) == (status, body)
-

@@ -1,0 +1,26 @@
+"""The control panel's admin site: Django's own, branded, with the dashboards' pages at
+its top level (``admin:fleet-dashboard``, ``admin:rollout-dashboard``)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.urls import URLPattern, URLResolver
+
+
+class DeviceUpdateAdminSite(admin.AdminSite):
+    site_header = "Device Update control panel"
+    site_title = "Device Update"
+    index_title = "Phones, firmware and rollouts"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        # Imported here: this site is created while the apps load, before the models
+        # the dashboards read can be imported.
+        from phones.dashboard_admin import Dashboards
+
+        # Before the site's own URLs, whose last pattern catches everything.
+        return [*Dashboards(self).urls(), *super().get_urls()]
+
+
+class DeviceUpdateAdminConfig(AdminConfig):
+    default_site = "deviceupdate.admin_site.DeviceUpdateAdminSite"
