@@ -353,14 +353,16 @@ def test_csv_export_has_every_column_of_the_filtered_rows(
         "'-99,Polycom,CX600,Rev-1,ENU,'@evil,no,up to date,200,,"
         f'"[{{""file"": ""CPE.nbt"", ""update_type"": ""CPE"", ""version"": ""{A}""}}]",'
         f'"[{{""installed"": ""{A}"", ""outcome"": ""up to date"", ""rule"": ""{rule.identity}"", '
-        f'""target"": ""{A}"", ""update_type"": ""CPE"", ""why"": ""runs the approved version""}}]"\r\n'
+        f'""target"": ""{A}"", ""update_type"": ""CPE"", '
+        '""why"": ""runs the approved version""}]"\r\n'
     )
     first_line = (
         f"{first.pk},2026-03-01T12:00:00+00:00,{server},internal,10.1.2.3,MAC:0004F2112233,"
         f"UCPhone,0004F2112233,CX6-0012345,Polycom,CX600,Rev-1,ENU,{ALICE},no,offered,200,,"
         f'"[{{""file"": ""CPE.nbt"", ""update_type"": ""CPE"", ""version"": ""{R}""}}]",'
         f'"[{{""installed"": ""{R}"", ""outcome"": ""offered"", ""rule"": ""{rule.identity}"", '
-        f'""target"": ""{A}"", ""update_type"": ""CPE"", ""why"": ""offered the approved version""}}]"\r\n'
+        f'""target"": ""{A}"", ""update_type"": ""CPE"", '
+        '""why"": ""offered the approved version""}]"\r\n'
     )
     assert csv_text(everything) == header + second_line + first_line
     assert csv_text(offered) == header + first_line
