@@ -78,7 +78,7 @@ class _Transfer:
         self._handle = handle
         self._remaining = length
         self._slots: threading.BoundedSemaphore | None = slots
-        self._on_complete = on_complete  # called once, when the last byte is handed over
+        self._on_complete = on_complete  # called once, as the last chunk is handed over
 
     def __iter__(self) -> Iterator[bytes]:
         while self._remaining > 0:
@@ -86,10 +86,12 @@ class _Transfer:
             if not chunk:
                 break
             self._remaining -= len(chunk)
+            if self._remaining == 0 and self._on_complete is not None:
+                # Before the last chunk goes out: once the phone has every byte, the
+                # download is on record (no race with a phone that checks at once).
+                on_complete, self._on_complete = self._on_complete, None
+                on_complete()
             yield chunk
-        if self._remaining == 0 and self._on_complete is not None:
-            on_complete, self._on_complete = self._on_complete, None
-            on_complete()
 
     def close(self) -> None:
         if self._slots is not None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -670,7 +671,7 @@ class DeviceGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Porta
     pagination_class = IdCursorPagination
     lookup_value_regex = r"\d+"
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[DeviceGroup]:
         if self.action == "list":
             return super().get_queryset().prefetch_related("members")
         # Not prefetched elsewhere: the service reads the members before and after it

@@ -188,7 +188,7 @@ def device_group_save(
                 else {
                     "name": group.name,
                     "description": group.description,
-                    "members": sorted(m.identity for m in group.members.all()),
+                    "members": _member_identities(group),
                 }
             )
             group.name, group.description = text, description.strip()[:400]
@@ -201,7 +201,7 @@ def device_group_save(
             after = {
                 "name": group.name,
                 "description": group.description,
-                "members": sorted(m.identity for m in group.members.all()),
+                "members": _member_identities(group),
             }
             decision_generation_bump()
             audit_record(
@@ -217,6 +217,11 @@ def device_group_save(
             return group
     except IntegrityError:
         raise DomainError(f"a device group named {text!r} already exists", field="name") from None
+
+
+def _member_identities(group: DeviceGroup) -> list[str]:
+    # A fresh query: members a caller prefetched would be the old ones after the change.
+    return sorted(m.identity for m in DeviceGroupMember.objects.filter(group=group))
 
 
 def device_group_delete(*, group: DeviceGroup, actor: Actor) -> None:

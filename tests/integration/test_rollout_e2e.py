@@ -104,11 +104,16 @@ def test_a_rollout_advances_wave_by_wave_and_a_failing_one_halts_by_itself(
         decisions_refreshed()
         return DeviceUpdateRule.objects.get(pool=pool, model="CX600")
 
-    def plan(rule: DeviceUpdateRule, percents: tuple[int, ...], **gates: int) -> Rollout:
+    def plan(rule: DeviceUpdateRule, percents: tuple[int, ...], *, min_sample: int) -> Rollout:
+        waves = tuple(WavePlan(percent=p) for p in percents)
         rollout = rollout_plan(
             rule=rule,
             plan=RolloutPlan(
-                waves=tuple(WavePlan(percent=p) for p in percents), min_soak_minutes=0, **gates
+                waves=waves,
+                min_soak_minutes=0,
+                success_percent=100,
+                failure_percent=10,
+                min_sample=min_sample,
             ),
             actor=actor,
         )
@@ -137,7 +142,7 @@ def test_a_rollout_advances_wave_by_wave_and_a_failing_one_halts_by_itself(
 
         # A healthy rollout of the second version: 25 %, then everyone.
         rule = import_version(second)
-        rollout = plan(rule, (25, 100), success_percent=100, failure_percent=10, min_sample=2)
+        rollout = plan(rule, (25, 100), min_sample=2)
         first_wave = in_reach(phones, rule, 25)
         assert 0 < len(first_wave) < PHONES
         assert counts(phones.run_round()) == (PHONES, len(first_wave), len(first_wave), 0)
@@ -171,7 +176,7 @@ def test_a_rollout_advances_wave_by_wave_and_a_failing_one_halts_by_itself(
         third = f"4.2.{number}.400"
         rule = import_version(third)
         failing = fleet(second, fail_percent=30)
-        rollout = plan(rule, (50, 100), success_percent=100, failure_percent=10, min_sample=3)
+        rollout = plan(rule, (50, 100), min_sample=3)
         first_wave = in_reach(failing, rule, 50)
         fails = {p.index for p in failing.phones if p.fails} & first_wave
         assert fails, "the failing share must meet the first wave"
