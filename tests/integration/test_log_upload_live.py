@@ -42,12 +42,16 @@ def post(port: int, query: str, body: bytes) -> int:
 
 
 def answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection.request("GET", "/healthz")
         return connection.getresponse().status in (200, 503)
     except OSError:
         return False
+    finally:
+        # A slow start times out after connecting: the socket must not be left to the GC
+        # (its ResourceWarning is an error here).
+        connection.close()
 
 
 Gunicorn = tuple[int, "subprocess.Popen[bytes]"]

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 PHONES = 40
-MODEL = "Polycom CX600"
+MODEL = "Polycom CX600"  # as the simulator names its models
+MODEL_NAME = "CX600"
 
 
 def identity(mac: str) -> str:
@@ -73,7 +74,7 @@ def test_a_rollout_advances_wave_by_wave_and_a_failing_one_halts_by_itself(
             FleetConfig(
                 url=url,
                 phones=PHONES,
-                models=models_named([MODEL]),
+                models=models_named([MODEL_NAME]),
                 installed_version=installed,
                 concurrency=4,
                 round_timeout=120,
