@@ -342,6 +342,27 @@ def rollout_advance(
         return rollout
 
 
+def _move(
+    rollout: Rollout,
+    *,
+    actor: Actor,
+    action: str,
+    allowed: set[RolloutState],
+    state: RolloutState,
+    reason: str,
+    now: dt.datetime | None,
+) -> Rollout:
+    """One transition that only changes the state (``action``: the audit's verb)."""
+    with transaction.atomic():
+        rollout = _locked(rollout)
+        _refuse(rollout, action, allowed)
+        _transition(
+            rollout, actor=actor, action=action, state=state, reason=reason,
+            now=now or timezone.now(),
+        )  # fmt: skip
+        return rollout
+
+
 def rollout_pause(
     *,
     rollout: Rollout,
@@ -350,28 +371,20 @@ def rollout_pause(
     now: dt.datetime | None = None,
 ) -> Rollout:
     """Offer the version to no new phone until resumed."""
-    with transaction.atomic():
-        rollout = _locked(rollout)
-        _refuse(rollout, "paused", {RolloutState.RUNNING})
-        _transition(
-            rollout, actor=actor, action="paused", state=RolloutState.PAUSED, reason=reason,
-            now=now or timezone.now(),
-        )  # fmt: skip
-        return rollout
+    return _move(
+        rollout, actor=actor, action="paused", allowed={RolloutState.RUNNING},
+        state=RolloutState.PAUSED, reason=reason, now=now,
+    )  # fmt: skip
 
 
 def rollout_halt(
     *, rollout: Rollout, actor: Actor, reason: str, now: dt.datetime | None = None
 ) -> Rollout:
     """The automatic stop (or an administrator's): offered to no new phone."""
-    with transaction.atomic():
-        rollout = _locked(rollout)
-        _refuse(rollout, "halted", {RolloutState.RUNNING})
-        _transition(
-            rollout, actor=actor, action="halted", state=RolloutState.HALTED, reason=reason,
-            now=now or timezone.now(),
-        )  # fmt: skip
-        return rollout
+    return _move(
+        rollout, actor=actor, action="halted", allowed={RolloutState.RUNNING},
+        state=RolloutState.HALTED, reason=reason, now=now,
+    )  # fmt: skip
 
 
 def rollout_resume(
@@ -406,14 +419,10 @@ def rollout_cancel(
 ) -> Rollout:
     """Stop for good: phones running the version keep it, no other phone gets it; the
     version stays pending (test devices keep it)."""
-    with transaction.atomic():
-        rollout = _locked(rollout)
-        _refuse(rollout, "cancelled", set(RolloutState.active()))
-        _transition(
-            rollout, actor=actor, action="cancelled", state=RolloutState.CANCELLED, reason=reason,
-            now=now or timezone.now(),
-        )  # fmt: skip
-        return rollout
+    return _move(
+        rollout, actor=actor, action="cancelled", allowed=set(RolloutState.active()),
+        state=RolloutState.CANCELLED, reason=reason, now=now,
+    )  # fmt: skip
 
 
 def rollout_restore(
@@ -426,11 +435,9 @@ def rollout_restore(
     """Send everyone back: the rollout ends and the pending version is cancelled, so
     every phone is offered the approved version again."""
     with transaction.atomic():
-        rollout = _locked(rollout)
-        _refuse(rollout, "restored", set(RolloutState.active()))
-        _transition(
-            rollout, actor=actor, action="restored", state=RolloutState.RESTORED, reason=reason,
-            now=now or timezone.now(),
+        rollout = _move(
+            rollout, actor=actor, action="restored", allowed=set(RolloutState.active()),
+            state=RolloutState.RESTORED, reason=reason, now=now,
         )  # fmt: skip
         rule = rollout.rule
         if rule.pending_version == rollout.to_version:
