@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
-from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +26,7 @@ from portal.identifiers import normalise_mac
 from portal.models import DeviceControl, Rollout, Server
 from portal.selectors import wave_targets_of
 from portal.services.rollouts import wave_describe
-from portal.waves import BUCKETS, reach_of
+from portal.waves import first_waves, reach_of
 
 HISTORY_LIMIT = 50
 
@@ -166,59 +165,56 @@ class GateVerdict:
     reason: str
 
 
+def _same_ignoring_case(field: str, value: str) -> Q:
+    """``field__iexact``, tried after an exact match: the same phones (equal values are
+    equal ignoring case), but for the many that spell it as the rule does, the database
+    skips the case folding, the most of a scan of the inventory."""
+    return Q(**{field: value}) | Q(**{f"{field}__iexact": value})
+
+
+def _population_of(rollout: Rollout) -> QuerySet[Device]:
+    """The rule's phones, unordered (the inventory's ordering would sort them all). The
+    cheap conditions first, then the model's, which leaves the fewest phones for the
+    others (PostgreSQL keeps the order of conditions of the same cost)."""
+    rule = rollout.rule
+    servers = list(Server.objects.filter(pool_id=rule.pool_id).values_list("fqdn", flat=True))
+    return (
+        Device.objects.filter(test_device=False, last_server__in=servers)
+        .filter(_same_ignoring_case("model", rule.model))
+        .filter(_same_ignoring_case("brand", rule.brand))
+        .filter(_same_ignoring_case("device_type", rule.device_type))
+        .filter(_same_ignoring_case("revision", rule.revision))
+        .filter(_same_ignoring_case("locale", rule.locale))
+        .exclude(identity__in=DeviceControl.objects.filter(rule=rule).values("identity"))
+        .order_by()
+    )
+
+
 def rollout_population(*, rollout: Rollout) -> dict[str, int]:
     """The rule's phones (identity: Device pk): its class (case-insensitive), last
     answered by a server of its pool, no test devices, none held or pinned for it."""
-    rule = rollout.rule
-    excluded = set(DeviceControl.objects.filter(rule=rule).values_list("identity", flat=True))
-    rows = Device.objects.filter(
-        device_type__iexact=rule.device_type,
-        brand__iexact=rule.brand,
-        model__iexact=rule.model,
-        revision__iexact=rule.revision,
-        locale__iexact=rule.locale,
-        test_device=False,
-        last_server__in=Server.objects.filter(pool_id=rule.pool_id).values("fqdn"),
-    ).values_list("identity", "pk")
-    population = dict(rows)
-    for identity in excluded:
-        population.pop(identity, None)
-    return population
+    return dict(_population_of(rollout).values_list("identity", "pk"))
 
 
 def rollout_progress(*, rollout: Rollout, now: datetime | None = None) -> RolloutProgress:
     """Per wave, its own phones and how many were offered, downloaded, run or failed the
     rollout's version; with the gate line. A handful of queries whatever the fleet size:
-    the buckets are computed here, not in the database."""
+    the buckets are computed here (once per phone, portal.waves.first_waves), not in the
+    database."""
     now = now or timezone.now()
     rule = rollout.rule
     waves = list(rollout.waves.prefetch_related("sites", "groups").order_by("position"))
     targets = wave_targets_of([rollout]).get(rollout.pk, ())
     reaches = [reach_of(targets[: index + 1]) for index in range(len(targets))]
-    rule_id, site_id = str(rule.rule_id), rule.pool.site_id
-    # Reach.takes, unrolled so that 100,000 phones take a fraction of a second: the
-    # reaches only grow, so a phone's wave is the first that takes it by site (all the
-    # rule's phones are of its pool's site), by group or by bucket (waves.bucket's CRC,
-    # continued from the rule's prefix).
-    never = len(reaches)
-    whole = next((i for i, reach in enumerate(reaches) if site_id in reach.site_ids), never)
-    limits = [reach.percent * (BUCKETS // 100) for reach in reaches]
-    named: dict[str, int] = {}
-    for index, reach in reversed(list(enumerate(reaches))):
-        named.update(dict.fromkeys(reach.identities, index))
-    prefix = zlib.crc32(f"{rule_id}/".encode())
-    population = rollout_population(rollout=rollout)
-    wave_of: dict[str, int] = {}
-    for identity in population:
-        slot = zlib.crc32(identity.encode(), prefix) % BUCKETS
-        index = min(bisect_right(limits, slot), whole, named.get(identity, never))
-        if index < never:
-            wave_of[identity] = index
+    population = list(_population_of(rollout).values_list("identity", flat=True))
+    wave_of = first_waves(
+        reaches, rule_id=str(rule.rule_id), identities=population, site_id=rule.pool.site_id
+    )
     counts = [[0] * 6 for _ in waves]  # planned, offered, downloaded, running, failed, before
     for index in wave_of.values():
         counts[index][0] += 1
-    outcomes = DeviceOutcome.objects.filter(rule=rule, version=rollout.to_version)
-    flags = outcomes.annotate(
+    outcomes = DeviceOutcome.objects.filter(rule=rule, version=rollout.to_version).order_by()
+    flags = outcomes.annotate(  # booleans, not timestamps: no parsing of ~25,000 of them
         was_offered=ExpressionWrapper(Q(offered_first__isnull=False), BooleanField()),
         was_downloaded=ExpressionWrapper(Q(downloaded_at__isnull=False), BooleanField()),
         counted=ExpressionWrapper(Q(failed_at__gte=rollout.counting_since), BooleanField()),
@@ -233,19 +229,28 @@ def rollout_progress(*, rollout: Rollout, now: datetime | None = None) -> Rollou
         row[3] += state == ObservedState.RUNNING
         if state == ObservedState.FAILED:
             row[4 if counted else 5] += 1
-    failed_phones: list[FailedPhone] = []
-    newest = outcomes.filter(state=ObservedState.FAILED, failed_at__isnull=False).order_by(
-        "-failed_at", "-identity"
+    newest = (
+        outcomes.filter(state=ObservedState.FAILED, failed_at__isnull=False)
+        .order_by("-failed_at", "-identity")
+        .values_list("identity", "failed_at", "failure")
     )
-    for identity, failed_at, failure in newest.values_list(
-        "identity", "failed_at", "failure"
-    ).iterator(chunk_size=FAILED_PHONES_LIMIT):
+    page = list(newest[:FAILED_PHONES_LIMIT])
+    rows: Iterable[tuple[str, datetime | None, str]] = page
+    if len(page) == FAILED_PHONES_LIMIT and any(row[0] not in wave_of for row in page):
+        rows = newest.iterator(chunk_size=FAILED_PHONES_LIMIT)  # some left the population
+    listed: list[tuple[str, datetime, str]] = []
+    for identity, failed_at, failure in rows:
         if failed_at is not None and identity in wave_of:
-            failed_phones.append(
-                FailedPhone(identity, population[identity], wave_of[identity], failure, failed_at)
-            )
-            if len(failed_phones) == FAILED_PHONES_LIMIT:
+            listed.append((identity, failed_at, failure))
+            if len(listed) == FAILED_PHONES_LIMIT:
                 break
+    device_ids = dict(  # the pks of the listed phones only, not of the whole population
+        Device.objects.filter(identity__in=[row[0] for row in listed]).values_list("identity", "pk")
+    )
+    failed_phones = [
+        FailedPhone(identity, device_ids.get(identity), wave_of[identity], failure, failed_at)
+        for identity, failed_at, failure in listed
+    ]
     progress = tuple(
         WaveProgress(
             position=wave.position,

@@ -9,7 +9,7 @@ and every check, and a later, larger wave keeps the phones of the earlier ones.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 BUCKETS = 10_000
@@ -52,3 +52,29 @@ def reach_of(waves: Iterable[WaveTargets]) -> Reach:
         sites |= wave.site_ids
         identities |= wave.identities
     return Reach(percent, frozenset(sites), frozenset(identities))
+
+
+def first_waves(
+    reaches: Sequence[Reach], *, rule_id: str, identities: Iterable[str], site_id: int | None
+) -> dict[str, int]:
+    """For each phone that one of ``reaches`` takes (``Reach.takes``), the index of the
+    first reach that does; phones none takes are left out. For the many phones of one
+    rule at one site: each phone's bucket is computed once and looked up in a table of
+    the first reach by bucket (the site taking everything from its first reach on)."""
+    never = len(reaches)
+    first = [never] * BUCKETS
+    named: dict[str, int] = {}
+    for index in reversed(range(never)):  # the earliest reach writes last
+        reach = reaches[index]
+        whole = site_id is not None and site_id in reach.site_ids
+        limit = BUCKETS if whole else min(max(reach.percent, 0) * (BUCKETS // 100), BUCKETS)
+        first[:limit] = [index] * limit
+        named.update(dict.fromkeys(reach.identities, index))
+    crc32, prefix = zlib.crc32, zlib.crc32(f"{rule_id}/".encode())  # bucket(), continued
+    found = {identity: first[crc32(identity.encode(), prefix) % BUCKETS] for identity in identities}
+    for identity, index in named.items():
+        if index < found.get(identity, index):
+            found[identity] = index
+    if never in first:  # some buckets no reach takes: leave out their phones
+        return {identity: index for identity, index in found.items() if index < never}
+    return found
