@@ -305,17 +305,22 @@ def rollout_gate(*, rollout: Rollout, wave: WaveProgress, waves: int, now: datet
             return GateVerdict("wait", f"{reason}; automatic halt is off")
     soaked = int((now - rollout.wave_started_at) / timedelta(minutes=1))
     soak = f"soaked {soaked} min"
-    soak_ok = soaked >= rollout.min_soak_minutes
-    share_ok = wave.running * 100 >= rollout.success_percent * wave.planned
-    if wave.planned:
-        share = (
-            f"{wave.running} of {wave.planned} phones running {rollout.to_version} "
-            f"({_percent(wave.running, wave.planned)} % "
-            f"{'>=' if share_ok else '<'} {rollout.success_percent} %)"
+    if not wave.planned:
+        # Never passed by itself: right after a plan, or when the inventory has not yet
+        # seen the wave's phones, an empty wave would otherwise let the version through to
+        # the next waves untried.
+        return GateVerdict(
+            "wait",
+            f"wave {number} waits: no phones in the wave yet (advance it by hand to skip it), "
+            f"{soak}",
         )
-    else:
-        share = "no phones in the wave"
-    if share_ok and soak_ok:
+    share_ok = wave.running * 100 >= rollout.success_percent * wave.planned
+    share = (
+        f"{wave.running} of {wave.planned} phones running {rollout.to_version} "
+        f"({_percent(wave.running, wave.planned)} % "
+        f"{'>=' if share_ok else '<'} {rollout.success_percent} %)"
+    )
+    if share_ok and soaked >= rollout.min_soak_minutes:
         passed = f"wave {number}: {share}, {soak} (>= {rollout.min_soak_minutes} min)"
         if rollout.automatic_advance:
             return GateVerdict("advance", passed)

@@ -22,7 +22,13 @@ from phones.services.rollout_watch import LOCK_KEY, rollouts_observe
 from phones.tasks import rollouts_observe_task
 from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout, TestDevice
 from portal.services.fleet import device_hold
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan, rollout_resume
+from portal.services.rollouts import (
+    RolloutPlan,
+    WavePlan,
+    rollout_advance,
+    rollout_plan,
+    rollout_resume,
+)
 from portal.waves import bucket
 from tests.phones.conftest import RULE_ID
 from tests.phones.test_outcomes import ADMIN, START, Clock, SimPhone, check_in, frozen_clock
@@ -330,7 +336,7 @@ def test_with_manual_advance_a_passed_wave_is_only_reported_ready(
 
 
 @pytest.mark.django_db
-def test_a_wave_without_phones_passes_after_its_soak(
+def test_a_wave_without_phones_never_passes_by_itself_only_by_hand(
     client: Client,
     rule: DeviceUpdateRule,
     clock: Clock,
@@ -344,12 +350,19 @@ def test_a_wave_without_phones_passes_after_its_soak(
         now=START,
     )
 
+    waiting = "wave 1 waits: no phones in the wave yet (advance it by hand to skip it)"
     assert watch(clock, django_capture_on_commit_callbacks, at=59) == [
-        f"rollout #{rollout.pk}: wave 1 waits: no phones in the wave, 0 failed, soaked 59 min of 60"
+        f"rollout #{rollout.pk}: {waiting}, soaked 59 min"
     ]
-    assert watch(clock, django_capture_on_commit_callbacks, at=60) == [
-        f"rollout #{rollout.pk} advanced: wave 1: no phones in the wave, soaked 60 min (>= 60 min)"
+    assert watch(clock, django_capture_on_commit_callbacks, at=600) == [
+        f"rollout #{rollout.pk}: {waiting}, soaked 600 min"
     ]
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.current_wave, transitions(rollout)) == ("running", 0, [])
+
+    rollout_advance(rollout=rollout, actor=ADMIN, now=clock.now)
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.current_wave) == ("running", 1)
 
 
 @pytest.mark.django_db

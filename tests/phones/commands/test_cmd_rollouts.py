@@ -515,12 +515,12 @@ def test_observe_runs_the_job_once_and_reports(identity: str, rule: DeviceUpdate
     assert (status, err) == (0, "")
     assert out.splitlines() == [
         "read 0 checks and 0 downloads; no change",
-        f"rollout #{rollout.pk} advanced: wave 1: no phones in the wave, soaked 0 min (>= 0 min)",
+        f"rollout #{rollout.pk}: wave 1 waits: no phones in the wave yet (advance it by hand "
+        "to skip it), soaked 0 min",
     ]
     rollout.refresh_from_db()
-    assert (rollout.state, rollout.current_wave) == ("running", 1)
-    entry = AuditEntry.objects.get()
-    assert (entry.action, entry.actor_name) == ("portal.rollout.advanced", "rollout watch")
+    assert (rollout.state, rollout.current_wave) == ("running", 0)
+    assert not AuditEntry.objects.exists()
 
 
 def test_observe_as_json(identity: str, rule: DeviceUpdateRule) -> None:
@@ -534,8 +534,8 @@ def test_observe_as_json(identity: str, rule: DeviceUpdateRule) -> None:
         "downloads": 0,
         "transitions": {},
         "rollouts": [
-            f"rollout #{rollout.pk}: wave 1 waits: no phones in the wave, 0 failed, "
-            "soaked 0 min of 60"
+            f"rollout #{rollout.pk}: wave 1 waits: no phones in the wave yet (advance it by "
+            "hand to skip it), soaked 0 min"
         ],
     }
 
