@@ -404,7 +404,10 @@ def rollouts_governing() -> dict[int, GoverningRollout]:
         if rollout.state == RolloutState.CANCELLED and (
             rollout.rule.pending_version != rollout.to_version
         ):
-            chosen.pop(rollout.rule_id, None)
+            # Drops an earlier cancelled choice, never the rule's active rollout.
+            earlier = chosen.get(rollout.rule_id)
+            if earlier is not None and earlier.state not in RolloutState.active():
+                del chosen[rollout.rule_id]
             continue
         current = chosen.get(rollout.rule_id)
         if current is None or current.state not in RolloutState.active():

@@ -155,7 +155,7 @@ class PortalViewSet(viewsets.GenericViewSet[Any]):
 
 def _rule_referenced(reference: str, *, field: str = "rules") -> DeviceUpdateRule:
     """The rule named by id or identity; a refusal of ``field`` (400) if none."""
-    if reference.isdigit():
+    if reference.isascii() and reference.isdigit():
         rule = DeviceUpdateRule.objects.select_related("pool").filter(pk=int(reference)).first()
         if rule is None:
             raise DomainError(f"no rule with id {reference}", field=field)

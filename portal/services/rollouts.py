@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,7 @@ def wave_parse(text: str) -> WavePlan:
     if not value:
         raise DomainError("a wave is a percentage or site:NAME / group:NAME", field="waves")
     number = value.removesuffix("%").strip()
-    if number.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", number):
         return WavePlan(percent=int(number))
     sites: list[str] = []
     groups: list[str] = []
@@ -448,7 +449,7 @@ def rollout_restore(
 def rollout_by_id(rollout_id: int | str) -> Rollout:
     """The rollout ``#id``; DomainError if none."""
     text = str(rollout_id).strip().lstrip("#")
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text):
         raise DomainError(f"{rollout_id!r} is not a rollout number", field="rollout")
     rollout = Rollout.objects.select_related("rule__pool").filter(pk=int(text)).first()
     if rollout is None:
