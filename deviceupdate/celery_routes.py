@@ -16,6 +16,7 @@ PER_SERVER_TASKS = frozenset(
         "portal.tasks.server_remove_unused_task",
         "phones.tasks.server_logs_retention_task",
         "phones.tasks.server_logs_clear_task",
+        "phones.tasks.server_download_log_read_task",
     }
 )
 IMPORT_TASKS = frozenset({"portal.tasks.package_import_task"})

@@ -221,6 +221,7 @@ CELERY_BEAT_SCHEDULE = {
             "DEVICEUPDATE_ROLLOUT_OBSERVE_SECONDS", 60, minimum=5, maximum=3600
         ),
     },
+    "download-logs-read": {"task": "phones.tasks.download_logs_read_task", "schedule": 60},
     "servers-heartbeat": {
         "task": "portal.tasks.servers_heartbeat_task",
         "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),
@@ -275,6 +276,13 @@ IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
 DOWNLOAD_RETRY_AFTER = env.integer("DEVICEUPDATE_DOWNLOAD_RETRY_AFTER", 30, minimum=1, maximum=3600)
+# nginx's log of the image downloads it serves (deploy/nginx), which this server's worker
+# reads into DownloadEvent rows; the read position is kept beside it (<file>.position).
+DOWNLOAD_ACCESS_LOG = env.path(
+    "DEVICEUPDATE_DOWNLOAD_ACCESS_LOG",
+    DATA_DIR / "servers" / SERVER_FQDN / "nginx" / "downloads.log",
+    base=BASE_DIR,
+)
 
 # Device logs phones upload, and the request handler's daily audit files, on this server.
 DEVICE_LOG_DIR = env.path(

@@ -1,15 +1,17 @@
-"""Celery tasks of the phone side: device-log retention on each server, and the
-observation job that judges staged rollouts."""
+"""Celery tasks of the phone side: device-log retention on each server, the downloads
+nginx logged on each server, and the observation job that judges staged rollouts."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from phones.logs import server_logs_clear
+from phones.services.download_log import download_log_read
 from phones.services.rollout_watch import rollouts_observe
 from portal.models import Server
 from portal.selectors import log_config_effective
@@ -66,3 +68,31 @@ def rollouts_observe_task() -> list[str]:
     """Beat (every minute): observed outcomes from the new checks and downloads, then
     each running rollout against its gates; a run while another is going is skipped."""
     return rollouts_observe().lines()
+
+
+@shared_task
+def download_logs_read_task() -> int:
+    """Beat (every minute): every server reads the downloads its nginx logged."""
+    fqdns = list(Server.objects.values_list("fqdn", flat=True))
+    for fqdn in fqdns:
+        server_download_log_read_task.delay(server_fqdn=fqdn)
+    return len(fqdns)
+
+
+@shared_task
+def server_download_log_read_task(*, server_fqdn: str) -> dict[str, int] | None:
+    """On the server's own queue: the whole image downloads nginx logged since the last
+    run become DownloadEvent rows (a bounded chunk; the next run goes on)."""
+    server = this_server(server_fqdn)
+    if server is None:
+        return None
+    result = download_log_read(server=server.fqdn, log=settings.DOWNLOAD_ACCESS_LOG)
+    return {
+        "lines": result.lines,
+        "recorded": result.recorded,
+        "ignored": result.ignored,
+        "malformed": result.malformed,
+        "offset": result.offset,
+        "more": int(result.more),
+        "busy": int(result.busy),
+    }

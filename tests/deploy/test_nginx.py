@@ -1,23 +1,32 @@
 """The shipped nginx configuration, run by Debian's real nginx in front of a live server:
-images straight from the store, ranges, refusals, the download cap, the proxy."""
+images straight from the store, ranges, refusals, the download cap, the proxy, and the
+download log the worker reads into DownloadEvent rows."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import io
+import json
 import os
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from deviceupdate.nginx import render_nginx_config
+from phones.models import DownloadEvent
+from phones.tasks import server_download_log_read_task
+from portal.models import Pool, Server, Site
 from tests.conftest import free_port
+from tests.phones.conftest import stored_version
 
 FOLDER = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
 DATA = hashlib.shake_256(b"nginx image").digest(8 * 1024 * 1024)
@@ -40,6 +49,15 @@ def store(settings: Settings, tmp_path: Path) -> Path:
     settings.DOWNLOAD_MAX_CONCURRENT = 1
     settings.DOWNLOAD_RETRY_AFTER = 17
     return store
+
+
+@pytest.fixture(autouse=True)
+def download_log(settings: Settings, tmp_path: Path) -> Path:
+    """The download log nginx writes, private to the test (autouse: before nginx starts,
+    which needs its directory)."""
+    (tmp_path / "downloads").mkdir()
+    settings.DOWNLOAD_ACCESS_LOG = tmp_path / "downloads" / "downloads.log"
+    return settings.DOWNLOAD_ACCESS_LOG
 
 
 @pytest.fixture
@@ -179,3 +197,97 @@ def test_everything_else_goes_to_the_application(nginx: tuple[str, int]) -> None
     assert b'"status": "ok"' in body
     status, _headers, _body = get(nginx, "/admin/login/")
     assert status == 200
+
+
+def test_the_worker_turns_a_whole_download_nginx_logged_into_one_event(
+    nginx: tuple[str, int], download_log: Path, settings: Settings
+) -> None:
+    site = Site.objects.create(name="Downloads")
+    pool = Pool.objects.create(site=site, fqdn="pool01.example.org")
+    server = Server.objects.create(pool=pool, fqdn="fe01.example.org")
+    settings.SERVER_FQDN = server.fqdn
+    stored_version("4.0.7577.4387", verified_on=server)  # FOLDER, its image CPE.nbt
+    url = f"/DeviceUpdateFiles_Int/{FOLDER}/CPE.nbt"
+    # From 127.0.0.1, a trusted proxy's address: its X-Forwarded-For is still not the
+    # phone's address, as the update check (proxied with $remote_addr) never sees it.
+    status, _headers, body = get(nginx, url, **{"X-Forwarded-For": "10.9.9.9"})
+    assert (status, body == DATA) == (200, True)
+    assert get(nginx, url, Range="bytes=0-99")[0] == 206
+    assert get(nginx, url, "HEAD")[0] == 200
+    # One worker process: once this answer is here, the requests before it are logged.
+    assert get(nginx, f"/DeviceUpdateFiles_Int/{FOLDER}/missing.nbt")[0] == 404
+
+    result = server_download_log_read_task(server_fqdn=server.fqdn)
+
+    assert result == {
+        "lines": 3,  # the 404 ended in the error location, logged elsewhere
+        "recorded": 1,
+        "ignored": 2,
+        "malformed": 0,
+        "offset": download_log.stat().st_size,
+        "more": 0,
+        "busy": 0,
+    }
+    assert list(
+        DownloadEvent.objects.values_list("server", "client_address", "folder", "file_name")
+    ) == [(server.fqdn, "127.0.0.1", FOLDER, "CPE.nbt")]
+    again = server_download_log_read_task(server_fqdn=server.fqdn)
+    assert again is not None
+    assert (again["lines"], again["recorded"]) == (0, 0)
+    assert DownloadEvent.objects.count() == 1
+
+
+def test_a_download_cut_short_is_logged_incomplete_and_recorded_as_nothing(
+    nginx: tuple[str, int], download_log: Path, settings: Settings
+) -> None:
+    site = Site.objects.create(name="Downloads")
+    pool = Pool.objects.create(site=site, fqdn="pool01.example.org")
+    server = Server.objects.create(pool=pool, fqdn="fe01.example.org")
+    settings.SERVER_FQDN = server.fqdn
+    stored_version("4.0.7577.4387", verified_on=server)
+    phone = socket.create_connection(nginx)
+    phone.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    phone.sendall(
+        f"GET /DeviceUpdateFiles_Int/{FOLDER}/CPE.nbt HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    )
+    assert phone.recv(12) == b"HTTP/1.1 200"
+    # Hang up with a reset, as a phone that loses power: nginx's next write fails.
+    phone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    phone.close()
+    deadline = time.monotonic() + 20
+    while not download_log.exists() or not download_log.read_bytes().endswith(b"\n"):
+        assert time.monotonic() < deadline, "nginx did not log the cut-short download"
+        time.sleep(0.05)
+
+    result = server_download_log_read_task(server_fqdn=server.fqdn)
+
+    assert result is not None
+    assert (result["lines"], result["recorded"], result["ignored"]) == (1, 0, 1)
+    logged = json.loads(download_log.read_bytes())
+    assert (logged["status"], logged["completion"]) == ("200", "")
+    assert int(logged["body_bytes_sent"]) < len(DATA)
+    assert DownloadEvent.objects.count() == 0
+
+
+def test_nginx_config_creates_the_download_logs_directory_and_names_the_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings.DOWNLOAD_ACCESS_LOG = tmp_path / "new" / "nginx" / "downloads.log"
+    out = io.StringIO()
+    call_command("nginx_config", stdout=out)
+    assert (tmp_path / "new" / "nginx").is_dir()
+    assert (
+        out.getvalue().count(
+            f"access_log {tmp_path}/new/nginx/downloads.log deviceupdate_downloads;"
+        )
+        == 1
+    )
+
+
+@pytest.mark.parametrize("name", ["$host.log", "down loads.log"])
+def test_a_download_log_path_nginx_would_misread_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="DOWNLOAD_LOG contains characters nginx would misread"):
+        render_nginx_config(
+            listen="80", server_name="pool01.example.org", upstream="127.0.0.1:8000",
+            download_log=tmp_path / name,
+        )  # fmt: skip

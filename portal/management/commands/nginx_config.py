@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--upstream", default="127.0.0.1:8000", help="gunicorn's address")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # nginx opens the download log at start and creates no directory for it.
+        settings.DOWNLOAD_ACCESS_LOG.parent.mkdir(parents=True, exist_ok=True)
         self.stdout.write(
             render_nginx_config(
                 listen=options["listen"],
