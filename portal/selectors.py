@@ -361,6 +361,11 @@ class GoverningRollout:
         return self.rollout.state == RolloutState.RUNNING
 
 
+def rollout_active(*, rule: DeviceUpdateRule) -> Rollout | None:
+    """The rule's running, paused or halted rollout (at most one), if any."""
+    return rule.rollouts.filter(state__in=RolloutState.active()).first()
+
+
 def wave_targets_of(rollouts: list[Rollout]) -> dict[int, tuple[WaveTargets, ...]]:
     """Each rollout's waves in order, with the identities of their groups' members."""
     ids = [rollout.pk for rollout in rollouts]

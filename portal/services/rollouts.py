@@ -35,6 +35,7 @@ from portal.choices import RolloutState
 from portal.errors import DomainError
 from portal.models import DeviceGroup, DeviceUpdateRule, Rollout, RolloutWave, Site
 from portal.roles import ADMINISTRATORS
+from portal.selectors import rollout_active
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
 from portal.services.rules import rule_approve, rule_reset
@@ -200,7 +201,7 @@ def rollout_plan(
             )
             if not rule.pending_version:
                 raise DomainError(f"{rule.identity}: no pending version to roll out", field="rule")
-            active = rollout_active_for(rule)
+            active = rollout_active(rule=rule)
             if active is not None:
                 raise DomainError(
                     f"{rule.identity} already has an active rollout (#{active.pk}, {active.state})",
@@ -252,14 +253,6 @@ def rollout_plan(
     except IntegrityError:
         # A concurrent plan on the same rule won the race (one active rollout per rule).
         raise DomainError(f"{rule.identity} already has an active rollout", field="rule") from None
-
-
-def rollout_active_for(rule: DeviceUpdateRule) -> Rollout | None:
-    return rollout_active_q(Rollout.objects.filter(rule=rule)).first()
-
-
-def rollout_active_q(queryset: Any) -> Any:
-    return queryset.filter(state__in=RolloutState.active())
 
 
 def _locked(rollout: Rollout) -> Rollout:

@@ -20,10 +20,11 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from portal.choices import RolloutState, RuleAction
+from portal.choices import RuleAction
 from portal.errors import DomainError
 from portal.identifiers import normalise_version
 from portal.models import DeviceUpdateRule, Pool
+from portal.selectors import rollout_active
 from portal.services.audit import Actor, audit_record, diff, snapshot
 from portal.services.generation import decision_generation_bump
 
@@ -63,7 +64,7 @@ def _locked(rule: DeviceUpdateRule) -> DeviceUpdateRule:
 
 def _refuse_during_rollout(rule: DeviceUpdateRule) -> None:
     """A rule whose version is rolling out changes only through its rollout."""
-    active = rule.rollouts.filter(state__in=RolloutState.active()).first()
+    active = rollout_active(rule=rule)
     if active is not None:
         raise DomainError(
             f"{rule.identity}: rollout #{active.pk} of {active.to_version} is {active.state}; "
