@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from deviceupdate.celery import app as celery_app
+from deviceupdate.runtime import runtime_notices
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,16 @@ def check_broker() -> bool:
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer, else 503; never reveals details."""
+    """200 when the database and the broker answer, else 503; never reveals secrets.
+
+    ``notices`` lists what limits this server without making it unhealthy (an LZX
+    package needs cabextract).
+    """
     checks = {"database": check_database(), "broker": check_broker()}
     healthy = all(checks.values())
     body = {
         "status": "ok" if healthy else "unavailable",
         "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
+        "notices": runtime_notices(),
     }
     return JsonResponse(body, status=200 if healthy else 503)

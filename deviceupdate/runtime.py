@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from portal.packaging.cabinet import lzx_support
+
 
 def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
@@ -40,4 +42,11 @@ def describe_runtime() -> dict[str, str]:
         "central file store": storage_text,
         "this server": settings.SERVER_FQDN,
         "worker queues": ", ".join(queue.name for queue in settings.CELERY_TASK_QUEUES),
+        "LZX packages": lzx_support() or "supported (cabextract)",
     }
+
+
+def runtime_notices() -> list[str]:
+    """What an administrator should know before relying on this server (one line each)."""
+    notice = lzx_support()
+    return [notice] if notice else []

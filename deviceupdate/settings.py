@@ -176,10 +176,13 @@ _broker_url = env.url(
     schemes=("filesystem", "redis", "rediss", "amqp"),
 )
 assert _broker_url is not None
-CELERY_BROKER_URL: str = _broker_url
-CELERY_BROKER_KIND: str = CELERY_BROKER_URL.split(":", 1)[0].lower()
+CELERY_BROKER_KIND: str = _broker_url.split(":", 1)[0].lower()
 if CELERY_BROKER_KIND == "filesystem":
+    # The filesystem transport has no host; naming one keeps kombu from warning
+    # "No hostname was supplied" before every command that queues a task.
+    _broker_url = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_transport_options(BROKER_DIR)
+CELERY_BROKER_URL: str = _broker_url
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

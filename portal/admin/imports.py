@@ -3,8 +3,9 @@
 A package is imported only through the "Import device update" page, which streams
 the upload to ``package_import_start`` (never reading it whole) and shows the job;
 the job and version pages are read-only, with the import's report and the state of
-every copy on every server. Importing needs ``add_importjob``, so the helpdesk can
-look but never import.
+every copy on every server. The same page's "Dry run" shows what the import would find
+and decide (``package_inspect``), writing nothing. Importing and dry runs need
+``add_importjob``, so the helpdesk can look but never import.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from django.urls import URLPattern, path, reverse
 from portal.admin.base import actor_of
 from portal.errors import DomainError
 from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
+from portal.packaging.cabinet import lzx_support
 from portal.selectors import import_replication_matrix, version_replication_matrix
-from portal.services.imports import package_import_start
+from portal.services.imports import package_import_start, package_inspect
 
 
 class PackageImportForm(forms.Form):
@@ -78,6 +80,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
         "package_sha256",
         "target_pools",
         "signer",
+        "cabinet_signed_by",
         "report",
         "warning_list",
         "replication",
@@ -111,6 +114,10 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
     @admin.display(description="updates found")
     def report(self, obj: ImportJob) -> str:
         return render_to_string("admin/portal/importjob/report.html", {"updates": obj.updates})
+
+    @admin.display(description="cabinet signed by")
+    def cabinet_signed_by(self, obj: ImportJob) -> str:
+        return obj.cabinet_signer or "not signed"
 
     @admin.display(description="warnings")
     def warning_list(self, obj: ImportJob) -> str:
@@ -151,28 +158,34 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
         return [page, *super().get_urls()]
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Upload a package and queue its import; the job page then shows how it went."""
+        """Upload a package and queue its import (the job page then shows how it went),
+        or, with "Dry run", show what the import would find and decide, writing nothing."""
         if not self.has_import_permission(request):
             raise PermissionDenied
+        inspection = None
         if request.method == "POST":
             form = PackageImportForm(request.POST, request.FILES)
             if form.is_valid():
                 upload = form.cleaned_data["package"]
                 try:
-                    job = package_import_start(
-                        source=upload.chunks(),
-                        filename=upload.name or "",
-                        pools=list(form.cleaned_data["pools"]),
-                        actor=actor_of(request),
-                    )
+                    if "dry_run" in request.POST:
+                        inspection = package_inspect(
+                            source=upload.chunks(), filename=upload.name or ""
+                        )
+                    else:
+                        job = package_import_start(
+                            source=upload.chunks(),
+                            filename=upload.name or "",
+                            pools=list(form.cleaned_data["pools"]),
+                            actor=actor_of(request),
+                        )
+                        self.message_user(request, f"Import #{job.pk} queued", messages.SUCCESS)
+                        return HttpResponseRedirect(
+                            reverse("admin:portal_importjob_change", args=[job.pk])
+                        )
                 except DomainError as error:
                     field = error.field if error.field in form.fields else None
                     form.add_error(field, error.message)
-                else:
-                    self.message_user(request, f"Import #{job.pk} queued", messages.SUCCESS)
-                    return HttpResponseRedirect(
-                        reverse("admin:portal_importjob_change", args=[job.pk])
-                    )
         else:
             form = PackageImportForm()
         context = {
@@ -181,6 +194,8 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
             "subtitle": None,
             "opts": self.opts,
             "form": form,
+            "inspection": inspection,
+            "lzx_notice": lzx_support(),
             "media": self.media + form.media,
         }
         request.current_app = self.admin_site.name

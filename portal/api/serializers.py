@@ -244,6 +244,7 @@ class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
             "package_sha256",
             "pools",
             "signer",
+            "cabinet_signer",
             "updates",
             "warnings",
             "error",

@@ -15,7 +15,12 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -85,7 +90,7 @@ from portal.services.fleet import (
     maintenance_window_create,
     maintenance_window_delete,
 )
-from portal.services.imports import package_import_start
+from portal.services.imports import package_import_start, package_inspect
 from portal.services.log_config import log_config_reset, log_config_set
 from portal.services.publishers import normalise_fingerprint, publisher_add, publisher_remove
 from portal.services.rollouts import (
@@ -490,26 +495,56 @@ class AuditEntryViewSet(_ReadOnly):
 # --- Package imports ----------------------------------------------------------------
 
 
+DRY_RUN_VALUES = {"1": True, "true": True, "0": False, "false": False}
+
+
+def _dry_run(request: Request) -> bool:
+    value = request.query_params.get("dry_run", "0").lower()
+    if value not in DRY_RUN_VALUES:
+        raise ValidationError({"dry_run": ["must be 1, true, 0 or false"]}, code="invalid")
+    return DRY_RUN_VALUES[value]
+
+
 @extend_schema(tags=["imports"])
 class ImportJobViewSet(mixins.CreateModelMixin, _ReadOnly):
-    """Package imports: POST a .cab (multipart) to queue one; read the jobs' reports."""
+    """Package imports: POST a .cab (multipart) to queue one; read the jobs' reports.
+    With ``?dry_run=1`` the package (or a lone .cat) is examined as the import would and
+    the report returned; nothing is written."""
 
     queryset = ImportJob.objects.prefetch_related("pools")
     serializer_class = ImportJobSerializer
     parser_classes = [MultiPartParser]
     pagination_class = ImportCursorPagination
 
-    @extend_schema(request=ImportStartSerializer, responses={202: ImportJobSerializer})
+    @extend_schema(
+        request=ImportStartSerializer,
+        parameters=[
+            OpenApiParameter(
+                "dry_run",
+                OpenApiTypes.STR,
+                enum=list(DRY_RUN_VALUES),
+                description="1 or true: only examine the package and return the report "
+                "(kind, verdict, reason, cabinet, updates, catalogs, warnings); no job is made.",
+            )
+        ],
+        responses={
+            202: ImportJobSerializer,
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="the dry run's report"),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         given = ImportStartSerializer(data=request.data)
         given.is_valid(raise_exception=True)
+        upload = given.validated_data["package"]
+        if _dry_run(request):
+            report = package_inspect(source=upload.chunks(), filename=upload.name)
+            return Response(report)
         pools = []
         for fqdn in given.validated_data["pools"]:
             pool = Pool.objects.filter(fqdn__iexact=fqdn.strip().rstrip(".")).first()
             if pool is None:
                 raise DomainError(f"no pool {fqdn}", field="pools")
             pools.append(pool)
-        upload = given.validated_data["package"]
         job = package_import_start(
             source=upload.chunks(), filename=upload.name, pools=pools, actor=self.actor()
         )

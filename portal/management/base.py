@@ -13,8 +13,10 @@ import argparse
 import datetime as dt
 import getpass
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -50,6 +52,19 @@ def _json_default(value: object) -> str:
 def one_line(text: str) -> str:
     """Collapse whitespace so that a message is always exactly one line."""
     return " ".join(text.split())
+
+
+def readable_file(path: Path) -> Path:
+    """``path`` when it is a file this process can read, else a one-line CommandError."""
+    if path.is_dir():
+        raise CommandError(f"{path}: is a directory, not a file")
+    if not path.exists():
+        raise CommandError(f"{path}: no such file")
+    if not path.is_file():
+        raise CommandError(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise CommandError(f"{path}: permission denied")
+    return path
 
 
 def command_actor() -> Actor:

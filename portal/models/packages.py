@@ -32,6 +32,12 @@ class ImportJob(models.Model):
     package_sha256 = models.CharField("package SHA-256", max_length=64, db_index=True)
     pools = models.ManyToManyField(Pool, related_name="import_jobs")
     signer = models.CharField(max_length=1000, blank=True)
+    cabinet_signer = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Who signed the cabinet itself (Authenticode), if anyone; for information: "
+        "trust comes from the catalogs inside.",
+    )
     # [{"folder", "rule_id", "version", "files": [{"name", "size", "sha256"}], "rules": [...]}]
     updates = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)

@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cabarchive import CabArchive, CabFile
 from cryptography import x509
@@ -29,6 +30,12 @@ from portal.packaging.catalog import (
     HASH_ALGORITHMS,
     SPC_CAB_DATA_OBJID,
     SPC_INDIRECT_DATA_OBJID,
+    SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID,
+    SPC_LINK_OBJID,
+    SPC_PE_IMAGE_DATA_OBJID,
+    SPC_RFC3161_OBJID,
+    SPC_SP_OPUS_INFO_OBJID,
+    SPC_STATEMENT_TYPE_OBJID,
     SZOID_CATALOG_LIST,
     SZOID_CATALOG_LIST_MEMBER,
     SZOID_CATALOG_LIST_MEMBER2,
@@ -36,6 +43,12 @@ from portal.packaging.catalog import (
     CatalogNameValue,
     CertificateTrustList,
     SpcIndirectDataContent,
+    SpcLink,
+    SpcPeImageData,
+    SpcSpOpusInfo,
+    SpcStatementType,
+    SpcString,
+    pe_image_digest,
 )
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -45,37 +58,6 @@ EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 _CAB_MTIME = datetime.datetime(2024, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 # makecat's flags for the File name: authenticated attribute, name and data as text.
 _NAMEVALUE_FLAGS = 0x10010001
-
-
-class _CatalogContentInfo(core.Sequence):
-    """PKCS #7 v1.5 ContentInfo typed for a trust list: asn1crypto's ``Any`` content
-    cannot carry the explicit [0] tag when building, only when parsing."""
-
-    _fields = [
-        ("content_type", cms.ContentType),
-        ("content", CertificateTrustList, {"explicit": 0}),
-    ]
-
-
-class _CatalogSignedData(core.Sequence):
-    """``cms.SignedData`` with the catalog's content type fixed, for building only."""
-
-    _fields = [
-        ("version", cms.CMSVersion),
-        ("digest_algorithms", cms.DigestAlgorithms),
-        ("encap_content_info", _CatalogContentInfo),
-        ("certificates", cms.CertificateSet, {"implicit": 0, "optional": True}),
-        ("signer_infos", cms.SignerInfos),
-    ]
-
-
-class _CatalogFile(core.Sequence):
-    """The outer ContentInfo of a catalog file, typed for building."""
-
-    _fields = [
-        ("content_type", cms.ContentType),
-        ("content", _CatalogSignedData, {"explicit": 0}),
-    ]
 
 
 @dataclass(frozen=True)
@@ -251,48 +233,77 @@ def description_xml(
     return "\n".join(lines).encode("utf-8")
 
 
-def build_catalog(
+def make_timestamp_authority(
+    ca: Signer,
+    *,
+    common_name: str = "Device Update Test TSA",
+    not_before: datetime.datetime = EPOCH - datetime.timedelta(days=365),
+    not_after: datetime.datetime = EPOCH + datetime.timedelta(days=3650),
+    key_type: str = "ec",
+) -> Signer:
+    """A timestamping certificate issued by ``ca`` (EC by default: quick to make)."""
+    key = _new_key(key_type)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Signer(certificate, key, chain=(ca.certificate, *ca.chain))
+
+
+def build_ctl(
     files: Mapping[str, bytes],
     *,
-    signer: Signer,
     digest: str = "sha256",
-    signing_time: datetime.datetime | None = EPOCH,
     this_update: datetime.datetime = EPOCH,
-) -> bytes:
-    """A DER security catalog listing ``files`` (name to content), signed by ``signer``.
+    member_kind: str | Mapping[str, str] = "cab",
+    name_encoding: str = "utf-16",
+    identifier_encoding: str = "hex",
+    v2_companions: bool = False,
+) -> CertificateTrustList:
+    """The trust list of a catalog listing ``files`` (name to content), as makecat writes it.
 
-    ``signing_time=None`` leaves out the signingTime attribute (then thisUpdate counts).
+    ``member_kind`` ("cab", "link" or "pe", or a mapping by file name, "cab" when absent)
+    is the indirect-data type: "pe" records the Authenticode hash of a PE image, the others
+    the whole file's. ``name_encoding`` writes the File name as "utf-16" (with makecat's
+    NUL), "utf-16-bare" (without it), "8bit" (UTF-8 bytes) or "latin-1" (8-bit, not UTF-8).
+    ``identifier_encoding`` writes each entry's identifier as "hex" (upper-case, UTF-16LE)
+    or "raw" (the digest bytes). ``v2_companions`` adds makecat's SHA-1 twin of every
+    member of a SHA-256 catalog: its SHA-1 as identifier, no attributes.
     """
-    subjects = []
+    if v2_companions and digest == "sha1":
+        raise ValueError("SHA-1 twins belong to SHA-256 catalogs")
+    subjects: list[dict[str, object]] = []
     for name in sorted(files):
-        file_digest = hashlib.new(digest, files[name]).digest()
+        kind = member_kind if isinstance(member_kind, str) else member_kind.get(name, "cab")
+        file_digest = _member_digest(files[name], kind, digest)
         name_value = CatalogNameValue(
-            {
-                "tag": "File",
-                "flags": _NAMEVALUE_FLAGS,
-                "value": (name + "\0").encode("utf-16-le"),
-            }
-        )
-        indirect = SpcIndirectDataContent(
-            {
-                "data": {"type": SPC_CAB_DATA_OBJID},
-                "message_digest": {
-                    "digest_algorithm": {"algorithm": digest},
-                    "digest": file_digest,
-                },
-            }
+            {"tag": "File", "flags": _NAMEVALUE_FLAGS, "value": _name_bytes(name, name_encoding)}
         )
         subjects.append(
             {
-                "identifier": file_digest.hex().upper().encode("utf-16-le"),
+                "identifier": _identifier(file_digest, identifier_encoding),
                 "attributes": [
                     {"type": CAT_NAMEVALUE_OBJID, "values": [name_value]},
-                    {"type": SPC_INDIRECT_DATA_OBJID, "values": [indirect]},
+                    {
+                        "type": SPC_INDIRECT_DATA_OBJID,
+                        "values": [_indirect_data(kind, digest, file_digest)],
+                    },
                 ],
             }
         )
+        if v2_companions:
+            sha1 = _member_digest(files[name], kind, "sha1")
+            subjects.append({"identifier": _identifier(sha1, identifier_encoding)})
     member_oid = SZOID_CATALOG_LIST_MEMBER if digest == "sha1" else SZOID_CATALOG_LIST_MEMBER2
-    ctl = CertificateTrustList(
+    return CertificateTrustList(
         {
             "subject_usage": [SZOID_CATALOG_LIST],
             # Windows uses a random GUID here; deriving it from the content keeps builds stable.
@@ -304,7 +315,113 @@ def build_catalog(
             "trusted_subjects": subjects,
         }
     )
-    return sign_ctl(ctl, signer=signer, digest=digest, signing_time=signing_time)
+
+
+def _member_digest(data: bytes, kind: str, digest: str) -> bytes:
+    if kind == "pe":
+        return bytes.fromhex(pe_image_digest(data, digest))
+    if kind in ("cab", "link"):
+        return hashlib.new(digest, data).digest()
+    raise ValueError(f"unknown member kind {kind}")
+
+
+def _name_bytes(name: str, encoding: str) -> bytes:
+    encodings = {
+        "utf-16": lambda: (name + "\0").encode("utf-16-le"),
+        "utf-16-bare": lambda: name.encode("utf-16-le"),
+        "8bit": lambda: name.encode("utf-8"),
+        "latin-1": lambda: name.encode("latin-1"),
+    }
+    if encoding not in encodings:
+        raise ValueError(f"unknown name encoding {encoding}")
+    return encodings[encoding]()
+
+
+def _identifier(digest: bytes, encoding: str) -> bytes:
+    if encoding == "hex":
+        return digest.hex().upper().encode("utf-16-le")
+    if encoding == "raw":
+        return digest
+    raise ValueError(f"unknown identifier encoding {encoding}")
+
+
+def _obsolete_link() -> SpcLink:
+    # What makecat and signtool write where a link to the file once went.
+    return SpcLink(name="file", value=SpcString(name="unicode", value="<<<Obsolete>>>"))
+
+
+def _indirect_data(kind: str, digest: str, file_digest: bytes) -> SpcIndirectDataContent:
+    data: dict[str, object] = {"type": SPC_CAB_DATA_OBJID}
+    if kind == "link":
+        data = {"type": SPC_LINK_OBJID, "value": _obsolete_link()}
+    elif kind == "pe":
+        image = SpcPeImageData({"flags": (), "file": _obsolete_link()})
+        data = {"type": SPC_PE_IMAGE_DATA_OBJID, "value": image}
+    return SpcIndirectDataContent(
+        {
+            "data": data,
+            "message_digest": {"digest_algorithm": {"algorithm": digest}, "digest": file_digest},
+        }
+    )
+
+
+def unsigned_catalog(ctl: CertificateTrustList) -> bytes:
+    """A catalog as makecat leaves it before signing: SignedData without signers."""
+    return _signed_data_file(
+        version=1,
+        digests=[],
+        content_type=SZOID_CTL,
+        content=ctl.dump(),
+        wrap=False,
+        certificates=[],
+        signer_infos=cms.SignerInfos([]),
+    )
+
+
+def build_catalog(
+    files: Mapping[str, bytes],
+    *,
+    signer: Signer,
+    digest: str = "sha256",
+    signing_time: datetime.datetime | None = EPOCH,
+    this_update: datetime.datetime = EPOCH,
+    member_kind: str | Mapping[str, str] = "cab",
+    name_encoding: str = "utf-16",
+    identifier_encoding: str = "hex",
+    v2_companions: bool = False,
+    opus_info: tuple[str, str] | SpcSpOpusInfo | None = None,
+    statement_type: bool = False,
+    timestamp: Signer | None = None,
+    timestamp_oid: str = SPC_RFC3161_OBJID,
+    timestamp_time: datetime.datetime | None = None,
+    countersignature: Signer | None = None,
+) -> bytes:
+    """A DER security catalog listing ``files`` (name to content), signed by ``signer``.
+
+    ``signing_time=None`` leaves out the signingTime attribute (then thisUpdate counts).
+    The trust list options are ``build_ctl``'s, the signature options ``sign_ctl``'s.
+    """
+    ctl = build_ctl(
+        files,
+        digest=digest,
+        this_update=this_update,
+        member_kind=member_kind,
+        name_encoding=name_encoding,
+        identifier_encoding=identifier_encoding,
+        v2_companions=v2_companions,
+    )
+    return sign_ctl(
+        ctl,
+        signer=signer,
+        digest=digest,
+        signing_time=signing_time,
+        opus_info=opus_info,
+        statement_type=statement_type,
+        timestamp=timestamp,
+        timestamp_oid=timestamp_oid,
+        timestamp_time=timestamp_time,
+        countersignature=countersignature,
+    )
 
 
 def sign_ctl(
@@ -313,13 +430,63 @@ def sign_ctl(
     signer: Signer,
     digest: str = "sha256",
     signing_time: datetime.datetime | None = EPOCH,
+    opus_info: tuple[str, str] | SpcSpOpusInfo | None = None,
+    statement_type: bool = False,
+    timestamp: Signer | None = None,
+    timestamp_oid: str = SPC_RFC3161_OBJID,
+    timestamp_time: datetime.datetime | None = None,
+    countersignature: Signer | None = None,
 ) -> bytes:
-    """Wrap a trust list in PKCS #7 v1.5 SignedData the way Windows' signing tools do."""
-    ctl.dump()  # fills in ctl.contents, the octets the message digest covers
+    """Wrap a trust list in PKCS #7 v1.5 SignedData the way Windows' signing tools do.
+
+    ``opus_info`` (program name, URL) adds SpcSpOpusInfo, ``statement_type`` the
+    individual code-signing SpcStatementType; ``timestamp`` (a timestamping Signer) adds an
+    RFC 3161 token under ``timestamp_oid`` made at ``timestamp_time`` (default: the
+    signing time), ``countersignature`` a legacy Authenticode countersignature.
+    """
+    return sign_content(
+        SZOID_CTL,
+        ctl,
+        signer=signer,
+        digest=digest,
+        signing_time=signing_time,
+        opus_info=opus_info,
+        statement_type=statement_type,
+        timestamp=timestamp,
+        timestamp_oid=timestamp_oid,
+        timestamp_time=timestamp_time,
+        countersignature=countersignature,
+    )
+
+
+def sign_content(
+    content_type: str,
+    content: core.Asn1Value,
+    *,
+    signer: Signer,
+    digest: str = "sha256",
+    wrap: bool = False,
+    signing_time: datetime.datetime | None = EPOCH,
+    opus_info: tuple[str, str] | SpcSpOpusInfo | None = None,
+    statement_type: bool = False,
+    timestamp: Signer | None = None,
+    timestamp_oid: str = SPC_RFC3161_OBJID,
+    timestamp_time: datetime.datetime | None = None,
+    countersignature: Signer | None = None,
+) -> bytes:
+    """Authenticode-style SignedData over ``content`` (a trust list, or SpcIndirectData
+    for a signed file), as DER.
+
+    By default the content sits directly in [0] (PKCS #7 v1.5, as Windows writes) and the
+    message digest covers its DER without tag and length; ``wrap`` puts it in an OCTET
+    STRING (CMS), the digest then covering its whole DER.
+    """
+    content_der = content.dump()
+    covered = content_der if wrap else core.Asn1Value.load(content_der).contents
     attributes = [
-        cms.CMSAttribute({"type": "content_type", "values": [SZOID_CTL]}),
+        cms.CMSAttribute({"type": "content_type", "values": [content_type]}),
         cms.CMSAttribute(
-            {"type": "message_digest", "values": [hashlib.new(digest, ctl.contents).digest()]}
+            {"type": "message_digest", "values": [hashlib.new(digest, covered).digest()]}
         ),
     ]
     if signing_time is not None:
@@ -328,8 +495,61 @@ def sign_ctl(
                 {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time})]}
             )
         )
+    if opus_info is not None:
+        attributes.append(
+            cms.CMSAttribute({"type": SPC_SP_OPUS_INFO_OBJID, "values": [_opus(opus_info)]})
+        )
+    if statement_type:
+        statement = SpcStatementType([SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID])
+        attributes.append(
+            cms.CMSAttribute({"type": SPC_STATEMENT_TYPE_OBJID, "values": [statement]})
+        )
+    signer_info = _signer_info(signer, attributes, digest)
+    signature = signer_info["signature"].native
+    unsigned = []
+    certificates = [signer.certificate, *signer.chain]
+    if timestamp is not None:
+        at = timestamp_time or signing_time or EPOCH
+        token = _timestamp_token(signature, tsa=timestamp, digest=digest, at=at)
+        unsigned.append(cms.CMSAttribute({"type": timestamp_oid, "values": [token]}))
+    if countersignature is not None:
+        at = timestamp_time or signing_time or EPOCH
+        counter = _countersigner_info(signature, signer=countersignature, digest=digest, at=at)
+        unsigned.append(cms.CMSAttribute({"type": "counter_signature", "values": [counter]}))
+        # Legacy countersigners' certificates travel with the signature's own.
+        certificates += [countersignature.certificate, *countersignature.chain]
+    if unsigned:
+        signer_info["unsigned_attrs"] = cms.CMSAttributes(unsigned)
+    return _signed_data_file(
+        version=3 if wrap else 1,
+        digests=[digest],
+        content_type=content_type,
+        content=content_der,
+        wrap=wrap,
+        certificates=certificates,
+        signer_infos=cms.SignerInfos([signer_info]),
+    )
+
+
+def _opus(opus_info: tuple[str, str] | SpcSpOpusInfo) -> SpcSpOpusInfo:
+    if isinstance(opus_info, SpcSpOpusInfo):
+        opus = opus_info
+    else:
+        program_name, url = opus_info
+        value: dict[str, object] = {}
+        if program_name:
+            value["program_name"] = SpcString(name="unicode", value=program_name)
+        if url:
+            value["more_info"] = SpcLink(name="url", value=url)
+        # asn1crypto cannot encode an empty SEQUENCE it built, only one it parsed.
+        opus = SpcSpOpusInfo(value) if value else SpcSpOpusInfo.load(b"\x30\x00")
+    return opus
+
+
+def _signer_info(signer: Signer, attributes: list[cms.CMSAttribute], digest: str) -> cms.SignerInfo:
+    """A SignerInfo over ``attributes``, signed with the signer's key."""
     # DER orders a SET OF by encoding; the signature covers the attributes as a SET.
-    attributes.sort(key=lambda attribute: attribute.dump())
+    attributes = sorted(attributes, key=lambda attribute: attribute.dump())
     signed_attrs = cms.CMSAttributes(attributes)
     to_sign = b"\x31" + signed_attrs.dump()[1:]
     algorithm = HASH_ALGORITHMS[digest]()
@@ -339,15 +559,15 @@ def sign_ctl(
     else:
         signature = signer.key.sign(to_sign, ec.ECDSA(algorithm))
         signature_algorithm = f"{digest}_ecdsa"
-    signer_certificate = asn1_x509.Certificate.load(signer.certificate_der)
-    signer_info = cms.SignerInfo(
+    certificate = asn1_x509.Certificate.load(signer.certificate_der)
+    return cms.SignerInfo(
         {
             "version": "v1",
             "sid": cms.SignerIdentifier(
                 {
                     "issuer_and_serial_number": {
-                        "issuer": signer_certificate.issuer,
-                        "serial_number": signer_certificate.serial_number,
+                        "issuer": certificate.issuer,
+                        "serial_number": certificate.serial_number,
                     }
                 }
             ),
@@ -357,20 +577,92 @@ def sign_ctl(
             "signature": signature,
         }
     )
-    certificates = [signer_certificate] + [
-        asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER)) for cert in signer.chain
-    ]
-    signed_data = _CatalogSignedData(
+
+
+def _timestamp_token(
+    signature: bytes, *, tsa: Signer, digest: str, at: datetime.datetime
+) -> cms.ContentInfo:
+    """An RFC 3161 timestamp token over ``signature``, as a timestamping authority returns."""
+    tst_info = tsp.TSTInfo(
         {
             "version": "v1",
-            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
-            # PKCS #7 v1.5: the trust list itself sits in [0], not wrapped in an OCTET STRING.
-            "encap_content_info": {"content_type": SZOID_CTL, "content": ctl},
-            "certificates": certificates,
-            "signer_infos": [signer_info],
+            "policy": "2.5.29.32.0",
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": digest},
+                "hashed_message": hashlib.new(digest, signature).digest(),
+            },
+            # Always eight octets, so tokens over different signatures have one length.
+            "serial_number": int.from_bytes(hashlib.sha256(signature).digest()[:8]) >> 2 | 1 << 61,
+            "gen_time": at,
         }
     )
-    return bytes(_CatalogFile({"content_type": "signed_data", "content": signed_data}).dump())
+    tst_der = tst_info.dump()
+    attributes = [
+        cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+        cms.CMSAttribute(
+            {"type": "message_digest", "values": [hashlib.new(digest, tst_der).digest()]}
+        ),
+        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": at})]}),
+    ]
+    token = _signed_data_file(
+        version=3,
+        digests=[digest],
+        content_type="1.2.840.113549.1.9.16.1.4",  # id-ct-TSTInfo
+        content=tst_der,
+        wrap=True,
+        certificates=[tsa.certificate, *tsa.chain],
+        signer_infos=cms.SignerInfos([_signer_info(tsa, attributes, digest)]),
+    )
+    return cms.ContentInfo.load(token)
+
+
+def _countersigner_info(
+    signature: bytes, *, signer: Signer, digest: str, at: datetime.datetime
+) -> cms.SignerInfo:
+    """A PKCS #9 countersignature over ``signature``: pre-RFC 3161 Authenticode timestamps."""
+    attributes = [
+        cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": at})]}),
+        cms.CMSAttribute(
+            {"type": "message_digest", "values": [hashlib.new(digest, signature).digest()]}
+        ),
+    ]
+    return _signer_info(signer, attributes, digest)
+
+
+def _der(tag: int, contents: bytes) -> bytes:
+    """One DER element with a definite length."""
+    length = len(contents)
+    if length < 0x80:
+        return bytes([tag, length]) + contents
+    size = (length.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + length.to_bytes(size, "big") + contents
+
+
+def _signed_data_file(
+    *,
+    version: int,
+    digests: Sequence[str],
+    content_type: str,
+    content: bytes,
+    wrap: bool,
+    certificates: Sequence[x509.Certificate],
+    signer_infos: cms.SignerInfos,
+) -> bytes:
+    """ContentInfo(SignedData) as DER. Written element by element because asn1crypto
+    cannot build an explicit [0] around content of any type, only parse one."""
+    inner = core.OctetString(content).dump() if wrap else content
+    encapsulated = _der(0x30, core.ObjectIdentifier(content_type).dump() + _der(0xA0, inner))
+    unique: dict[bytes, None] = dict.fromkeys(c.public_bytes(Encoding.DER) for c in certificates)
+    body = (
+        core.Integer(version).dump()
+        + cms.DigestAlgorithms([{"algorithm": name} for name in digests]).dump()
+        + encapsulated
+        + (_der(0xA0, b"".join(unique)) if unique else b"")
+        + signer_infos.dump()
+    )
+    signed_data_oid = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+    return _der(0x30, signed_data_oid + _der(0xA0, _der(0x30, body)))
 
 
 def build_update(
@@ -389,8 +681,13 @@ def build_update(
     description: str | None = "Cumulative update",
     digest: str = "sha256",
     signing_time: datetime.datetime | None = EPOCH,
+    **catalog_options: Any,
 ) -> TestUpdate:
-    """One signed update folder: images (name to size), description and catalog."""
+    """One signed update folder: images (name to size), description and catalog.
+
+    ``catalog_options`` go to ``build_catalog`` (member_kind, name_encoding, v2_companions,
+    opus_info, statement_type, timestamp, ...).
+    """
     images = dict(images) if images is not None else {f"{update_type}.nbt": 4096}
     folder = "/".join([device_type, brand, model, revision, locale, version, update_type])
     files = {name: nbt_image(f"{folder}/{name}", size) for name, size in images.items()}
@@ -408,7 +705,7 @@ def build_update(
         description=description,
     )
     files[f"{update_type}.cat"] = build_catalog(
-        files, signer=signer, digest=digest, signing_time=signing_time
+        files, signer=signer, digest=digest, signing_time=signing_time, **catalog_options
     )
     return TestUpdate(folder, files)
 
@@ -419,8 +716,15 @@ def build_package(
     path: Path | str,
     compress: bool = True,
     extra_members: Mapping[str, bytes] | None = None,
+    signature: bytes | None = None,
+    legacy_names: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write the updates (and any ``extra_members``) as one cabinet; MSZIP when compressing."""
+    """Write the updates (and any ``extra_members``) as one cabinet; MSZIP when compressing.
+
+    ``signature`` (DER PKCS #7 bytes) is appended as an Authenticode signature laid out as
+    signtool and osslsigncode do; ``legacy_names`` writes the named members' names as the
+    given raw bytes, without the UTF flag, as tools using a legacy code page do.
+    """
     archive = CabArchive()
     members: dict[str, bytes] = {}
     for update in updates:
@@ -429,6 +733,107 @@ def build_package(
     for name, data in members.items():
         # Windows tools write backslashes; the reader normalises them.
         archive[name.replace("/", "\\")] = CabFile(data, mtime=_CAB_MTIME)
+    cabinet = archive.save(compress=compress)
+    if legacy_names:
+        cabinet = rename_cabinet_members(
+            cabinet,
+            {name.replace("/", "\\").encode(): raw for name, raw in legacy_names.items()},
+        )
+    if signature is not None:
+        cabinet = add_cabinet_signature(cabinet, signature)
     path = Path(path)
-    path.write_bytes(archive.save(compress=compress))
+    path.write_bytes(cabinet)
     return path
+
+
+# Editing a finished cabinet: cabarchive writes neither a header reserve nor a name without
+# the UTF flag, so these helpers rewrite its output (or any one-file cabinet without a
+# reserve). MS-CAB CFHEADER fields used: cbCabinet at 8, coffFiles at 16, cFolders at 26,
+# cFiles at 28, flags at 30; the fixed header is 36 bytes and the CFFOLDER entries (8 bytes,
+# starting with coffCabStart, the offset of the folder's data) follow it directly. A CFFILE
+# entry is 16 bytes (attribs at 14) and its NUL-terminated name.
+_CAB_HEADER_SIZE = 36
+_CAB_FOLDER_SIZE = 8
+_CAB_FILE_SIZE = 16
+_CAB_FLAG_RESERVE_PRESENT = 0x0004
+_CAB_ATTR_NAME_IS_UTF = 0x80
+# The Authenticode record in the header reserve: marker, signature offset, padded length and
+# 8 zero bytes, 20 bytes in all; the signature is zero-padded to a multiple of 8 bytes.
+_CAB_SIGNATURE_MARKER = b"\0\0\x10\0"
+_CAB_SIGNATURE_RESERVE = 20
+_CAB_SIGNATURE_ALIGNMENT = 8
+
+
+def _cab_get(data: bytes | bytearray, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset : offset + size], "little")
+
+
+def _cab_put(data: bytearray, offset: int, size: int, value: int) -> None:
+    data[offset : offset + size] = value.to_bytes(size, "little")
+
+
+def _cab_plain(cabinet: bytes) -> None:
+    """Refuse what these helpers cannot edit: a reserve or a split set changes the layout."""
+    if cabinet[:4] != b"MSCF" or _cab_get(cabinet, 30, 2) != 0:
+        raise ValueError("only a single cabinet without a header reserve can be edited")
+
+
+def _cab_shift_data(cabinet: bytearray, folders_at: int, shift: int) -> None:
+    """Move cbCabinet and every folder's data offset on by ``shift`` bytes."""
+    _cab_put(cabinet, 8, 4, _cab_get(cabinet, 8, 4) + shift)
+    for index in range(_cab_get(cabinet, 26, 2)):
+        at = folders_at + index * _CAB_FOLDER_SIZE
+        _cab_put(cabinet, at, 4, _cab_get(cabinet, at, 4) + shift)
+
+
+def rename_cabinet_members(cabinet: bytes, names: Mapping[bytes, bytes]) -> bytes:
+    """Give members new raw names (old raw name to new), clearing their UTF flag.
+
+    The file table changes length, so the data offsets and the cabinet size move with it.
+    """
+    _cab_plain(cabinet)
+    files_at = _cab_get(cabinet, 16, 4)
+    position = files_at
+    table = bytearray()
+    renamed: set[bytes] = set()
+    for _ in range(_cab_get(cabinet, 28, 2)):
+        entry = bytearray(cabinet[position : position + _CAB_FILE_SIZE])
+        end = cabinet.index(b"\0", position + _CAB_FILE_SIZE)
+        name = cabinet[position + _CAB_FILE_SIZE : end]
+        position = end + 1
+        if name in names:
+            renamed.add(name)
+            name = names[name]
+            entry[14] &= ~_CAB_ATTR_NAME_IS_UTF & 0xFF
+        table += entry + name + b"\0"
+    if missing := set(names) - renamed:
+        raise ValueError(f"no member is named {sorted(missing)}")
+    edited = bytearray(cabinet[:files_at]) + table + cabinet[position:]
+    _cab_shift_data(edited, _CAB_HEADER_SIZE, len(table) - (position - files_at))
+    return bytes(edited)
+
+
+def add_cabinet_signature(cabinet: bytes, signature: bytes) -> bytes:
+    """Append ``signature`` (DER PKCS #7) to a cabinet the way signtool and osslsigncode do.
+
+    A header reserve goes in after the fixed header: its sizes (cbCFHeader 20, cbCFFolder
+    and cbCFData 0), then the record pointing at the signature, which starts right after the
+    cabinet's new declared end. Everything after the header moves on by 24 bytes.
+    """
+    _cab_plain(cabinet)
+    shift = 4 + _CAB_SIGNATURE_RESERVE
+    padded = signature + b"\0" * (-len(signature) % _CAB_SIGNATURE_ALIGNMENT)
+    size = len(cabinet) + shift
+    reserve = (
+        _CAB_SIGNATURE_RESERVE.to_bytes(2, "little")
+        + b"\0\0"  # no per-folder or per-block reserve
+        + _CAB_SIGNATURE_MARKER
+        + size.to_bytes(4, "little")
+        + len(padded).to_bytes(4, "little")
+        + b"\0" * 8
+    )
+    edited = bytearray(cabinet[:_CAB_HEADER_SIZE]) + reserve + cabinet[_CAB_HEADER_SIZE:]
+    _cab_put(edited, 16, 4, _cab_get(edited, 16, 4) + shift)  # coffFiles
+    _cab_put(edited, 30, 2, _CAB_FLAG_RESERVE_PRESENT)
+    _cab_shift_data(edited, _CAB_HEADER_SIZE + shift, shift)
+    return bytes(edited) + padded

@@ -15,9 +15,7 @@ import hashlib
 import logging
 import shutil
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,14 +36,17 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
-from portal.packaging.cabinet import ExtractedMember, extract_cabinet, read_cabinet
-from portal.packaging.catalog import CatalogVerification, verify_catalog
-from portal.packaging.description import (
-    UpdateDescription,
-    check_description_matches_folder,
-    parse_description,
-)
 from portal.packaging.errors import PackageError
+from portal.packaging.inspection import (
+    ExaminedPackage,
+    ExaminedUpdate,
+    Limits,
+    catalog_report,
+    examine_catalog,
+    examine_package,
+    is_cabinet,
+    package_report,
+)
 from portal.services.audit import Actor, audit_record
 from portal.services.replication import replication_queue
 from portal.services.rules import DeviceClass, rule_set_pending
@@ -53,7 +54,6 @@ from portal.services.rules import DeviceClass, rule_set_pending
 logger = logging.getLogger(__name__)
 
 STORE_PREFIX = "DeviceUpdateStore"
-FOLDER_DEPTH = 7  # DeviceType/Brand/Model/Revision/Locale/Version/UpdateType
 _CHUNK = 1024 * 1024
 
 
@@ -69,10 +69,8 @@ def package_import_start(
     ``source`` is a binary file or an iterable of chunks (an upload's ``chunks()``).
     With no pools the package goes to every pool.
     """
-    name = Path(filename.replace("\\", "/")).name[:255] or "package.cab"
-    settings.IMPORT_STAGING_DIR.mkdir(parents=True, exist_ok=True)
-    incoming = settings.IMPORT_STAGING_DIR / f"incoming-{uuid.uuid4().hex}"
-    incoming.mkdir(mode=0o700)
+    name = _package_name(filename)
+    incoming = _incoming_dir()
     try:
         size, sha256 = _stream_to(incoming / "package.cab", _chunks(source))
         with transaction.atomic():
@@ -92,6 +90,18 @@ def package_import_start(
         shutil.rmtree(incoming, ignore_errors=True)
         raise
     return job
+
+
+def _package_name(filename: str) -> str:
+    return Path(filename.replace("\\", "/")).name[:255] or "package.cab"
+
+
+def _incoming_dir() -> Path:
+    """A private, new folder in the staging area for one upload."""
+    settings.IMPORT_STAGING_DIR.mkdir(parents=True, exist_ok=True)
+    incoming = settings.IMPORT_STAGING_DIR / f"incoming-{uuid.uuid4().hex}"
+    incoming.mkdir(mode=0o700)
+    return incoming
 
 
 def _chunks(source: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
@@ -120,19 +130,6 @@ def _stream_to(path: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-@dataclass
-class _Folder:
-    path: str
-    files: dict[str, ExtractedMember] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _VerifiedUpdate:
-    folder: _Folder
-    description: UpdateDescription
-    catalog: CatalogVerification
-
-
 def package_import_run(*, job_id: int) -> ImportJob | None:
     """Run a queued import; returns None when another worker already claimed it."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
@@ -158,6 +155,31 @@ def package_import_run(*, job_id: int) -> ImportJob | None:
     return job
 
 
+def package_inspect(*, source: IO[bytes] | Iterable[bytes], filename: str) -> dict[str, Any]:
+    """Examine a package (.cab) or a lone catalog (.cat) exactly as its import would.
+
+    Writes nothing that outlives the call: no job row, no stored file (the upload and
+    its extraction live in a scratch folder removed before returning).
+    """
+    name = _package_name(filename)
+    scratch = _incoming_dir()
+    try:
+        package = scratch / "package"
+        size, sha256 = _stream_to(package, _chunks(source))
+        trusted = _trusted_publishers()
+        if not is_cabinet(package):
+            catalog = examine_catalog(package, trusted_publishers=trusted, limits=_limits())
+            return catalog_report(catalog, name=name, size=size, sha256=sha256)
+        work_dir = scratch / "extract"
+        work_dir.mkdir()
+        examined = examine_package(
+            package, work_dir=work_dir, trusted_publishers=trusted, limits=_limits()
+        )
+        return package_report(examined, name=name, size=size, sha256=sha256)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _progress(job: ImportJob, percent: int, step: str) -> None:
     ImportJob.objects.filter(pk=job.pk).update(progress=percent, step=step)
 
@@ -180,83 +202,39 @@ def _undo(stored: list[str]) -> None:
             logger.exception("could not delete %s after a refused import", name)
 
 
-def _run(job: ImportJob, staging: Path, stored: list[str]) -> None:
-    package = staging / "package.cab"
-    listing = read_cabinet(
-        package,
+def _trusted_publishers() -> list[bytes]:
+    return [p.certificate_pem.encode("ascii") for p in TrustedPublisher.objects.all()]
+
+
+def _limits() -> Limits:
+    return Limits(
         max_member_size=settings.IMPORT_MAX_MEMBER_SIZE,
         max_total_size=settings.IMPORT_MAX_PACKAGE_SIZE,
-        refuse_unsupported=False,
+        refuse_sha1=settings.IMPORT_REFUSE_SHA1,
     )
-    folders, warnings = _group(member.name for member in listing.members)
-    if not folders:
-        raise PackageError("no device update in the package")
-    _progress(job, 20, "extracting")
+
+
+def _run(job: ImportJob, staging: Path, stored: list[str]) -> None:
+    _progress(job, 20, "extracting and verifying")
     extract_dir = staging / "extract"
     extract_dir.mkdir()
-    for member in extract_cabinet(package, extract_dir, listing):
-        folder_path, _, file_name = member.name.rpartition("/")
-        if folder_path in folders:
-            folders[folder_path].files[file_name] = member
-    _progress(job, 50, "verifying descriptions and catalogs")
-    trusted = [p.certificate_pem.encode("ascii") for p in TrustedPublisher.objects.all()]
-    if not trusted:
-        raise PackageError("no trusted publisher is configured; add the vendor's certificate")
-    verified = [_verify(folder, trusted) for folder in folders.values()]
-    for update in verified:
-        warnings.extend(f"{update.folder.path}: {text}" for text in update.catalog.warnings)
+    examined = examine_package(
+        staging / "package.cab",
+        work_dir=extract_dir,
+        trusted_publishers=_trusted_publishers(),
+        limits=_limits(),
+    )
+    if not examined.accepted:
+        raise PackageError(examined.reason)
     _progress(job, 70, "storing files")
-    for update in verified:
+    for update in examined.updates:
         _store(update, stored)
     _progress(job, 90, "setting rules pending")
-    _record(job, verified, warnings)
+    _record(job, examined)
 
 
-def _group(names: Iterable[str]) -> tuple[dict[str, _Folder], list[str]]:
-    folders: dict[str, _Folder] = {}
-    ignored: list[str] = []
-    members_by_folder: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        parts = name.split("/")
-        if len(parts) == FOLDER_DEPTH + 1:
-            members_by_folder["/".join(parts[:FOLDER_DEPTH])].append(parts[-1])
-        else:
-            ignored.append(f"{name}: ignored (outside an update folder)")
-    for path, file_names in sorted(members_by_folder.items()):
-        update_type = path.rsplit("/", 1)[-1]
-        lowered = {file_name.lower() for file_name in file_names}
-        for needed in (f"{update_type}.xml", f"{update_type}.cat"):
-            if needed.lower() not in lowered:
-                kind = "description" if needed.endswith(".xml") else "security catalog"
-                raise PackageError(f"the update folder {path} has no {kind} {needed}")
-        folders[path] = _Folder(path)
-    return folders, ignored
-
-
-def _verify(folder: _Folder, trusted: list[bytes]) -> _VerifiedUpdate:
-    update_type = folder.path.rsplit("/", 1)[-1]
-    by_lower = {name.lower(): member for name, member in folder.files.items()}
-    description_member = by_lower[f"{update_type}.xml".lower()]
-    catalog_member = by_lower[f"{update_type}.cat".lower()]
-    description = parse_description(
-        description_member.path.read_bytes(), member=description_member.name
-    )
-    check_description_matches_folder(
-        description, folder=folder.path, file_names=folder.files, member=description_member.name
-    )
-    catalog = verify_catalog(
-        catalog_member.path.read_bytes(),
-        files={name: member.path for name, member in folder.files.items()},
-        trusted_publishers=trusted,
-        catalog_name=catalog_member.name.rsplit("/", 1)[-1],
-        refuse_sha1=settings.IMPORT_REFUSE_SHA1,
-        known_sha256={name: member.sha256 for name, member in folder.files.items()},
-    )
-    return _VerifiedUpdate(folder=folder, description=description, catalog=catalog)
-
-
-def _role(update: _VerifiedUpdate, name: str) -> UpdateFileRole:
-    update_type = update.description.update_type.lower()
+def _role(update: ExaminedUpdate, name: str) -> UpdateFileRole:
+    update_type = update.folder.rsplit("/", 1)[-1].lower()
     if name.lower() == f"{update_type}.xml":
         return UpdateFileRole.DESCRIPTION
     if name.lower() == f"{update_type}.cat":
@@ -268,16 +246,17 @@ def storage_name(folder: str, file_name: str) -> str:
     return f"{STORE_PREFIX}/{folder}/{file_name}"
 
 
-def _store(update: _VerifiedUpdate, stored: list[str]) -> None:
+def _store(update: ExaminedUpdate, stored: list[str]) -> None:
     """Copy the folder's files into the central store, once: a version never changes."""
-    known = {row.name: row for row in UpdateFile.objects.filter(version__folder=update.folder.path)}
-    for name, member in sorted(update.folder.files.items()):
-        target = storage_name(update.folder.path, name)
+    known = {row.name: row for row in UpdateFile.objects.filter(version__folder=update.folder)}
+    for name, member in sorted(update.files.items()):
+        target = storage_name(update.folder, name)
         existing = known.get(name)
         if existing is not None:
             if existing.sha256 != member.sha256:
+                version = update.folder.split("/")[5]
                 raise PackageError(
-                    f"version {update.description.version} of {update.folder.path} was "
+                    f"version {version} of {update.folder} was "
                     f"imported before with a different {name}; a version cannot change"
                 )
             continue
@@ -292,16 +271,18 @@ def _store(update: _VerifiedUpdate, stored: list[str]) -> None:
         stored.append(target)
 
 
-def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]) -> None:
+def _record(job: ImportJob, examined: ExaminedPackage) -> None:
     actor = Actor(user=job.actor, name=job.actor_name)
     report: list[dict[str, Any]] = []
+    warnings = list(examined.ignored) + list(examined.warnings)
     pools = list(job.pools.order_by("fqdn"))
     stored_versions: list[UpdateVersion] = []
     with transaction.atomic():
-        for update in verified:
+        for update in examined.updates:
             description = update.description
+            assert description is not None  # an accepted update has its description
             version, _ = UpdateVersion.objects.get_or_create(
-                folder=update.folder.path,
+                folder=update.folder,
                 defaults={
                     "device_type": description.device_type,
                     "brand": description.brand,
@@ -313,13 +294,13 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                     "rule_id": description.id,
                     "release_date": str(description.release_date or ""),
                     "description": (description.description or "")[:400],
-                    "signer": update.catalog.signer_subject[:1000],
-                    "catalog_digest": update.catalog.digest_algorithm,
+                    "signer": update.signer_subject[:1000],
+                    "catalog_digest": update.catalog_digest,
                     "import_job": job,
                 },
             )
             stored_versions.append(version)
-            for name, member in sorted(update.folder.files.items()):
+            for name, member in sorted(update.files.items()):
                 UpdateFile.objects.get_or_create(
                     version=version,
                     name=name,
@@ -327,7 +308,7 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                         "role": _role(update, name),
                         "size": member.size,
                         "sha256": member.sha256,
-                        "storage_name": storage_name(update.folder.path, name),
+                        "storage_name": storage_name(update.folder, name),
                     },
                 )
             rules = []
@@ -352,28 +333,30 @@ def _record(job: ImportJob, verified: list[_VerifiedUpdate], warnings: list[str]
                     rule.approved_version
                 ):
                     warnings.append(
-                        f"{update.folder.path}: {description.version} is older than the "
+                        f"{update.folder}: {description.version} is older than the "
                         f"approved {rule.approved_version} on {pool.fqdn}; approving it "
                         "is a downgrade"
                     )
             report.append(
                 {
-                    "folder": update.folder.path,
+                    "folder": update.folder,
                     "rule_id": str(description.id),
                     "version": description.version,
-                    "catalog_digest": update.catalog.digest_algorithm,
+                    "catalog_digest": update.catalog_digest,
                     "files": [
                         {"name": name, "size": member.size, "sha256": member.sha256}
-                        for name, member in sorted(update.folder.files.items())
+                        for name, member in sorted(update.files.items())
                     ],
                     "rules": rules,
                 }
             )
         servers = list(Server.objects.filter(pool__in=pools))
         replication_queue(versions=stored_versions, servers=servers)
-        signers = sorted({update.catalog.signer_subject for update in verified})
+        signers = sorted({update.signer_subject for update in examined.updates})
+        cabinet_signer = examined.signature.signer if examined.signature else None
         ImportJob.objects.filter(pk=job.pk).update(
             signer="; ".join(signers)[:1000],
+            cabinet_signer=cabinet_signer.subject[:1000] if cabinet_signer else "",
             updates=report,
             warnings=warnings,
             replication=f"queued to {len(servers)} server(s)",

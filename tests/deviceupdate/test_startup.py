@@ -94,3 +94,19 @@ def test_every_variable_settings_read_is_documented_in_env_example() -> None:
     )
     assert read - documented == set()
     assert len(read) >= 20
+
+
+def test_queueing_on_the_embedded_broker_prints_no_warning(tmp_path: Path) -> None:
+    # kombu warned "No hostname was supplied" before every refusal of a command that
+    # queues (import_device_update): the output of a command is its own lines only.
+    queued = run_manage(
+        tmp_path,
+        "shell",
+        "--verbosity=0",
+        "-c",
+        "from deviceupdate.celery import app; "
+        "app.send_task('portal.tasks.package_import_task', kwargs={'job_id': 0}, "
+        "queue='imports'); print('queued')",
+    )
+    assert (queued.returncode, queued.stdout, queued.stderr) == (0, "queued\n", "")
+    assert len(list((tmp_path / "var" / "broker" / "queue").iterdir())) == 1

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.choices import ImportStatus
 from portal.errors import DomainError
+from portal.management.base import readable_file
 from portal.models import ImportJob, Pool
 from portal.services.audit import Actor
 from portal.services.imports import package_import_start
@@ -32,9 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["path"]
-        if not path.is_file():
-            raise CommandError(f"{path}: no such file")
+        path = readable_file(options["path"])
         pools = []
         for fqdn in options["pool"]:
             pool = Pool.objects.filter(fqdn__iexact=fqdn.strip().rstrip(".")).first()

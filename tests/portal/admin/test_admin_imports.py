@@ -407,3 +407,51 @@ def test_the_version_page_lists_its_files(
     html = page.content.decode()
     assert SIGNER in html
     assert 'name="_save"' not in html
+
+
+def test_a_dry_run_shows_the_verdict_and_writes_nothing(
+    client: Client,
+    administrator: User,
+    tmp_path: Path,
+    stores: dict[str, Path],
+    publisher: builder.Signer,
+    trusted: TrustedPublisher,
+    pool01: Pool,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    path = package(tmp_path, publisher)
+    client.force_login(administrator)
+    audit_rows = AuditEntry.objects.count()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            IMPORT_PAGE,
+            {
+                "package": SimpleUploadedFile("UCUpdates.cab", path.read_bytes()),
+                "pools": [pool01.pk],
+                "dry_run": "Dry run (inspect only)",
+            },
+        )
+
+    assert response.status_code == 200
+    report = response.context["inspection"]
+    assert (report["verdict"], report["updates"][0]["folder"]) == ("accepted", FOLDER)
+    page = response.content.decode()
+    assert "The import would be <strong>accepted</strong>." in page
+    assert f"<h3>{FOLDER}: accepted</h3>" in page
+    assert callbacks == []
+    assert (ImportJob.objects.count(), AuditEntry.objects.count()) == (0, audit_rows)
+    assert staged(stores) == []
+
+
+def test_the_import_page_warns_when_lzx_packages_cannot_be_read(
+    client: Client, administrator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.force_login(administrator)
+    assert "lzx-notice" not in client.get(IMPORT_PAGE).content.decode()
+    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda name: None)
+    page = client.get(IMPORT_PAGE).content.decode()
+    assert (
+        '<p class="errornote lzx-notice">LZX-compressed packages need the cabextract program '
+        "(Debian package &#x27;cabextract&#x27;), which is not installed</p>"
+    ) in page

@@ -91,3 +91,51 @@ def test_the_helpdesk_reads_imports_but_cannot_upload(
         assert helpdesk_api.post(URL, {"package": source}, format="multipart").status_code == 403
     assert anonymous_api.get(URL).status_code == 403
     assert ImportJob.objects.count() == 0
+
+
+def test_a_dry_run_returns_the_report_and_queues_nothing(
+    admin_api: APIClient,
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    audit_rows = AuditEntry.objects.count()
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        package(tmp_path, publisher).open("rb") as source,
+    ):
+        response = admin_api.post(f"{URL}?dry_run=1", {"package": source}, format="multipart")
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["kind"], report["name"], report["verdict"], report["reason"]) == (
+        "cabinet",
+        "p.cab",
+        "accepted",
+        "",
+    )
+    assert [update["folder"] for update in report["updates"]] == [
+        "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
+    ]
+    assert callbacks == []
+    assert (ImportJob.objects.count(), AuditEntry.objects.count()) == (0, audit_rows)
+
+
+def test_a_bad_dry_run_value_is_400_and_creates_nothing(
+    admin_api: APIClient, tmp_path: Path, publisher: builder.Signer, stores: dict[str, Path]
+) -> None:
+    with package(tmp_path, publisher).open("rb") as source:
+        response = admin_api.post(f"{URL}?dry_run=maybe", {"package": source}, format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"dry_run": ["must be 1, true, 0 or false"]}
+    assert ImportJob.objects.count() == 0
+
+
+def test_the_helpdesk_cannot_dry_run(
+    helpdesk_api: APIClient, tmp_path: Path, publisher: builder.Signer, stores: dict[str, Path]
+) -> None:
+    with package(tmp_path, publisher).open("rb") as source:
+        response = helpdesk_api.post(f"{URL}?dry_run=1", {"package": source}, format="multipart")
+    assert response.status_code == 403
+    assert ImportJob.objects.count() == 0

@@ -87,12 +87,16 @@ def build_raw_cabinet(
     attribs: int = 0x80,
     checksums: bool = True,
     block_size: int = 32768,
+    header_reserve: bytes | None = None,
+    trailer: bytes = b"",
 ) -> bytes:
     """A one-folder cabinet written field by field, so each field can be made hostile.
 
     ``members`` are (raw name, content) pairs stored in order; ``blocks`` replaces the data
     blocks (payload, declared uncompressed size); ``sizes``, ``offsets`` and
-    ``folder_indexes`` override a member's CFFILE fields by position.
+    ``folder_indexes`` override a member's CFFILE fields by position. ``header_reserve``
+    sets the reserve flag and writes those bytes as the header reserve (see
+    ``signature_record``); ``trailer`` is appended after the cabinet's declared end.
     """
     data = b"".join(content for _name, content in members)
     if blocks is None:
@@ -107,7 +111,11 @@ def build_raw_cabinet(
         file_table += struct.pack("<IIHHHH", size, offset, folder, 0x5821, 0x6000, attribs)
         file_table += name + b"\0"
         position += len(content)
-    header_size = 36
+    reserve = b""
+    if header_reserve is not None:
+        flags |= 0x0004
+        reserve = struct.pack("<HBB", len(header_reserve), 0, 0) + header_reserve
+    header_size = 36 + len(reserve)
     folder_size = 8
     files_offset = header_size + folder_size
     data_offset = files_offset + len(file_table)
@@ -134,7 +142,12 @@ def build_raw_cabinet(
         cabinet_index,
     )
     folder_entry = struct.pack("<IHH", data_offset, len(blocks), compression)
-    return header + folder_entry + file_table + data_area
+    return header + reserve + folder_entry + file_table + data_area + trailer
+
+
+def signature_record(offset: int, length: int, *, marker: bytes = b"\0\0\x10\0") -> bytes:
+    """The 20-byte Authenticode header reserve signtool and osslsigncode write."""
+    return marker + struct.pack("<II", offset, length) + bytes(8)
 
 
 @pytest.fixture
@@ -166,3 +179,9 @@ def need_tool() -> Callable[[str], str]:
 def mszip() -> Callable[..., list[tuple[bytes, int]]]:
     """``mszip_blocks``: MSZIP data blocks for raw cabinets."""
     return mszip_blocks
+
+
+@pytest.fixture
+def signature_reserve() -> Callable[..., bytes]:
+    """``signature_record``: an Authenticode header reserve for raw cabinets."""
+    return signature_record

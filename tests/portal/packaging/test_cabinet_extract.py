@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from portal.packaging import builder
-from portal.packaging.cabinet import ExtractedMember, extract_cabinet, read_cabinet
+from portal.packaging.cabinet import (
+    LZX_NEEDS_CABEXTRACT,
+    ExtractedMember,
+    check_cabinet_data,
+    extract_cabinet,
+    read_cabinet,
+)
 from portal.packaging.errors import PackageError
 
 RawCabinet = Callable[..., Path]
@@ -147,7 +153,9 @@ def test_corrupt_block_checksum_is_refused_and_nothing_is_left(
 
     error = refused_extraction(path, staging)
 
-    assert error.message == "the cabinet is corrupt (checksum mismatch in data block 1 of folder 0)"
+    assert error.message == (
+        "dir/second.nbt: the cabinet is corrupt (checksum mismatch in data block 1 of folder 0)"
+    )
 
 
 def test_corrupt_deflate_data_without_checksum_is_refused(
@@ -162,7 +170,9 @@ def test_corrupt_deflate_data_without_checksum_is_refused(
 
     error = refused_extraction(path, staging)
 
-    assert error.message == "the cabinet is corrupt (cannot decompress data block 0 of folder 0)"
+    assert error.message == (
+        "x.nbt: the cabinet is corrupt (cannot decompress data block 0 of folder 0)"
+    )
 
 
 def test_missing_mszip_signature_is_refused(raw_cabinet: RawCabinet, staging: Path) -> None:
@@ -172,8 +182,8 @@ def test_missing_mszip_signature_is_refused(raw_cabinet: RawCabinet, staging: Pa
 
     error = refused_extraction(path, staging)
 
-    assert (
-        error.message == "the cabinet is corrupt (bad MSZIP signature in data block 0 of folder 0)"
+    assert error.message == (
+        "y.nbt: the cabinet is corrupt (bad MSZIP signature in data block 0 of folder 0)"
     )
 
 
@@ -199,7 +209,7 @@ def test_fewer_bytes_out_than_declared_is_refused(
 
     error = refused_extraction(path, staging)
 
-    assert error.message == "the cabinet is corrupt (short data block 0 of folder 0)"
+    assert error.message == "z.nbt: the cabinet is corrupt (short data block 0 of folder 0)"
 
 
 def test_lzx_without_cabextract_is_refused_clearly(
@@ -212,10 +222,7 @@ def test_lzx_without_cabextract_is_refused_clearly(
     with pytest.raises(PackageError) as caught:
         extract_cabinet(path, staging, listing)
 
-    assert caught.value.message == (
-        "lzx1.txt: LZX-compressed members need the cabextract program (Debian package "
-        "'cabextract'), which is not installed"
-    )
+    assert caught.value.message == f"lzx1.txt: {LZX_NEEDS_CABEXTRACT}"
     assert list(staging.iterdir()) == []
 
 
@@ -230,7 +237,10 @@ def test_corrupt_lzx_block_is_refused(
 
     error = refused_extraction(path, staging)
 
-    assert error.message.startswith("the cabinet is corrupt (cabextract: ")
+    assert error.member == "lzx1.txt"
+    assert error.message == (
+        "lzx1.txt: the cabinet is corrupt (cannot decompress folder 1; cabextract: checksum error)"
+    )
 
 
 def test_staging_directory_must_be_empty(raw_cabinet: RawCabinet, staging: Path) -> None:
@@ -279,3 +289,265 @@ def test_overlapping_members_are_refused(raw_cabinet: RawCabinet) -> None:
         read_cabinet(path)
 
     assert caught.value.message == "b: the cabinet is corrupt (member overlaps the data of a)"
+
+
+def test_corrupt_block_names_the_member_it_holds(
+    raw_cabinet: RawCabinet, staging: Path, mszip: Mszip
+) -> None:
+    members = [(b"a", b"A" * 10), (b"b", b"B" * 25), (b"c", b"C" * 3)]
+    data = b"".join(content for _name, content in members)
+    blocks = mszip([data[i : i + 7] for i in range(0, len(data), 7)])
+    # Blocks 1 ([7, 14): a and b) and 2 ([14, 21): b only) cannot be inflated.
+    for broken in (1, 2):
+        blocks_with_damage = list(blocks)
+        blocks_with_damage[broken] = (b"CK\xff\xff\xff\xff", 7)
+        path = raw_cabinet(members, compression=1, blocks=blocks_with_damage)
+
+        error = refused_extraction(path, staging)
+
+        assert error.message == (
+            f"{'ab'[broken - 1]}: the cabinet is corrupt "
+            f"(cannot decompress data block {broken} of folder 0)"
+        )
+
+
+# ------------------------------------------------------------------ checking without writing
+
+
+def directory_state(directory: Path) -> list[str]:
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ["normal_2files_2folders.cab", "mszip_lzx_qtm.cab"])
+def test_microsoft_cabinets_pass_the_data_check(
+    fixture_cab: Callable[[str], Path], tmp_path: Path, name: str, need_tool: Tool
+) -> None:
+    need_tool("cabextract")
+    path = tmp_path / name
+    path.write_bytes(fixture_cab(name).read_bytes())
+    before = directory_state(tmp_path)
+
+    check_cabinet_data(path, read_cabinet(path, refuse_unsupported=False))
+
+    assert directory_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["mszip", "stored"])
+def test_builder_package_passes_the_data_check(
+    tmp_path: Path, publisher: builder.Signer, compress: bool
+) -> None:
+    update = builder.build_update(signer=publisher, images={"CPE.nbt": 100_000})
+    path = builder.build_package([update], path=tmp_path / "p.cab", compress=compress)
+
+    check_cabinet_data(path, read_cabinet(path))
+
+    assert directory_state(tmp_path) == ["p.cab"]
+
+
+def test_data_check_decodes_blocks_no_member_uses(
+    cabinet_bytes: Callable[..., bytes], tmp_path: Path, staging: Path
+) -> None:
+    # The member holds the first block only; the folder's second block is damaged.
+    raw = bytearray(cabinet_bytes([(b"a.txt", b"hello")], blocks=[(b"hello", 5), (b"world", 5)]))
+    raw[-1] ^= 0xFF
+    path = tmp_path / "damaged-tail.cab"
+    path.write_bytes(bytes(raw))
+    listing = read_cabinet(path)
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, listing)
+
+    assert caught.value.message == (
+        "the cabinet is corrupt (checksum mismatch in data block 1 of folder 0)"
+    )
+    assert [m.name for m in extract_cabinet(path, staging, listing)] == ["a.txt"]
+
+
+def test_data_check_names_the_member_of_a_corrupt_mszip_block(raw_cabinet: RawCabinet) -> None:
+    path = raw_cabinet(
+        [(b"dir/x.nbt", b"x" * 100)], compression=1, blocks=[(b"CK\xff\xff\xff\xff", 100)]
+    )
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, read_cabinet(path))
+
+    assert caught.value.message == (
+        "dir/x.nbt: the cabinet is corrupt (cannot decompress data block 0 of folder 0)"
+    )
+
+
+def test_data_check_refuses_a_corrupt_lzx_folder_naming_the_member(
+    fixture_cab: Callable[[str], Path], tmp_path: Path, need_tool: Tool
+) -> None:
+    need_tool("cabextract")
+    raw = bytearray(fixture_cab("normal_2files_2folders.cab").read_bytes())
+    raw[-3] ^= 0xFF
+    path = tmp_path / "corrupt-lzx.cab"
+    path.write_bytes(bytes(raw))
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, read_cabinet(path))
+
+    assert caught.value.message == (
+        "lzx1.txt: the cabinet is corrupt (cannot decompress folder 1; cabextract: checksum error)"
+    )
+    assert directory_state(tmp_path) == ["corrupt-lzx.cab"]
+
+
+def test_data_check_skips_quantum_members(
+    fixture_cab: Callable[[str], Path], tmp_path: Path, need_tool: Tool
+) -> None:
+    cabextract = need_tool("cabextract")
+    source = fixture_cab("mszip_lzx_qtm.cab")
+    (quantum,) = [f for f in read_cabinet(source, refuse_unsupported=False).folders if f.index == 2]
+    raw = bytearray(source.read_bytes())
+    raw[quantum.data_offset + 10] ^= 0xFF  # inside the Quantum folder's first block
+    path = tmp_path / "corrupt-quantum.cab"
+    path.write_bytes(bytes(raw))
+    listing = read_cabinet(path, refuse_unsupported=False)
+
+    check_cabinet_data(path, listing)
+
+    tested = subprocess.run([cabextract, "-q", "-t", str(path)], capture_output=True, check=False)
+    assert tested.returncode == 1  # the damage is real: libmspack's own Quantum test fails
+    assert b"qtm.txt  failed" in tested.stdout
+    assert [m.compression for m in listing.members][2] == "quantum"
+
+
+def test_data_check_of_lzx_without_cabextract_is_refused(
+    fixture_cab: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = fixture_cab("normal_2files_2folders.cab")
+    listing = read_cabinet(path)
+    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda _name: None)
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, listing)
+
+    assert caught.value.message == f"lzx1.txt: {LZX_NEEDS_CABEXTRACT}"
+
+
+def test_data_check_of_a_replaced_cabinet_is_refused(raw_cabinet: RawCabinet) -> None:
+    path = raw_cabinet()
+    listing = read_cabinet(path)
+    os.replace(raw_cabinet([(b"a.txt", b"HELLO")]), path)
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, listing)
+
+    assert caught.value.message == "the cabinet changed after it was read; read it again"
+
+
+# ------------------------------------------------- signed cabinets and names without UTF flag
+
+KNOWN_CONTENT = {
+    "lzx1.txt": b"This is LZX compressed\n",
+    "lzx2.txt": b"This is also LZX compressed\n",
+    "mszip1.txt": b"This is compressed with MS-ZIP\n",
+    "mszip2.txt": b"This also is compressed with MS-ZIP\n",
+}
+
+
+def test_lzx_members_of_a_signed_cabinet_are_extracted_and_checked(
+    fixture_cab: Callable[[str], Path],
+    tmp_path: Path,
+    staging: Path,
+    publisher: builder.Signer,
+    need_tool: Tool,
+) -> None:
+    need_tool("cabextract")
+    der = builder.build_catalog({"any.bin": b"any"}, signer=publisher)
+    path = tmp_path / "signed.cab"
+    path.write_bytes(
+        builder.add_cabinet_signature(fixture_cab("normal_2files_2folders.cab").read_bytes(), der)
+    )
+    listing = read_cabinet(path)
+
+    check_cabinet_data(path, listing)
+    extracted = extract_cabinet(path, staging, listing)
+
+    assert listing.signature_size == len(der)
+    assert files_under(staging) == KNOWN_CONTENT
+    assert {m.name: m.sha256 for m in extracted} == {
+        name: hashlib.sha256(data).hexdigest() for name, data in KNOWN_CONTENT.items()
+    }
+
+
+def test_cabinet_hidden_in_the_signature_is_never_extracted(
+    fixture_cab: Callable[[str], Path],
+    cabinet_bytes: Callable[..., bytes],
+    tmp_path: Path,
+    staging: Path,
+    need_tool: Tool,
+) -> None:
+    cabextract = need_tool("cabextract")
+    # A DER SEQUENCE holding an OCTET STRING that is a cabinet of the same member names:
+    # cabextract searches whole files, so on the file itself it would extract these too.
+    hidden = cabinet_bytes([(b"lzx1.txt", b"SMUGGLED LZX content!!\n"), (b"lzx2.txt", b"x")])
+    octets = b"\x04\x81" + bytes([len(hidden)]) + hidden
+    der = b"\x30\x81" + bytes([len(octets)]) + octets
+    path = tmp_path / "smuggling.cab"
+    path.write_bytes(
+        builder.add_cabinet_signature(fixture_cab("normal_2files_2folders.cab").read_bytes(), der)
+    )
+    listed = subprocess.run([cabextract, "-l", str(path)], capture_output=True, check=True)
+    assert listed.stdout.count(b"lzx1.txt") == 2  # the hidden cabinet is there for cabextract
+    listing = read_cabinet(path)
+
+    check_cabinet_data(path, listing)
+    extract_cabinet(path, staging, listing)
+
+    assert files_under(staging) == KNOWN_CONTENT
+    assert directory_state(tmp_path) == [
+        "smuggling.cab",
+        "staging",
+        *sorted(f"staging/{name}" for name in KNOWN_CONTENT),
+    ]
+
+
+def test_utf8_name_without_flag_in_an_lzx_folder_is_extracted(
+    fixture_cab: Callable[[str], Path], tmp_path: Path, staging: Path, need_tool: Tool
+) -> None:
+    need_tool("cabextract")
+    raw = builder.rename_cabinet_members(
+        fixture_cab("normal_2files_2folders.cab").read_bytes(),
+        {b"lzx1.txt": "dossier\\été 1.txt".encode()},
+    )
+    path = tmp_path / "utf8-names.cab"
+    path.write_bytes(raw)
+    listing = read_cabinet(path)
+
+    check_cabinet_data(path, listing)
+    extracted = extract_cabinet(path, staging, listing)
+
+    assert [m.name for m in listing.members][2] == "dossier/été 1.txt"
+    assert files_under(staging) == {
+        **{name: data for name, data in KNOWN_CONTENT.items() if name != "lzx1.txt"},
+        "dossier/été 1.txt": b"This is LZX compressed\n",
+    }
+    assert extracted[2].path == staging / "dossier" / "été 1.txt"
+
+
+def test_corrupt_lzx_member_with_a_utf8_name_is_named(
+    fixture_cab: Callable[[str], Path], tmp_path: Path, staging: Path, need_tool: Tool
+) -> None:
+    need_tool("cabextract")
+    raw = bytearray(
+        builder.rename_cabinet_members(
+            fixture_cab("normal_2files_2folders.cab").read_bytes(),
+            {b"lzx1.txt": "dossier\\été 1.txt".encode()},
+        )
+    )
+    raw[-3] ^= 0xFF
+    path = tmp_path / "utf8-corrupt.cab"
+    path.write_bytes(bytes(raw))
+    expected = (
+        "dossier/été 1.txt: the cabinet is corrupt "
+        "(cannot decompress folder 1; cabextract: checksum error)"
+    )
+
+    with pytest.raises(PackageError) as caught:
+        check_cabinet_data(path, read_cabinet(path))
+    assert caught.value.message == expected
+
+    assert refused_extraction(path, staging).message == expected

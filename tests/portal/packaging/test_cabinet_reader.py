@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,10 +16,13 @@ from portal.packaging.cabinet import (
     DEFAULT_MAX_MEMBER_SIZE,
     DEFAULT_MAX_MEMBERS,
     DEFAULT_MAX_TOTAL_SIZE,
+    LZX_NEEDS_CABEXTRACT,
     CabinetMember,
     Compression,
     extract_cabinet,
+    lzx_support,
     read_cabinet,
+    read_cabinet_signature,
 )
 from portal.packaging.errors import PackageError
 
@@ -103,12 +109,55 @@ def test_backslashes_are_normalised(raw_cabinet: RawCabinet) -> None:
     assert [m.name for m in listing.members] == ["dir/sub/file.txt"]
 
 
-def test_latin1_name_without_utf_flag_is_decoded_as_cabextract_does(
-    raw_cabinet: RawCabinet,
-) -> None:
-    listing = read_cabinet(raw_cabinet([(b"caf\xe9.txt", b"x")], attribs=0))
+def test_utf8_name_without_utf_flag_is_accepted(raw_cabinet: RawCabinet) -> None:
+    listing = read_cabinet(raw_cabinet([("dir\\café.txt".encode(), b"x")], attribs=0))
 
-    assert [m.name for m in listing.members] == ["café.txt"]
+    assert [m.name for m in listing.members] == ["dir/café.txt"]
+
+
+@pytest.mark.parametrize(
+    "raw_name",
+    [b"caf\xe9.txt", b"\x81\x40.nbt", b"dir\\\xff"],
+    ids=["latin-1", "shift-jis", "lone-byte"],
+)
+def test_name_in_a_legacy_code_page_is_refused(raw_cabinet: RawCabinet, raw_name: bytes) -> None:
+    error = refusal(raw_cabinet([(raw_name, b"x")], attribs=0))
+
+    assert error.member == repr(raw_name)
+    assert error.message == f"{raw_name!r}: the member name is not in UTF-8 or ASCII"
+
+
+def test_name_flagged_utf8_but_invalid_is_refused(raw_cabinet: RawCabinet) -> None:
+    error = refusal(raw_cabinet([(b"caf\xe9.txt", b"x")], attribs=0x80))
+
+    assert error.message == "b'caf\\xe9.txt': member name is flagged UTF-8 but is not valid UTF-8"
+
+
+def test_builder_writes_legacy_names_without_the_utf_flag(
+    tmp_path: Path, publisher: builder.Signer
+) -> None:
+    update = builder.build_update(signer=publisher)
+    folder = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
+    utf8 = builder.build_package(
+        [update],
+        path=tmp_path / "utf8.cab",
+        extra_members={"notes/read.txt": b"r"},
+        legacy_names={"notes/read.txt": "notes\\lisez-moi é.txt".encode()},
+    )
+    latin1 = builder.build_package(
+        [update],
+        path=tmp_path / "latin1.cab",
+        extra_members={"notes/read.txt": b"r"},
+        legacy_names={"notes/read.txt": b"notes\\lisez-moi \xe9.txt"},
+    )
+
+    assert [m.name for m in read_cabinet(utf8).members] == [
+        *(f"{folder}/CPE.{kind}" for kind in ("cat", "nbt", "xml")),
+        "notes/lisez-moi é.txt",
+    ]
+    assert refusal(latin1).message == (
+        "b'notes\\\\lisez-moi \\xe9.txt': the member name is not in UTF-8 or ASCII"
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,8 +211,20 @@ def test_trailing_data_after_the_cabinet_is_refused(
 
 @pytest.mark.parametrize(
     "options",
-    [{"flags": 0x0001}, {"flags": 0x0002}, {"cabinet_index": 1}],
-    ids=["previous-cabinet", "next-cabinet", "not-first-in-set"],
+    [
+        {"flags": 0x0001},
+        {"flags": 0x0002},
+        {"flags": 0x0001, "cabinet_index": 1},
+        {"flags": 0x0002, "folder_indexes": {0: 0xFFFE}},
+        {"flags": 0x0002, "blocks": [(b"hello", 0)], "sizes": {0: 0}},
+    ],
+    ids=[
+        "previous-cabinet",
+        "next-cabinet",
+        "second-in-set",
+        "member-continues-in-next",
+        "block-continues-in-next",
+    ],
 )
 def test_split_cabinet_sets_are_refused(raw_cabinet: RawCabinet, options: dict[str, int]) -> None:
     assert refusal(raw_cabinet(**options)).message == (
@@ -172,12 +233,23 @@ def test_split_cabinet_sets_are_refused(raw_cabinet: RawCabinet, options: dict[s
     )
 
 
-def test_member_continued_from_another_cabinet_is_refused(raw_cabinet: RawCabinet) -> None:
-    error = refusal(raw_cabinet(folder_indexes={0: 0xFFFD}))
+def test_set_number_without_a_linked_cabinet_is_corrupt(raw_cabinet: RawCabinet) -> None:
+    assert refusal(raw_cabinet(cabinet_index=3)).message == (
+        "the cabinet is corrupt (its header numbers it 3 in a cabinet set "
+        "but it links to no other cabinet)"
+    )
+
+
+@pytest.mark.parametrize("folder_index", [0xFFFD, 0xFFFE, 0xFFFF])
+def test_member_continued_in_another_cabinet_without_a_linked_cabinet_is_corrupt(
+    raw_cabinet: RawCabinet, folder_index: int
+) -> None:
+    error = refusal(raw_cabinet(folder_indexes={0: folder_index}))
 
     assert error.member == "a.txt"
     assert error.message == (
-        "a.txt: member continues in another cabinet of a split set; split sets are not supported"
+        "a.txt: the cabinet is corrupt (member is marked as continued in another cabinet "
+        "but the cabinet links to no other)"
     )
 
 
@@ -307,7 +379,239 @@ def test_member_past_its_folder_data_is_refused(raw_cabinet: RawCabinet) -> None
     )
 
 
-def test_block_continuing_in_next_cabinet_is_refused(raw_cabinet: RawCabinet) -> None:
-    error = refusal(raw_cabinet(blocks=[(b"hello", 0)], sizes={0: 0}))
+def test_block_continued_without_a_linked_cabinet_is_corrupt(raw_cabinet: RawCabinet) -> None:
+    error = refusal(raw_cabinet(blocks=[(b"hel", 3), (b"lo", 0)], sizes={0: 3}))
 
-    assert error.message == "folder 0 continues in another cabinet; split sets are not supported"
+    assert error.message == (
+        "the cabinet is corrupt (data block 1 of folder 0 is marked as continued in another "
+        "cabinet but the cabinet links to no other)"
+    )
+
+
+# ------------------------------------------------------------------ Authenticode signatures
+
+Raw = Callable[..., bytes]
+Reserve = Callable[..., bytes]
+SHORT_DER = b"\x30\x03\x02\x01\x05"  # 5 bytes: padded with 3 zeros
+ALIGNED_DER = b"\x30\x06\x02\x01\x01\x02\x01\x02"  # 8 bytes: no padding
+
+
+def declared_size(raw: bytes) -> int:
+    return int(struct.unpack_from("<I", raw, 8)[0])
+
+
+def signed_raw(
+    cabinet_bytes: Raw,
+    signature_reserve: Reserve,
+    trailer: bytes,
+    *,
+    offset_shift: int = 0,
+    length: int | None = None,
+) -> bytes:
+    """A raw cabinet with ``trailer`` after it and a record pointing at it (or not quite)."""
+    size = declared_size(cabinet_bytes(header_reserve=bytes(20)))
+    record = signature_reserve(size + offset_shift, len(trailer) if length is None else length)
+    return cabinet_bytes(header_reserve=record, trailer=trailer)
+
+
+@pytest.mark.parametrize("der", [SHORT_DER, ALIGNED_DER], ids=["padded", "aligned"])
+def test_signed_raw_cabinet_is_listed_with_its_signature(
+    tmp_path: Path, cabinet_bytes: Raw, signature_reserve: Reserve, der: bytes
+) -> None:
+    padded = der + bytes(-len(der) % 8)
+    path = tmp_path / "signed.cab"
+    path.write_bytes(signed_raw(cabinet_bytes, signature_reserve, padded))
+
+    listing = read_cabinet(path)
+
+    assert listing.signature_offset == declared_size(path.read_bytes())
+    assert listing.signature_size == len(der)
+    assert listing.file_size == listing.signature_offset + len(padded)
+    assert [m.name for m in listing.members] == ["a.txt"]
+    assert read_cabinet_signature(listing) == der
+
+
+def test_builder_signs_a_package_as_signtool_lays_it_out(
+    tmp_path: Path, publisher: builder.Signer
+) -> None:
+    update = builder.build_update(signer=publisher, images={"CPE.nbt": 70_000})
+    der = builder.build_catalog({"any.bin": b"any"}, signer=publisher)  # some DER PKCS #7
+    plain = builder.build_package([update], path=tmp_path / "plain.cab")
+    signed = builder.build_package([update], path=tmp_path / "signed.cab", signature=der)
+
+    listing = read_cabinet(signed)
+    raw = signed.read_bytes()
+
+    assert listing.members == read_cabinet(plain).members
+    assert raw[36:60] == (
+        b"\x14\x00\x00\x00\x00\x00\x10\x00"
+        + struct.pack("<II", listing.signature_offset, len(der) + (-len(der) % 8))
+        + bytes(8)
+    )
+    assert listing.signature_offset == declared_size(raw) == len(plain.read_bytes()) + 24
+    assert listing.signature_size == len(der)
+    assert read_cabinet_signature(listing) == der
+
+
+def test_unsigned_cabinet_has_no_signature(raw_cabinet: RawCabinet) -> None:
+    listing = read_cabinet(raw_cabinet())
+
+    assert (listing.signature_offset, listing.signature_size) == (None, 0)
+    assert read_cabinet_signature(listing) is None
+
+
+def test_reserve_kept_free_for_a_signature_is_an_unsigned_cabinet(
+    raw_cabinet: RawCabinet, signature_reserve: Reserve
+) -> None:
+    listing = read_cabinet(raw_cabinet(header_reserve=signature_reserve(0, 0)))
+
+    assert (listing.signature_offset, listing.signature_size) == (None, 0)
+    assert [m.name for m in listing.members] == ["a.txt"]
+
+
+def test_data_after_the_signature_is_refused(
+    tmp_path: Path, cabinet_bytes: Raw, signature_reserve: Reserve
+) -> None:
+    raw = signed_raw(cabinet_bytes, signature_reserve, SHORT_DER + bytes(3), length=8)
+    path = tmp_path / "extra.cab"
+    path.write_bytes(raw + b"MSCF smuggled")
+
+    assert refusal(path).message == "13 bytes of unexpected data after the cabinet's signature"
+
+
+def test_signature_record_not_pointing_at_the_trailing_data_is_refused(
+    tmp_path: Path, cabinet_bytes: Raw, signature_reserve: Reserve
+) -> None:
+    path = tmp_path / "elsewhere.cab"
+    path.write_bytes(signed_raw(cabinet_bytes, signature_reserve, ALIGNED_DER, offset_shift=-8))
+
+    assert refusal(path).message == "8 bytes of unexpected data after the cabinet"
+
+
+def test_trailing_data_with_a_reserve_of_another_kind_is_refused(
+    tmp_path: Path, cabinet_bytes: Raw
+) -> None:
+    path = tmp_path / "other-reserve.cab"
+    path.write_bytes(cabinet_bytes(header_reserve=b"\x01" * 20, trailer=ALIGNED_DER))
+
+    assert refusal(path).message == "8 bytes of unexpected data after the cabinet"
+
+
+def test_signature_record_pointing_inside_the_cabinet_is_refused(
+    raw_cabinet: RawCabinet, signature_reserve: Reserve
+) -> None:
+    path = raw_cabinet(header_reserve=signature_reserve(40, 8))
+
+    assert refusal(path).message == (
+        "the cabinet is corrupt (its signature record does not point after the cabinet)"
+    )
+
+
+def test_truncated_signature_is_refused(
+    tmp_path: Path, cabinet_bytes: Raw, signature_reserve: Reserve
+) -> None:
+    raw = signed_raw(cabinet_bytes, signature_reserve, ALIGNED_DER)
+    path = tmp_path / "cut-signature.cab"
+    path.write_bytes(raw[:-3])
+
+    assert refusal(path).message == (
+        f"the cabinet is truncated: its signature ends at byte {len(raw)}, "
+        f"the file has {len(raw) - 3}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("trailer", "message"),
+    [
+        (b"MSCF" + bytes(4), "the cabinet is corrupt (its signature is not DER-encoded)"),
+        (b"\x30\x80" + bytes(6), "the cabinet is corrupt (its signature is not DER-encoded)"),
+        (b"\x30\x10" + bytes(6), "the cabinet is corrupt (its signature is not DER-encoded)"),
+        (SHORT_DER + b"\0\0\x01", "the cabinet is corrupt (unexpected bytes after its signature)"),
+        (SHORT_DER + bytes(11), "the cabinet is corrupt (unexpected bytes after its signature)"),
+    ],
+    ids=["not-der", "indefinite-length", "longer-than-record", "non-zero-padding", "long-padding"],
+)
+def test_signature_that_is_not_a_padded_der_element_is_refused(
+    tmp_path: Path, cabinet_bytes: Raw, signature_reserve: Reserve, trailer: bytes, message: str
+) -> None:
+    path = tmp_path / "bad-signature.cab"
+    path.write_bytes(signed_raw(cabinet_bytes, signature_reserve, trailer))
+
+    assert refusal(path).message == message
+
+
+def test_signature_of_a_replaced_cabinet_is_refused(
+    tmp_path: Path, publisher: builder.Signer
+) -> None:
+    update = builder.build_update(signer=publisher)
+    der = builder.build_catalog({"any.bin": b"any"}, signer=publisher)
+    path = builder.build_package([update], path=tmp_path / "signed.cab", signature=der)
+    listing = read_cabinet(path)
+    other = builder.build_package([update], path=tmp_path / "other.cab", signature=der[::-1])
+    os.replace(other, path)
+
+    with pytest.raises(PackageError) as caught:
+        read_cabinet_signature(listing)
+
+    assert caught.value.message == "the cabinet changed after it was read; read it again"
+
+
+# ------------------------------------------------------------------- the file itself
+
+
+def test_directory_given_as_a_cabinet_is_refused_in_one_line(tmp_path: Path) -> None:
+    directory = tmp_path / "staging" / "package.cab"
+    directory.mkdir(parents=True)
+
+    assert refusal(directory).message == "cannot read the cabinet package.cab: is a directory"
+
+
+def test_missing_cabinet_is_refused_in_one_line(tmp_path: Path) -> None:
+    error = refusal(tmp_path / "staging" / "package.cab")
+
+    assert error.message == "cannot read the cabinet package.cab: no such file"
+
+
+def test_unreadable_cabinet_is_refused_in_one_line(
+    raw_cabinet: RawCabinet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = raw_cabinet()
+    real_open = os.open
+
+    def denied(name: object, *args: Any, **kwargs: Any) -> int:
+        if name == path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("portal.packaging.cabinet.os.open", denied)
+
+    assert refusal(path).message == f"cannot read the cabinet {path.name}: permission denied"
+
+
+def test_fifo_given_as_a_cabinet_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "package.cab"
+    os.mkfifo(fifo)
+
+    assert refusal(fifo).message == "cannot read the cabinet package.cab: not a regular file"
+
+
+# ---------------------------------------------------------------------------- LZX support
+
+
+def test_lzx_support_is_none_with_cabextract(need_tool: Callable[[str], str]) -> None:
+    need_tool("cabextract")
+
+    assert lzx_support() is None
+
+
+def test_lzx_support_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda _name: None)
+
+    assert (
+        lzx_support()
+        == LZX_NEEDS_CABEXTRACT
+        == (
+            "LZX-compressed packages need the cabextract program (Debian package 'cabextract'), "
+            "which is not installed"
+        )
+    )

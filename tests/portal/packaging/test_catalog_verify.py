@@ -342,3 +342,24 @@ def test_osslsigncode_accepts_the_builders_catalog(tmp_path: Path, need_tool: To
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "Signature verification: ok" in completed.stdout
     assert verify(update, tmp_path / "ours", [ca.certificate_der]).signing_time == now
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (slice(None, -40), "the catalog is not a valid security catalog (Insufficient data"),
+        (slice(None, None), "the catalog is not a valid security catalog (Extra data"),
+    ],
+    ids=["truncated", "trailing-data"],
+)
+def test_malformed_catalogs_are_refused_in_one_short_line(
+    tmp_path: Path, ca: builder.Signer, publisher: builder.Signer, cut: slice, message: str
+) -> None:
+    update = builder.build_update(signer=publisher)
+    catalog = update.files["CPE.cat"][cut] + (b"" if cut.stop else b"\0\0")
+
+    error = refusal(update, tmp_path, [ca.certificate_der], catalog=catalog)
+
+    assert error.message.startswith(message)
+    assert "\n" not in error.message
+    assert len(error.message) < 200
