@@ -26,7 +26,12 @@ from portal.admin.base import actor_of
 from portal.choices import RolloutState, RuleAction, RuleState
 from portal.models import DeviceUpdateRule, Rollout
 from portal.selectors import rules_state_q
-from portal.services.rules import rules_apply
+from portal.services.rules import (
+    RuleVersions,
+    TransitionRefused,
+    rule_transition,
+    rules_apply,
+)
 
 
 class RuleStateFilter(admin.SimpleListFilter):
@@ -62,28 +67,41 @@ def _was(version: str) -> str:
     return version or "nothing"
 
 
+# The preview's words for a refusal; whether an action is refused is the state machine's.
+_PREVIEW_REFUSED = {
+    RuleAction.APPROVE: "refused: no pending version to approve",
+    RuleAction.RESET: "refused: no pending version to cancel",
+    RuleAction.RESTORE: "refused: no approved version to restore",
+}
+
+
 def rule_preview(action: RuleAction, rule: DeviceUpdateRule) -> RulePreview:
-    """The confirmation page's line for one rule (the service decides when it runs)."""
-    pending, approved, restore = rule.pending_version, rule.approved_version, rule.restore_version
+    """The confirmation page's line for one rule: ``rule_transition`` said in words."""
+    before = RuleVersions.of(rule)
+    try:
+        after = rule_transition(action, before)
+    except TransitionRefused:
+        return RulePreview(rule, True, _PREVIEW_REFUSED[action])
+    if after is None:
+        dropped = f", pending {before.pending} dropped" if before.pending else ""
+        effect = f"rule deleted: nothing is offered any more (was {_was(before.approved)}){dropped}"
+        return RulePreview(rule, False, effect)
     if action is RuleAction.APPROVE:
-        if not pending:
-            return RulePreview(rule, True, "refused: no pending version to approve")
-        kept = f"; {approved} kept for a restore" if approved else ""
-        effect = f"everyone gets {pending} (was {_was(approved)}), test devices follow{kept}"
-        return RulePreview(rule, False, effect)
-    if action is RuleAction.RESET:
-        if not pending:
-            return RulePreview(rule, True, "refused: no pending version to cancel")
-        effect = f"test devices go back to {_was(approved)} ({pending} cancelled)"
-        return RulePreview(rule, False, effect)
-    if action is RuleAction.RESTORE:
-        if not approved:
-            return RulePreview(rule, True, "refused: no approved version to restore")
-        back = f"everyone goes back to {restore}" if restore else "nothing is offered any more"
-        testers = f"test devices keep {pending}" if pending else "test devices follow"
-        return RulePreview(rule, False, f"{back} (was {approved}), {testers}")
-    dropped = f", pending {pending} dropped" if pending else ""
-    effect = f"rule deleted: nothing is offered any more (was {_was(approved)}){dropped}"
+        kept = f"; {after.restore} kept for a restore" if after.restore else ""
+        effect = (
+            f"everyone gets {after.approved} (was {_was(before.approved)}), "
+            f"test devices follow{kept}"
+        )
+    elif action is RuleAction.RESET:
+        effect = f"test devices go back to {_was(after.approved)} ({before.pending} cancelled)"
+    else:
+        back = (
+            f"everyone goes back to {after.approved}"
+            if after.approved
+            else "nothing is offered any more"
+        )
+        testers = f"test devices keep {after.pending}" if after.pending else "test devices follow"
+        effect = f"{back} (was {before.approved}), {testers}"
     return RulePreview(rule, False, effect)
 
 

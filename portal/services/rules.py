@@ -7,7 +7,9 @@
 | restore | A set        | A := R; R := empty (no R: A := empty)               |
 | remove  | always       | the rule is deleted                                 |
 
-A refused action raises ``DomainError`` and changes nothing (no audit row either).
+``rule_transition`` is that table as a pure function: the services apply it under a row
+lock, and the control panel's confirmation page previews it. A refused action raises
+``DomainError`` and changes nothing (no audit row either).
 """
 
 from __future__ import annotations
@@ -43,6 +45,58 @@ class DeviceClass:
 
     def as_filter(self) -> dict[str, str]:
         return {f"{name}__iexact": getattr(self, name) for name in CLASS_FIELDS}
+
+
+@dataclass(frozen=True)
+class RuleVersions:
+    """What the state machine reads and writes: P, A, R and whether A came from a restore."""
+
+    pending: str
+    approved: str
+    restore: str
+    restored: bool
+
+    @classmethod
+    def of(cls, rule: DeviceUpdateRule) -> RuleVersions:
+        return cls(rule.pending_version, rule.approved_version, rule.restore_version, rule.restored)
+
+    def write_to(self, rule: DeviceUpdateRule) -> None:
+        rule.pending_version = self.pending
+        rule.approved_version = self.approved
+        rule.restore_version = self.restore
+        rule.restored = self.restored
+
+
+class TransitionRefused(Exception):
+    """The action does not apply to the rule's versions; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def rule_transition(action: RuleAction, before: RuleVersions) -> RuleVersions | None:
+    """The versions after ``action`` (None: the rule is deleted), or TransitionRefused."""
+    if action is RuleAction.APPROVE:
+        if not before.pending:
+            raise TransitionRefused("nothing to approve (no pending version)")
+        return RuleVersions("", before.pending, before.approved, restored=False)
+    if action is RuleAction.RESET:
+        if not before.pending:
+            raise TransitionRefused("nothing to cancel (no pending version)")
+        return RuleVersions("", before.approved, before.restore, before.restored)
+    if action is RuleAction.RESTORE:
+        if not before.approved:
+            raise TransitionRefused("nothing to restore (no approved version)")
+        return RuleVersions(before.pending, before.restore, "", restored=True)
+    return None  # remove
+
+
+def rule_import_transition(before: RuleVersions, version: str) -> RuleVersions | None:
+    """P := version; None when that changes nothing (the same version again)."""
+    if before.pending == version or (not before.pending and before.approved == version):
+        return None
+    return RuleVersions(version, before.approved, before.restore, restored=False)
 
 
 @dataclass(frozen=True)
@@ -137,60 +191,46 @@ def rule_set_pending(
                 f"{rule.identity} serves {rule.device_class}, not "
                 f"{'/'.join(getattr(device_class, name) for name in CLASS_FIELDS)}"
             )
-        if rule.pending_version == version or (
-            not rule.pending_version and rule.approved_version == version
-        ):
+        after = rule_import_transition(RuleVersions.of(rule), version)
+        if after is None:
             return rule, False
         _refuse_during_rollout(rule)
         before = snapshot(rule, VERSION_FIELDS)
-        rule.pending_version = version
-        rule.restored = False
+        after.write_to(rule)
         _save_versions(rule, actor=actor, action="portal.rule.imported", before=before)
         return rule, True
 
 
-def rule_approve(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
-    """R := A; A := P; P := empty. Refused without a pending version."""
+def _apply(
+    rule: DeviceUpdateRule, action: RuleAction, *, actor: Actor, audit_action: str
+) -> DeviceUpdateRule:
     with transaction.atomic():
         rule = _locked(rule)
         _refuse_during_rollout(rule)
-        if not rule.pending_version:
-            raise DomainError(f"{rule.identity}: nothing to approve (no pending version)")
+        try:
+            after = rule_transition(action, RuleVersions.of(rule))
+        except TransitionRefused as refused:
+            raise DomainError(f"{rule.identity}: {refused.reason}") from None
+        assert after is not None  # only remove deletes, and it has its own service
         before = snapshot(rule, VERSION_FIELDS)
-        rule.restore_version = rule.approved_version
-        rule.approved_version = rule.pending_version
-        rule.pending_version = ""
-        rule.restored = False
-        _save_versions(rule, actor=actor, action="portal.rule.approved", before=before)
+        after.write_to(rule)
+        _save_versions(rule, actor=actor, action=audit_action, before=before)
         return rule
+
+
+def rule_approve(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
+    """R := A; A := P; P := empty. Refused without a pending version."""
+    return _apply(rule, RuleAction.APPROVE, actor=actor, audit_action="portal.rule.approved")
 
 
 def rule_reset(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
     """P := empty (test devices go back to the approved version). Refused without P."""
-    with transaction.atomic():
-        rule = _locked(rule)
-        _refuse_during_rollout(rule)
-        if not rule.pending_version:
-            raise DomainError(f"{rule.identity}: nothing to cancel (no pending version)")
-        before = snapshot(rule, VERSION_FIELDS)
-        rule.pending_version = ""
-        _save_versions(rule, actor=actor, action="portal.rule.reset", before=before)
-        return rule
+    return _apply(rule, RuleAction.RESET, actor=actor, audit_action="portal.rule.reset")
 
 
 def rule_restore(*, rule: DeviceUpdateRule, actor: Actor) -> DeviceUpdateRule:
     """A := R; R := empty; with no R nothing is offered any more. Refused without A."""
-    with transaction.atomic():
-        rule = _locked(rule)
-        _refuse_during_rollout(rule)
-        if not rule.approved_version:
-            raise DomainError(f"{rule.identity}: nothing to restore (no approved version)")
-        before = snapshot(rule, VERSION_FIELDS)
-        rule.approved_version = rule.restore_version
-        rule.restore_version = ""
-        rule.restored = True
-        _save_versions(rule, actor=actor, action="portal.rule.restored", before=before)
-        return rule
+    return _apply(rule, RuleAction.RESTORE, actor=actor, audit_action="portal.rule.restored")
 
 
 def rule_remove(*, rule: DeviceUpdateRule, actor: Actor) -> None:
