@@ -73,6 +73,9 @@ def bench_env(data_dir: Path, *, baseline: bool = False) -> dict[str, str]:
         DEVICEUPDATE_DATA_DIR=str(data_dir),
         DEVICEUPDATE_SERVER_FQDN=SERVER_FQDN,
         DEVICEUPDATE_ENV="production",
+        # Production start-up refuses to guess: the embedded parts are chosen explicitly.
+        DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
+        CELERY_BROKER_URL="filesystem://",
         DEVICEUPDATE_MAX_DOWNLOADS="1000",
         SECRET_KEY=(data_dir / "secret").read_text().strip(),
         ALLOWED_HOSTS="127.0.0.1,localhost",

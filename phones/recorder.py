@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -30,6 +31,7 @@ from phones.decision import Decision, server_log_config
 from phones.logstore import log_store_usage
 from phones.models import Device, DeviceLog, DownloadEvent, LogStoreUsage, RequestAudit
 from phones.protocol import UpdateCheck
+from phones.services.rows import RowWriter
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[;#,\r\n\t]")
@@ -185,26 +187,34 @@ def usage_publish(*, server: str) -> None:
     )
 
 
+_AUDIT_FIELDS = (
+    "request_id", "created_at", "server", "channel", "client_address", "identity",
+    "device_type", "mac", "serial", "vendor", "model", "revision", "locale", "user",
+    "request_modules", "response_modules", "test_device", "outcome", "status", "message",
+)  # fmt: skip
+_DEVICE_UPDATED = (
+    "mac", "serial", "device_type", "brand", "model", "revision", "locale", "installed",
+    "targets", "state", "test_device", "last_seen", "last_user", "last_address",
+    "last_channel", "last_server",
+)  # fmt: skip
+# Idempotent by request id; one upsert per phone that keeps its first_seen.
+_audit_rows = RowWriter(RequestAudit, _AUDIT_FIELDS, conflict="request_id")
+_device_rows = RowWriter(
+    Device,
+    ("identity", "first_seen", *_DEVICE_UPDATED),
+    conflict="identity",
+    update=_DEVICE_UPDATED,
+)
+
+
 def _write_checks(records: list[CheckRecord], *, server: str) -> None:
     """Audit rows, inventory upserts and file lines."""
-    RequestAudit.objects.bulk_create(
-        [_audit_row(record, server) for record in records], ignore_conflicts=True
-    )
+    _audit_rows.write(_audit_row(record, server) for record in records)
     latest: dict[str, CheckRecord] = {}
     for record in records:
         if record.check is not None and record.decision is not None:
             latest[record.check.identity] = record
-    if latest:
-        Device.objects.bulk_create(
-            [_device_row(record, server) for record in latest.values()],
-            update_conflicts=True,
-            unique_fields=["identity"],
-            update_fields=[
-                "mac", "serial", "device_type", "brand", "model", "revision", "locale",
-                "installed", "targets", "state", "test_device", "last_seen", "last_user",
-                "last_address", "last_channel", "last_server",
-            ],
-        )  # fmt: skip
+    _device_rows.write(_device_row(record, server) for record in latest.values())
     by_day: dict[str, list[str]] = {}
     for record in records:
         by_day.setdefault(record.created_at.strftime("%Y%m%d"), []).append(
@@ -217,28 +227,28 @@ def _write_checks(records: list[CheckRecord], *, server: str) -> None:
             handle.write("".join(line + "\n" for line in lines))
 
 
-def _audit_row(record: CheckRecord, server: str) -> RequestAudit:
+def _audit_row(record: CheckRecord, server: str) -> dict[str, Any]:
     check = record.check
-    return RequestAudit(
-        request_id=record.request_id,
-        created_at=record.created_at,
-        server=server,
-        channel=record.channel,
-        client_address=record.client_address,
-        identity=check.identity if check else "",
-        device_type=check.device_type if check else "",
-        mac=check.mac if check else "",
-        serial=check.serial if check else "",
-        vendor=check.vendor if check else "",
-        model=check.model if check else "",
-        revision=check.revision if check else "",
-        locale=check.locale if check else "",
-        user=record.user[:256],
-        request_modules=[
+    return {
+        "request_id": record.request_id,
+        "created_at": record.created_at,
+        "server": server,
+        "channel": record.channel,
+        "client_address": record.client_address,
+        "identity": check.identity if check else "",
+        "device_type": check.device_type if check else "",
+        "mac": check.mac if check else "",
+        "serial": check.serial if check else "",
+        "vendor": check.vendor if check else "",
+        "model": check.model if check else "",
+        "revision": check.revision if check else "",
+        "locale": check.locale if check else "",
+        "user": record.user[:256],
+        "request_modules": [
             {"update_type": m.update_type, "file": m.file_name, "version": m.version}
             for m in (check.modules if check else ())
         ],
-        response_modules=[
+        "response_modules": [
             {
                 "update_type": m.update_type,
                 "rule": m.rule,
@@ -249,36 +259,36 @@ def _audit_row(record: CheckRecord, server: str) -> RequestAudit:
             }
             for m in (record.decision.modules if record.decision else ())
         ],
-        test_device=bool(record.decision and record.decision.test_device),
-        outcome=record.outcome,
-        status=record.status,
-        message=record.message[:400],
-    )
+        "test_device": bool(record.decision and record.decision.test_device),
+        "outcome": str(record.outcome),
+        "status": record.status,
+        "message": record.message[:400],
+    }
 
 
-def _device_row(record: CheckRecord, server: str) -> Device:
+def _device_row(record: CheckRecord, server: str) -> dict[str, Any]:
     check, decision = record.check, record.decision
     assert check is not None and decision is not None
-    return Device(
-        identity=check.identity,
-        mac=check.mac,
-        serial=check.serial,
-        device_type=check.device_type,
-        brand=check.vendor,
-        model=check.model,
-        revision=check.revision,
-        locale=check.locale,
-        installed={m.update_type: m.version for m in check.modules},
-        targets=decision.targets,
-        state=_DEVICE_STATE[decision.outcome],
-        test_device=decision.test_device,
-        first_seen=record.created_at,
-        last_seen=record.created_at,
-        last_user=record.user[:256],
-        last_address=record.client_address,
-        last_channel=record.channel,
-        last_server=server,
-    )
+    return {
+        "identity": check.identity,
+        "mac": check.mac,
+        "serial": check.serial,
+        "device_type": check.device_type,
+        "brand": check.vendor,
+        "model": check.model,
+        "revision": check.revision,
+        "locale": check.locale,
+        "installed": {m.update_type: m.version for m in check.modules},
+        "targets": decision.targets,
+        "state": str(_DEVICE_STATE[decision.outcome]),
+        "test_device": decision.test_device,
+        "first_seen": record.created_at,
+        "last_seen": record.created_at,
+        "last_user": record.user[:256],
+        "last_address": record.client_address,
+        "last_channel": str(record.channel),
+        "last_server": server,
+    }
 
 
 class Recorder:
