@@ -9,29 +9,20 @@ pins; administrators hold, pin and release it per rule through the fleet service
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q, QuerySet
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-    StreamingHttpResponse,
-)
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -40,7 +31,6 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from phones.choices import Outcome
-from phones.logs import server_logs_clear
 from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
 from phones.selectors import (
     WhatIf,
@@ -49,9 +39,10 @@ from phones.selectors import (
     device_what_if_explained,
     mac_search_term,
 )
-from phones.tasks import server_logs_clear_task
-from portal.admin.audit import BoundedCountPaginator, _Echo, csv_cell
+from phones.services.log_clearing import MAX_DAYS_BACK, logs_clear_everywhere
+from portal.admin.audit import BoundedCountPaginator
 from portal.admin.base import service_check
+from portal.admin.csv_export import CsvExportAdmin
 from portal.choices import DeviceControlKind
 from portal.errors import DomainError
 from portal.identifiers import parse_version
@@ -218,38 +209,6 @@ class DeviceVersionFilter(admin.SimpleListFilter):
         return queryset.filter(installed__icontains=f'"{value}"')
 
 
-def request_audit_csv_rows(rows: QuerySet[RequestAudit]) -> Iterator[str]:
-    """The export's lines: the header, then one line per audited update check."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(REQUEST_AUDIT_CSV_HEADER)
-    for row in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            csv_cell(value)
-            for value in (
-                row.pk,
-                row.created_at.isoformat(),
-                row.server,
-                row.channel,
-                row.client_address,
-                row.identity,
-                row.device_type,
-                row.mac,
-                row.serial,
-                row.vendor,
-                row.model,
-                row.revision,
-                row.locale,
-                row.user,
-                "yes" if row.test_device else "no",
-                row.outcome,
-                row.status,
-                row.message,
-                json.dumps(row.request_modules, ensure_ascii=False, sort_keys=True),
-                json.dumps(row.response_modules, ensure_ascii=False, sort_keys=True),
-            )
-        )
-
-
 def modules_table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> SafeString:
     if not rows:
         return format_html("{}", "none")
@@ -263,7 +222,7 @@ def modules_table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> Saf
 
 
 @admin.register(RequestAudit)
-class RequestAuditAdmin(ReadOnlyAdmin[RequestAudit]):
+class RequestAuditAdmin(CsvExportAdmin[RequestAudit], ReadOnlyAdmin[RequestAudit]):
     list_display = (
         "time",
         "server",
@@ -280,6 +239,8 @@ class RequestAuditAdmin(ReadOnlyAdmin[RequestAudit]):
     search_fields = ("mac", "serial", "user")
     date_hierarchy = "created_at"
     change_list_template = "admin/phones/requestaudit/change_list.html"
+    csv_header = REQUEST_AUDIT_CSV_HEADER
+    csv_filename = "request-audit.csv"
     fieldsets = (
         (
             None,
@@ -348,27 +309,29 @@ class RequestAuditAdmin(ReadOnlyAdmin[RequestAudit]):
             ],
         )
 
-    def get_urls(self) -> list[URLPattern]:
-        export = path(
-            "export.csv",
-            self.admin_site.admin_view(self.export_csv_view),
-            name="phones_requestaudit_export",
+    def csv_row(self, obj: RequestAudit) -> Sequence[Any]:
+        return (
+            obj.pk,
+            obj.created_at.isoformat(),
+            obj.server,
+            obj.channel,
+            obj.client_address,
+            obj.identity,
+            obj.device_type,
+            obj.mac,
+            obj.serial,
+            obj.vendor,
+            obj.model,
+            obj.revision,
+            obj.locale,
+            obj.user,
+            "yes" if obj.test_device else "no",
+            obj.outcome,
+            obj.status,
+            obj.message,
+            json.dumps(obj.request_modules, ensure_ascii=False, sort_keys=True),
+            json.dumps(obj.response_modules, ensure_ascii=False, sort_keys=True),
         )
-        return [export, *super().get_urls()]
-
-    def export_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-        """The rows the list shows with the same filters and search, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(f"{reverse('admin:phones_requestaudit_changelist')}?e=1")
-        response = StreamingHttpResponse(
-            request_audit_csv_rows(changelist.queryset), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="request-audit.csv"'
-        return response
 
 
 def history_lines(rows: list[RequestAudit]) -> list[dict[str, Any]]:
@@ -767,14 +730,8 @@ class DeviceLogAdmin(ReadOnlyAdmin[DeviceLog]):
             days = form.cleaned_data["days_back"]
             user = request.user
             assert isinstance(user, User)
-            result = server_logs_clear(
-                older_than=timezone.now() - dt.timedelta(days=days), actor=Actor.of_user(user)
-            )
-            others = list(
-                Server.objects.exclude(fqdn=settings.SERVER_FQDN).values_list("fqdn", flat=True)
-            )
-            for fqdn in others:
-                server_logs_clear_task.delay(server_fqdn=fqdn, days_back=days)
+            cleared = logs_clear_everywhere(days_back=days, actor=Actor.of_user(user))
+            result, others = cleared.here, cleared.queued_servers
             self.message_user(
                 request,
                 f"Removed {result.device_logs} device logs ({result.device_log_bytes} bytes), "
@@ -812,5 +769,5 @@ class DeviceLogAdmin(ReadOnlyAdmin[DeviceLog]):
 
 class ClearLogsForm(forms.Form):
     days_back = forms.IntegerField(
-        min_value=1, max_value=30, label="Delete logs older than (days)", initial=10
+        min_value=1, max_value=MAX_DAYS_BACK, label="Delete logs older than (days)", initial=10
     )

@@ -13,6 +13,8 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from phones.choices import PhoneError
+
 
 def client_address(request: HttpRequest) -> str | None:
     """REMOTE_ADDR, or the address a trusted reverse proxy forwarded for it."""
@@ -28,9 +30,8 @@ def client_address(request: HttpRequest) -> str | None:
 
 @dataclass(frozen=True)
 class ExternalRefusal:
-    code: str
+    code: PhoneError
     message: str
-    status: int
     retry_after: int | None = None
 
 
@@ -61,19 +62,18 @@ def check_external(
 ) -> ExternalRefusal | None:
     """None when the external request may be answered; else the spec's refusal."""
     if not user_id:
-        return ExternalRefusal("NoSignedInUser", "no user is signed in on the phone", 403)
+        return ExternalRefusal(PhoneError.NO_SIGNED_IN_USER, "no user is signed in on the phone")
     name = _user_id_name(user_id)
     keys = _failure_keys(address, name)
     if _throttled(keys):
         return ExternalRefusal(
-            "TooManyRequests",
+            PhoneError.TOO_MANY_REQUESTS,
             "too many failed sign-ins; try again later",
-            429,
             retry_after=settings.EXTERNAL_AUTH_WINDOW,
         )
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
-        return ExternalRefusal("AnonymousNotSupported", "credentials are required", 401)
+        return ExternalRefusal(PhoneError.ANONYMOUS_NOT_SUPPORTED, "credentials are required")
     scheme, _, encoded = header.partition(" ")
     try:
         username, _, password = (
@@ -88,7 +88,7 @@ def check_external(
     )
     if user is None or not _is_user(user, name):
         _count_failure(keys)
-        return ExternalRefusal("InvalidCredentials", "the credentials are not valid", 401)
+        return ExternalRefusal(PhoneError.INVALID_CREDENTIALS, "the credentials are not valid")
     return None
 
 

@@ -37,3 +37,28 @@ class ObservedState(models.TextChoices):
     RUNNING = "running", "running"
     FAILED = "failed", "failed"
     HELD = "held", "held"
+
+
+class PhoneError(models.TextChoices):
+    """The phone protocol's error codes (``<Error><Code>``), each with its HTTP status:
+    the one place a code's status is written."""
+
+    status: int
+
+    # Members are built once, at import; a response reads ``.status``, an attribute.
+    def __new__(cls, code: str, status: int) -> PhoneError:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.status = status
+        return member
+
+    INVALID_REQUEST = "InvalidRequest", 400, "the request is not valid"
+    ANONYMOUS_NOT_SUPPORTED = "AnonymousNotSupported", 401, "credentials are required"
+    INVALID_CREDENTIALS = "InvalidCredentials", 401, "the credentials are not valid"
+    NO_SIGNED_IN_USER = "NoSignedInUser", 403, "no user is signed in on the phone"
+    NOT_FOUND = "NotFound", 404, "no such file on this server"
+    TOO_LARGE = "TooLarge", 413, "the request or file is too large"
+    UNSUPPORTED_LOG_TYPE = "UnsupportedLogType", 415, "log type or extension not allowed"
+    TOO_MANY_REQUESTS = "TooManyRequests", 429, "too many failed sign-ins"
+    QUOTA_EXCEEDED = "QuotaExceeded", 507, "the log store is over its quota"
+    BUSY = "Busy", 503, "too many downloads in progress"

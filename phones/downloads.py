@@ -25,6 +25,7 @@ from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
 
 from phones.auth import client_address
+from phones.choices import PhoneError
 from phones.decision import decision_tables
 from phones.errors import phone_error
 from phones.recorder import DownloadRecord, recorder
@@ -104,7 +105,7 @@ class _Transfer:
 def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
     target = resolve_in_store(settings.SERVER_STORE_DIR, path)
     if target is None:
-        return phone_error("NotFound", "no such file on this server")
+        return phone_error(PhoneError.NOT_FOUND, "no such file on this server")
     info = target.stat()
     etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
     headers = {
@@ -149,7 +150,7 @@ def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpRes
         slots = _slots_for(settings.DOWNLOAD_MAX_CONCURRENT)
         if not slots.acquire(blocking=False):
             return phone_error(
-                "Busy",
+                PhoneError.BUSY,
                 "too many downloads in progress; try again later",
                 retry_after=settings.DOWNLOAD_RETRY_AFTER,
             )

@@ -1,4 +1,4 @@
-"""The phone protocol's XML error body, with its HTTP status."""
+"""The phone protocol's XML error body, with its code's HTTP status."""
 
 from __future__ import annotations
 
@@ -6,28 +6,20 @@ from xml.sax.saxutils import escape
 
 from django.http import HttpResponse
 
-STATUS = {
-    "InvalidRequest": 400,
-    "AnonymousNotSupported": 401,
-    "InvalidCredentials": 401,
-    "NoSignedInUser": 403,
-    "NotFound": 404,
-    "TooLarge": 413,
-    "UnsupportedLogType": 415,
-    "TooManyRequests": 429,
-    "QuotaExceeded": 507,
-    "Busy": 503,
-}
+from phones.choices import PhoneError
 
 
-def phone_error(code: str, message: str, *, retry_after: int | None = None) -> HttpResponse:
+def phone_error(code: PhoneError, message: str, *, retry_after: int | None = None) -> HttpResponse:
     """``<Error><Code>..</Code><Message>..</Message></Error>`` with the code's status."""
+    # ``_value_`` is the member's plain value (``.value`` is a descriptor call); codes
+    # are fixed words, so only the message needs escaping.
     body = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
-        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+        f"<Error><Code>{code._value_}</Code><Message>{escape(message)}</Message></Error>"
     )
-    response = HttpResponse(body, status=STATUS[code], content_type="text/xml; charset=utf-8")
-    if code == "AnonymousNotSupported":  # the challenge a 401 for missing credentials needs
+    response = HttpResponse(body, status=code.status, content_type="text/xml; charset=utf-8")
+    if code is PhoneError.ANONYMOUS_NOT_SUPPORTED:
+        # The challenge a 401 for missing credentials needs.
         response["WWW-Authenticate"] = 'Basic realm="Device Update"'
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import UnreadablePostError
 
-from phones.choices import Channel
+from phones.choices import Channel, PhoneError
 from phones.logstore import (
     QuotaExceeded,
     files_delete,
@@ -83,11 +83,14 @@ def log_upload_parse(
     log_type = params.get("type", "")
     allowed_types = {t.lower(): t for t in config.valid_log_file_types}
     if log_type.lower() not in allowed_types:
-        raise ProtocolError(f"log type {log_type!r} is not allowed", code="UnsupportedLogType")
+        raise ProtocolError(
+            f"log type {log_type!r} is not allowed", code=PhoneError.UNSUPPORTED_LOG_TYPE
+        )
     extension = os.path.splitext(name)[1].lower()
     if extension not in {e.lower() for e in config.valid_log_file_extensions}:
         raise ProtocolError(
-            f"file extension {extension or '(none)'!r} is not allowed", code="UnsupportedLogType"
+            f"file extension {extension or '(none)'!r} is not allowed",
+            code=PhoneError.UNSUPPORTED_LOG_TYPE,
         )
     return LogUpload(
         log_type=allowed_types[log_type.lower()],
@@ -113,7 +116,7 @@ def log_upload_store(
     """
     limit = config.max_log_file_size
     if declared_length is not None and declared_length > limit:
-        raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
+        raise ProtocolError(f"the file is larger than {limit} bytes", code=PhoneError.TOO_LARGE)
     relative = log_path(upload.log_type, upload.device, upload.name)
     out, part = log_part_create(relative)
     kept = False
@@ -122,7 +125,7 @@ def log_upload_store(
             size, written = _receive(out, chunks, limit=limit, expected=declared_length)
         kept = log_keep(part, relative, size=size, quota=config.log_store_quota)
     except QuotaExceeded as error:
-        raise ProtocolError(str(error), code="QuotaExceeded") from None
+        raise ProtocolError(str(error), code=PhoneError.QUOTA_EXCEEDED) from None
     finally:
         if not kept:  # refused, interrupted or the same file again: nothing partial stays
             os.unlink(part)
@@ -161,12 +164,14 @@ def _receive(
         size += len(chunk)
         if size > limit:
             # Refused as soon as the limit is passed; the rest is never read.
-            raise ProtocolError(f"the file is larger than {limit} bytes", code="TooLarge")
+            raise ProtocolError(f"the file is larger than {limit} bytes", code=PhoneError.TOO_LARGE)
         try:
             out.write(chunk)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ProtocolError("the log store's disk is full", code="QuotaExceeded") from None
+                raise ProtocolError(
+                    "the log store's disk is full", code=PhoneError.QUOTA_EXCEEDED
+                ) from None
             raise
     if expected is not None and size != expected:
         raise ProtocolError(f"the upload was interrupted ({size} of {expected} bytes)")

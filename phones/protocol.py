@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from phones.choices import PhoneError
 from portal.identifiers import normalise_mac, normalise_version
 
 MAX_BODY = 64 * 1024
@@ -26,7 +27,7 @@ _VENDOR_NAMES = ("vendor", "brand", "manufacturer")
 class ProtocolError(Exception):
     """A request the protocol refuses; ``code`` is the spec's error code."""
 
-    def __init__(self, message: str, *, code: str = "InvalidRequest") -> None:
+    def __init__(self, message: str, *, code: PhoneError = PhoneError.INVALID_REQUEST) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -86,7 +87,9 @@ def _text(elements: dict[str, Element], *names: str) -> str:
 def parse_update_check(body: bytes) -> UpdateCheck:
     """Read an update check; ``ProtocolError`` for anything the spec refuses."""
     if len(body) > MAX_BODY:
-        raise ProtocolError(f"the request is larger than {MAX_BODY} bytes", code="TooLarge")
+        raise ProtocolError(
+            f"the request is larger than {MAX_BODY} bytes", code=PhoneError.TOO_LARGE
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from phones.choices import PhoneError
 from portal.identifiers import normalise_version
 from portal.services.demo import DEMO_UPDATES
 
@@ -542,7 +543,7 @@ class Fleet:
         status, body = self._post_check(phone, credentials=phone.send_credentials)
         if status == 401 and phone.external and not phone.send_credentials:
             code = error_code(body)
-            if code != "AnonymousNotSupported":
+            if code != PhoneError.ANONYMOUS_NOT_SUPPORTED:
                 raise ProtocolViolation(f"401 {code or 'without a code'} before any credentials")
             result.challenged += 1
             phone.send_credentials = True

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from phones.auth import check_external, client_address
-from phones.choices import Channel, Outcome
+from phones.choices import Channel, Outcome, PhoneError
 from phones.decision import offer_for_request, server_log_config
 from phones.errors import phone_error
 from phones.logs import log_upload_parse, log_upload_store
@@ -98,7 +98,7 @@ class UpdateCheckView(APIView):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > MAX_BODY:
             return self._refuse(
-                address, None, "TooLarge", f"the request is larger than {MAX_BODY} bytes"
+                address, None, PhoneError.TOO_LARGE, f"the request is larger than {MAX_BODY} bytes"
             )
         try:
             check = cast(UpdateCheck, request.data)
@@ -132,7 +132,7 @@ class UpdateCheckView(APIView):
         self,
         address: str | None,
         check: UpdateCheck | None,
-        code: str,
+        code: PhoneError,
         message: str,
         *,
         retry_after: int | None = None,
@@ -159,9 +159,9 @@ class UpdateCheckView(APIView):
         # Anything else DRF would turn into HTML or JSON (405, 415...): still the phone's XML.
         status = getattr(exc, "status_code", None)
         if status == 405:
-            return phone_error("InvalidRequest", "use POST")
+            return phone_error(PhoneError.INVALID_REQUEST, "use POST")
         logger.exception("update check failed")
-        return phone_error("InvalidRequest", "the request could not be processed")
+        return phone_error(PhoneError.INVALID_REQUEST, "the request could not be processed")
 
 
 class ExternalUpdateCheckView(UpdateCheckView):
@@ -203,7 +203,7 @@ class LogUploadView(View):
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone
-            return phone_error("InvalidRequest", "the upload could not be processed")
+            return phone_error(PhoneError.INVALID_REQUEST, "the upload could not be processed")
         return HttpResponse(
             '<?xml version="1.0" encoding="utf-8"?>\n'
             "<LogUploadResponse><Status>Stored</Status></LogUploadResponse>",
@@ -214,7 +214,7 @@ class LogUploadView(View):
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        return phone_error("InvalidRequest", "use POST")
+        return phone_error(PhoneError.INVALID_REQUEST, "use POST")
 
 
 class ExternalLogUploadView(LogUploadView):

@@ -6,20 +6,17 @@ full result count) and the export streams rows instead of building the file.
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, cast
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 
+from portal.admin.csv_export import CsvExportAdmin
 from portal.models import AuditEntry
 
 CSV_HEADER = (
@@ -32,8 +29,6 @@ CSV_HEADER = (
     "object",
     "changes",
 )
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class BoundedCountPaginator(Paginator):
@@ -44,12 +39,6 @@ class BoundedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return cast(QuerySet[Any], self.object_list)[: self.limit].count()
-
-
-def csv_cell(value: Any) -> str:
-    """The text of one cell, with a leading quote when a spreadsheet would run it."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
 def _json(value: Any) -> str:
@@ -68,33 +57,8 @@ def changes_summary(changes: dict[str, Any], *, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-class _Echo:
-    """A file-like object whose ``write`` hands the line back to the CSV writer's caller."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def audit_csv_rows(entries: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    for entry in entries.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                csv_cell(entry.pk),
-                csv_cell(entry.created_at.isoformat()),
-                csv_cell(entry.actor_name),
-                csv_cell(entry.action),
-                csv_cell(entry.object_type),
-                csv_cell(entry.object_id),
-                csv_cell(entry.object_repr),
-                csv_cell(_json(entry.changes)),
-            ]
-        )
-
-
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
+class AuditEntryAdmin(CsvExportAdmin[AuditEntry]):
     list_display = ("created_at", "actor_name", "action", "object_type", "object_repr", "summary")
     list_filter = ("action", "object_type", "actor_name")
     search_fields = ("action", "actor_name", "object_repr", "object_id")
@@ -113,6 +77,8 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
     )
     readonly_fields = fields
     change_list_template = "admin/portal/auditentry/change_list.html"
+    csv_header = CSV_HEADER
+    csv_filename = "audit-trail.csv"
 
     @admin.display(description="changes")
     def summary(self, obj: AuditEntry) -> str:
@@ -121,6 +87,18 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
     @admin.display(description="changes")
     def changes_pretty(self, obj: AuditEntry) -> str:
         return changes_summary(obj.changes, limit=10_000)
+
+    def csv_row(self, obj: AuditEntry) -> Sequence[Any]:
+        return (
+            obj.pk,
+            obj.created_at.isoformat(),
+            obj.actor_name,
+            obj.action,
+            obj.object_type,
+            obj.object_id,
+            obj.object_repr,
+            _json(obj.changes),
+        )
 
     # The trail is written by services only: nobody adds, edits or deletes a row here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -131,25 +109,3 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
-
-    def get_urls(self) -> list[URLPattern]:
-        export = path(
-            "export.csv",
-            self.admin_site.admin_view(self.export_csv_view),
-            name="portal_auditentry_export",
-        )
-        return [export, *super().get_urls()]
-
-    def export_csv_view(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-        """The rows the list shows with the same filters and search, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(f"{reverse('admin:portal_auditentry_changelist')}?e=1")
-        response = StreamingHttpResponse(
-            audit_csv_rows(changelist.queryset), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
-        return response

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
+from deviceupdate.dispatch import enqueue
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
@@ -33,8 +34,6 @@ def unused_versions(*, pool: Pool) -> list[UpdateVersion]:
 def unused_files_clear_queue(*, pool: Pool, actor: Actor) -> list[str]:
     """Audit the request and, after commit, ask every server of the pool to remove its
     copies of versions the pool's rules no longer name. Returns those versions' folders."""
-    from portal.tasks import server_remove_unused_task
-
     folders = sorted(version.folder for version in unused_versions(pool=pool))
     fqdns = list(Server.objects.filter(pool=pool).values_list("fqdn", flat=True))
     with transaction.atomic():
@@ -45,9 +44,7 @@ def unused_files_clear_queue(*, pool: Pool, actor: Actor) -> list[str]:
             changes={"versions": [folders, []], "servers": [None, fqdns]},
         )
         for fqdn in fqdns:
-            transaction.on_commit(
-                lambda fqdn=fqdn: server_remove_unused_task.delay(server_fqdn=fqdn)  # type: ignore[misc]
-            )
+            enqueue("portal.tasks.server_remove_unused_task", server_fqdn=fqdn)
     return folders
 
 

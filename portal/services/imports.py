@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from deviceupdate.dispatch import enqueue, enqueue_now
 from portal.choices import ImportStatus, UpdateFileRole
 from portal.errors import DomainError
 from portal.identifiers import parse_version
@@ -83,9 +84,7 @@ def package_import_start(
             )
             job.pools.set(pools or list(Pool.objects.all()))
             incoming.rename(job_staging_dir(job.pk))
-            from portal.tasks import package_import_task
-
-            transaction.on_commit(lambda: package_import_task.delay(job_id=job.pk))
+            enqueue("portal.tasks.package_import_task", job_id=job.pk)
     except BaseException:
         shutil.rmtree(incoming, ignore_errors=True)
         raise
@@ -382,8 +381,6 @@ def imports_recover(*, stale_after: dt.timedelta) -> tuple[int, int]:
     one is queued again (claiming is atomic, so a duplicate message does no harm).
     Returns (failed, requeued).
     """
-    from portal.tasks import package_import_task
-
     cutoff = timezone.now() - stale_after
     failed = 0
     for job_id in ImportJob.objects.filter(
@@ -402,7 +399,7 @@ def imports_recover(*, stale_after: dt.timedelta) -> tuple[int, int]:
         )
     )
     for job_id in queued:
-        package_import_task.delay(job_id=job_id)
+        enqueue_now("portal.tasks.package_import_task", job_id=job_id)
     return failed, len(queued)
 
 

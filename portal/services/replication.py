@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deviceupdate.dispatch import enqueue
 from portal.choices import ReplicaState
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
@@ -63,8 +64,6 @@ def versions_referenced_by(*, pool: Pool) -> list[UpdateVersion]:
 def replication_queue(*, versions: Iterable[UpdateVersion], servers: Iterable[Server]) -> int:
     """Record every missing (server, file) as pending and send one task per (server,
     version) after commit. Call inside the transaction that made the versions needed."""
-    from portal.tasks import server_replicate_task
-
     versions = list(versions)
     files = list(UpdateFile.objects.filter(version__in=versions))
     sent = 0
@@ -78,11 +77,10 @@ def replication_queue(*, versions: Iterable[UpdateVersion], servers: Iterable[Se
             [ServerFile(server=server, file=f) for f in files if f.pk not in existing]
         )
         for version in versions:
-            fqdn, version_id = server.fqdn, version.pk
-            transaction.on_commit(
-                lambda fqdn=fqdn, version_id=version_id: server_replicate_task.delay(  # type: ignore[misc]
-                    server_fqdn=fqdn, version_id=version_id
-                )
+            enqueue(
+                "portal.tasks.server_replicate_task",
+                server_fqdn=server.fqdn,
+                version_id=version.pk,
             )
             sent += 1
     return sent
@@ -90,10 +88,7 @@ def replication_queue(*, versions: Iterable[UpdateVersion], servers: Iterable[Se
 
 def server_catch_up_queue(*, server: Server) -> None:
     """A new or lagging server: after commit, check its store and copy what it lacks."""
-    from portal.tasks import server_check_store_task
-
-    fqdn = server.fqdn
-    transaction.on_commit(lambda: server_check_store_task.delay(server_fqdn=fqdn))
+    enqueue("portal.tasks.server_check_store_task", server_fqdn=server.fqdn)
 
 
 def store_path(store_dir: Path, file: UpdateFile) -> Path:
@@ -261,8 +256,6 @@ def server_verified_folders(*, server: Server) -> set[str]:
 def servers_resync_queue(*, servers: Iterable[Server], actor: Actor) -> int:
     """Audit a re-sync request per server and, after commit, queue a full store check
     (SHA-256 of every copy, then copy what is missing) on each server's own queue."""
-    from portal.tasks import server_check_store_task
-
     sent = 0
     with transaction.atomic():
         for server in servers:
@@ -272,11 +265,6 @@ def servers_resync_queue(*, servers: Iterable[Server], actor: Actor) -> int:
                 obj=server,
                 changes={"full_check": [None, True]},
             )
-            fqdn = server.fqdn
-            transaction.on_commit(
-                lambda fqdn=fqdn: server_check_store_task.delay(  # type: ignore[misc]
-                    server_fqdn=fqdn, full=True
-                )
-            )
+            enqueue("portal.tasks.server_check_store_task", server_fqdn=server.fqdn, full=True)
             sent += 1
     return sent

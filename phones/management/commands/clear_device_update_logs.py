@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 import json
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from phones.logs import server_logs_clear
-from phones.tasks import server_logs_clear_task
-from portal.models import Server
-from portal.services.audit import Actor
+from phones.services.log_clearing import MAX_DAYS_BACK, logs_clear_everywhere
+from portal.management.base import command_actor
 
 
 class Command(BaseCommand):
@@ -29,17 +24,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["days_back"]
-        if not 1 <= days <= 30:
-            raise CommandError(f"--days-back must be 1 to 30, not {days}")
-        result = server_logs_clear(
-            older_than=timezone.now() - dt.timedelta(days=days),
-            actor=Actor.system(f"manage.py ({getpass.getuser()})"),
-        )
-        others = list(
-            Server.objects.exclude(fqdn=settings.SERVER_FQDN).values_list("fqdn", flat=True)
-        )
-        for fqdn in others:
-            server_logs_clear_task.delay(server_fqdn=fqdn, days_back=days)
+        if not 1 <= days <= MAX_DAYS_BACK:
+            raise CommandError(f"--days-back must be 1 to {MAX_DAYS_BACK}, not {days}")
+        cleared = logs_clear_everywhere(days_back=days, actor=command_actor())
+        result, others = cleared.here, cleared.queued_servers
         if options["json"]:
             self.stdout.write(json.dumps({**vars(result), "queued_servers": others}))
             return

@@ -1,0 +1,159 @@
+"""The import graph, read from the source with ``ast``: tasks call services and never
+the other way round (services queue work by task name through ``deviceupdate.dispatch``),
+and the portal never depends on the phone side."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from deviceupdate.celery import app
+from deviceupdate.celery_routes import PER_SERVER_TASKS
+from deviceupdate.dispatch import registered_task
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TASK_MODULES = ("portal.tasks", "phones.tasks")
+DISPATCH_FUNCTIONS = ("enqueue", "enqueue_now")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_DIR).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(source: str, *, module: str, is_package: bool = False) -> set[str]:
+    """Every module ``source`` imports, anywhere (inside functions and ``TYPE_CHECKING``
+    too): ``from a import b`` counts as ``a`` and ``a.b``, relative imports resolved,
+    and ``import_module("a.b")`` with a literal name counts as ``a.b``."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name | ast.Attribute)
+            and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+def modules_under(*folders: str) -> dict[str, set[str]]:
+    """``{module: the modules it imports}`` for every Python file under ``folders``."""
+    graph = {}
+    for folder in folders:
+        for path in sorted((PROJECT_DIR / folder).rglob("*.py")):
+            graph[module_name(path)] = imported_modules(
+                path.read_text(encoding="utf-8"),
+                module=module_name(path),
+                is_package=path.name == "__init__.py",
+            )
+    return graph
+
+
+def is_within(name: str, package: str) -> bool:
+    return name == package or name.startswith(f"{package}.")
+
+
+def dispatched_task_names() -> list[tuple[str, str, set[str]]]:
+    """(module, task name, keyword names) of every ``enqueue``/``enqueue_now`` call with
+    a literal task name in the portal and the phone side."""
+    calls = []
+    for folder in ("portal", "phones"):
+        for path in sorted((PROJECT_DIR / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in DISPATCH_FUNCTIONS
+                ):
+                    where = f"{module_name(path)}: {node.func.id} without a literal task name"
+                    assert node.args, where
+                    assert isinstance(node.args[0], ast.Constant), where
+                    keywords = {keyword.arg for keyword in node.keywords if keyword.arg}
+                    calls.append((module_name(path), str(node.args[0].value), keywords))
+    return calls
+
+
+def test_the_reader_sees_every_spelling_of_an_import() -> None:
+    source = (
+        "import portal.tasks\n"
+        "from phones import tasks\n"
+        "from . import tasks as relative\n"
+        "from ..tasks import this_server\n"
+        "def later():\n"
+        "    from phones.tasks import server_logs_clear_task\n"
+        "    importlib.import_module('portal.models')\n"
+    )
+    assert imported_modules(source, module="phones.services.example") == {
+        "portal.tasks",
+        "phones",
+        "phones.tasks",
+        "phones.services",
+        "phones.services.tasks",
+        "phones.tasks.this_server",
+        "phones.tasks.server_logs_clear_task",
+        "portal.models",
+    }
+    # And on the real tree: the phone side's tasks import the portal's.
+    assert "portal.tasks" in modules_under("phones")["phones.tasks"]
+
+
+def test_no_service_imports_a_task_module() -> None:
+    graph = modules_under("portal/services", "phones/services")
+    assert len(graph) >= 10  # the services were found: the check is not vacuous
+    offending = {
+        (module, name)
+        for module, imported in graph.items()
+        for name in imported
+        if any(is_within(name, tasks) for tasks in TASK_MODULES)
+    }
+    assert offending == set()
+
+
+def test_the_portal_never_imports_the_phone_side() -> None:
+    graph = modules_under("portal")
+    assert len(graph) >= 50
+    offending = {
+        (module, name)
+        for module, imported in graph.items()
+        for name in imported
+        if is_within(name, "phones")
+    }
+    assert offending == set()
+
+
+def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_server() -> None:
+    calls = dispatched_task_names()
+    assert {name for _, name, _ in calls} == {
+        "portal.tasks.package_import_task",
+        "portal.tasks.server_check_store_task",
+        "portal.tasks.server_remove_unused_task",
+        "portal.tasks.server_replicate_task",
+        "phones.tasks.server_logs_clear_task",
+    }
+    for module, name, keywords in calls:
+        assert registered_task(name).name == name, module
+        assert name in app.tasks, module
+        if name in PER_SERVER_TASKS:
+            assert "server_fqdn" in keywords, f"{module} queues {name} without server_fqdn"
+
+
+def test_a_name_no_task_has_is_refused() -> None:
+    with pytest.raises(KeyError):
+        registered_task("portal.tasks.no_such_task")
