@@ -44,6 +44,7 @@ lint: $(VENV)/.installed-dev
 	DEVICEUPDATE_DATA_DIR=$(TEST_DATA_DIR) DEVICEUPDATE_ENV=production \
 	  SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	  ALLOWED_HOSTS=pool01.example.org \
+	  DATABASE_URL=sqlite:///$(TEST_DATA_DIR)/deploy-check.sqlite3 CELERY_BROKER_URL=filesystem:// \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 format: $(VENV)/.installed-dev

@@ -14,9 +14,6 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
 
 class ConfigError(ImproperlyConfigured):
     """A configuration variable is missing or malformed."""
@@ -47,13 +44,14 @@ class Env:
         return self.raw(name)
 
     def boolean(self, name: str, default: bool) -> bool:
+        """Exactly ``true`` or ``false``: a ``True``, ``yes`` or ``1`` is refused, not
+        guessed at, so one spelling means the same in every file that sets it."""
         value = self.raw(name)
         if value is None:
             return default
-        lowered = value.lower()
-        if lowered in _TRUE:
+        if value == "true":
             return True
-        if lowered in _FALSE:
+        if value == "false":
             return False
         raise ConfigError(name, f"expected true or false, got {value!r}")
 

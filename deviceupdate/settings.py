@@ -3,12 +3,14 @@
 Every variable is documented in `.env.example`. A fresh machine runs on the embedded
 defaults (SQLite, a local file store, kombu's filesystem broker); `DATABASE_URL`,
 `CELERY_BROKER_URL`/`REDIS_URL` and `DEVICEUPDATE_STORAGE` switch to PostgreSQL, Redis
-and S3-compatible storage. Nothing falls back silently: `manage.py runinfo` prints the
-mode in use.
+and S3-compatible storage. Nothing falls back silently: production refuses to start
+without a database and a broker named (the embedded ones may be named on purpose), and
+`manage.py runinfo` prints the mode in use.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import socket
 from pathlib import Path
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "axes",
     "portal",
     "phones",
 ]
@@ -107,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused for a lockout into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "deviceupdate.urls"
@@ -128,11 +133,14 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------
-_sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-DATABASE_URL = env.url(
-    "DATABASE_URL", _sqlite_default, schemes=("sqlite", "postgres", "postgresql", "pgsql")
-)
-assert DATABASE_URL is not None
+_database_url = env.url("DATABASE_URL", None, schemes=("sqlite", "postgres", "postgresql", "pgsql"))
+if _database_url is None:
+    # SQLite is the development default; production names its database, even when it
+    # chooses SQLite (DATABASE_URL=sqlite:///...).
+    if PRODUCTION:
+        raise ConfigError("DATABASE_URL", "is required when DEVICEUPDATE_ENV=production")
+    _database_url = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+DATABASE_URL: str = _database_url
 try:
     # Persistent connections in production; elsewhere every request closes its own, so
     # no thread (a test's live server, a dev server) leaves a session open behind it.
@@ -171,11 +179,17 @@ else:
 # --- Celery -------------------------------------------------------------------------
 BROKER_DIR: Path = DATA_DIR / "broker"
 _broker_url = env.url(
-    "CELERY_BROKER_URL",
-    REDIS_URL or "filesystem://",
-    schemes=("filesystem", "redis", "rediss", "amqp"),
+    "CELERY_BROKER_URL", REDIS_URL, schemes=("filesystem", "redis", "rediss", "amqp")
 )
-assert _broker_url is not None
+if _broker_url is None:
+    # The embedded broker is the development default; production names its broker, even
+    # when it chooses the embedded one (CELERY_BROKER_URL=filesystem://).
+    if PRODUCTION:
+        raise ConfigError(
+            "CELERY_BROKER_URL",
+            "is required when DEVICEUPDATE_ENV=production (REDIS_URL also serves)",
+        )
+    _broker_url = "filesystem://"
 CELERY_BROKER_KIND: str = _broker_url.split(":", 1)[0].lower()
 if CELERY_BROKER_KIND == "filesystem":
     # The filesystem transport has no host; naming one keeps kombu from warning
@@ -327,6 +341,44 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- Sign-in lockout (django-axes) ---------------------------------------------------
+# Password sign-ins to the control panel (its login page; the API's session comes from
+# it, API tokens are issued by an administrator, never for a password) are counted per
+# username and address and per address alone; either rule at the limit locks for the
+# cool-off. axes has one limit for both rules, so the per-address one is reached first or
+# together: the limit of failures from one address locks that address for every username.
+# The address is the one the phones' throttle uses: X-Forwarded-For only from
+# DEVICEUPDATE_TRUSTED_PROXIES. The phones' external sign-ins keep their own throttle
+# (DEVICEUPDATE_AUTH_*): axes neither counts nor blocks them (portal.admin.lockouts).
+SIGNIN_FAILURE_LIMIT = env.integer("DEVICEUPDATE_SIGNIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+SIGNIN_COOLOFF_MINUTES = env.integer(
+    "DEVICEUPDATE_SIGNIN_COOLOFF_MINUTES", 15, minimum=1, maximum=1440
+)
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked.
+    "portal.admin.lockouts.SigninGuardBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=SIGNIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [["username", "ip_address"], "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "phones.auth.client_address"
+AXES_WHITELIST_CALLABLE = "portal.admin.lockouts.is_phone_sign_in"
+AXES_LOCKOUT_CALLABLE = "portal.admin.lockouts.lockout_response"
+# A lockout lasts the cool-off from the failure that caused it: tries while locked are
+# refused without being counted, so they neither extend it nor audit it again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not wipe the failures: with the per-address rule it would wipe every
+# account's failures from that address, so a valid account could keep guessing others.
+AXES_RESET_ON_SUCCESS = False
+# Lockouts are in the audit trail; axes' table of every successful sign-in (it only
+# grows) is not kept.
+AXES_DISABLE_ACCESS_LOG = True
+# Its pages are the control panel's own (portal.admin.lockouts), lifted by a service.
+AXES_ENABLE_ADMIN = False
+# No "AXES: BEGIN" line on every start: a command's output is its own lines only.
+AXES_VERBOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", PRODUCTION)
@@ -384,4 +436,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # axes writes three INFO lines for every failed sign-in (a phone's too); its
+        # warnings (each counted failure, each lockout) are what an operator needs.
+        "axes": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+    },
 }

@@ -3,6 +3,7 @@
 from portal.admin import (
     audit,
     imports,
+    lockouts,
     log_config,
     publishers,
     replication,
@@ -15,6 +16,7 @@ from portal.admin import (
 __all__ = [
     "audit",
     "imports",
+    "lockouts",
     "log_config",
     "publishers",
     "replication",

@@ -9,16 +9,19 @@ from deviceupdate.env import ConfigError, Env
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("false", False), ("off", False), ("", True)],
+    [("true", True), ("false", False), (" true ", True), ("", True), ("  ", True)],
 )
 def test_bool_reads_true_and_false_and_empty_means_default(raw: str, expected: bool) -> None:
     assert Env({"DEBUG": raw}).boolean("DEBUG", True) is expected
 
 
-def test_bool_refuses_anything_else_naming_the_variable() -> None:
+@pytest.mark.parametrize(
+    "raw", ["maybe", "True", "TRUE", "False", "yes", "no", "on", "off", "1", "0", "t", "f"]
+)
+def test_bool_refuses_anything_else_naming_the_variable(raw: str) -> None:
     with pytest.raises(ConfigError) as error:
-        Env({"DEBUG": "maybe"}).boolean("DEBUG", False)
-    assert str(error.value) == "configuration error: DEBUG: expected true or false, got 'maybe'"
+        Env({"DEBUG": raw}).boolean("DEBUG", False)
+    assert str(error.value) == f"configuration error: DEBUG: expected true or false, got {raw!r}"
 
 
 def test_int_checks_range_and_type() -> None:

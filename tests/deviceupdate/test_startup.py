@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Production with its secrets given, so that the variable under test is the one refused.
+PRODUCTION = {
+    "DEVICEUPDATE_ENV": "production",
+    "SECRET_KEY": "x" * 60,
+    "ALLOWED_HOSTS": "pool01.example.org",
+}
 
 
 def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +41,12 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
     ("env", "message"),
     [
         ({"DEBUG": "maybe"}, "configuration error: DEBUG: expected true or false, got 'maybe'"),
+        # Exactly true or false: another spelling is refused, not guessed at.
+        (
+            {"SESSION_COOKIE_SECURE": "True"},
+            "configuration error: SESSION_COOKIE_SECURE: expected true or false, got 'True'",
+        ),
+        ({"DEBUG": "1"}, "configuration error: DEBUG: expected true or false, got '1'"),
         (
             {"DATABASE_URL": "mysql://root@db/x"},
             "configuration error: DATABASE_URL: unsupported scheme 'mysql'; "
@@ -47,6 +59,25 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
         (
             {"DEVICEUPDATE_ENV": "production", "SECRET_KEY": "x" * 60},
             "configuration error: ALLOWED_HOSTS: is required when DEVICEUPDATE_ENV=production",
+        ),
+        # Production never falls back to the embedded database or broker.
+        (
+            PRODUCTION,
+            "configuration error: DATABASE_URL: is required when DEVICEUPDATE_ENV=production",
+        ),
+        (
+            {**PRODUCTION, "DATABASE_URL": "postgres://deviceupdate@db.example.org/deviceupdate"},
+            "configuration error: CELERY_BROKER_URL: is required when "
+            "DEVICEUPDATE_ENV=production (REDIS_URL also serves)",
+        ),
+        (
+            {"DEVICEUPDATE_SIGNIN_FAILURE_LIMIT": "0"},
+            "configuration error: DEVICEUPDATE_SIGNIN_FAILURE_LIMIT: expected 1 to 100, got 0",
+        ),
+        (
+            {"DEVICEUPDATE_SIGNIN_COOLOFF_MINUTES": "a while"},
+            "configuration error: DEVICEUPDATE_SIGNIN_COOLOFF_MINUTES: expected an integer, "
+            "got 'a while'",
         ),
         (
             {"DEVICEUPDATE_SERVER_FQDN": "bad_name!"},
@@ -69,6 +100,32 @@ def test_bad_variable_stops_start_up_with_one_line(
     assert not (tmp_path / "var" / "db.sqlite3").exists()
 
 
+@pytest.mark.parametrize(
+    "broker",
+    [
+        pytest.param({"CELERY_BROKER_URL": "filesystem://"}, id="embedded broker"),
+        pytest.param({"REDIS_URL": "redis://127.0.0.1:6379/0"}, id="REDIS_URL"),
+    ],
+)
+def test_production_starts_on_the_embedded_parts_when_they_are_named(
+    tmp_path: Path, broker: dict[str, str]
+) -> None:
+    # A choice, not a fallback: SQLite and the filesystem broker, asked for by name.
+    # (`check` connects to neither the database nor the broker.)
+    result = run_manage(
+        tmp_path,
+        "check",
+        **PRODUCTION,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
+        **broker,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "System check identified no issues (0 silenced).\n",
+        "",
+    )
+
+
 def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path: Path) -> None:
     result = run_manage(
         tmp_path,
@@ -79,6 +136,8 @@ def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path: Pa
         DEVICEUPDATE_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="pool01.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}",
+        CELERY_BROKER_URL="filesystem://",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "System check identified no issues (1 silenced)."
@@ -110,3 +169,23 @@ def test_queueing_on_the_embedded_broker_prints_no_warning(tmp_path: Path) -> No
     )
     assert (queued.returncode, queued.stdout, queued.stderr) == (0, "queued\n", "")
     assert len(list((tmp_path / "var" / "broker" / "queue").iterdir())) == 1
+
+
+def test_signin_lockout_settings_come_from_the_environment(tmp_path: Path) -> None:
+    show = (
+        "from django.conf import settings as s; "
+        "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, s.AXES_LOCKOUT_PARAMETERS)"
+    )
+    default = run_manage(tmp_path, "shell", "--verbosity=0", "-c", show)
+    chosen = run_manage(
+        tmp_path,
+        "shell",
+        "--verbosity=0",
+        "-c",
+        show,
+        DEVICEUPDATE_SIGNIN_FAILURE_LIMIT="3",
+        DEVICEUPDATE_SIGNIN_COOLOFF_MINUTES="90",
+    )
+    rules = "[['username', 'ip_address'], 'ip_address']"
+    assert (default.returncode, default.stdout, default.stderr) == (0, f"5 0:15:00 {rules}\n", "")
+    assert (chosen.returncode, chosen.stdout, chosen.stderr) == (0, f"3 1:30:00 {rules}\n", "")
