@@ -16,7 +16,7 @@ class DeviceUpdateAdminSite(admin.AdminSite):
     def get_urls(self) -> list[URLResolver | URLPattern]:
         # Imported here: this site is created while the apps load, before the models
         # the dashboards read can be imported.
-        from phones.dashboard_admin import Dashboards
+        from phones.admin.dashboards import Dashboards
 
         # Before the site's own URLs, whose last pattern catches everything.
         return [*Dashboards(self).urls(), *super().get_urls()]

@@ -28,7 +28,8 @@ from phones.auth import client_address
 from phones.choices import PhoneError
 from phones.decision import decision_tables
 from phones.errors import phone_error
-from phones.recorder import DownloadRecord, recorder
+from phones.recorder import recorder
+from phones.services.records import DownloadRecord
 
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -102,7 +102,7 @@ class DeviceLog(models.Model):
 
 class LogStoreUsage(models.Model):
     """Bytes and files of device logs a server holds, for the control panel: a copy of
-    the counter beside the server's log store (``phones.logstore``), refreshed whenever
+    the counter beside the server's log store (``phones.services.log_store``), refreshed whenever
     its logs are listed or cleared."""
 
     server = models.CharField(max_length=253, unique=True)

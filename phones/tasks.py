@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from phones.logs import server_logs_clear
 from phones.services.download_log import download_log_read
+from phones.services.log_retention import server_logs_clear
 from phones.services.rollout_watch import rollouts_observe
 from portal.models import Server
 from portal.selectors import log_config_effective

@@ -1,1 +1,2 @@
-"""Writes of the phone side that run as batch jobs (observed outcomes, rollout gates)."""
+"""Services: every write of the phone side (the recorder's batches, the log store, log
+retention and clearing, observed outcomes, the rollout watch), one module per subdomain."""

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue
-from phones.logs import ClearResult, server_logs_clear
+from phones.services.log_retention import ClearResult, server_logs_clear
 from portal.errors import DomainError
 from portal.models import Server
 from portal.services.audit import Actor

@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
-from phones.dashboard_admin import PERMISSION, states_chart
+from phones.admin.dashboards import PERMISSION, states_chart
 from phones.dashboards import fleet_overview as overview_of
 
 register = template.Library()

@@ -24,14 +24,16 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from phones import logstore
 from phones.choices import Channel
 from phones.decision import decision_tables, server_log_config
-from phones.logs import LogUpload, log_upload_parse, log_upload_store
-from phones.logstore import log_store_usage
+from phones.logs import LogUpload, log_upload_parse
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import ProtocolError
-from phones.recorder import Recorder, StoredLog, recorder
+from phones.recorder import Recorder, recorder
+from phones.services import log_store as logstore
+from phones.services.log_store import log_store_usage
+from phones.services.log_uploads import log_upload_store
+from phones.services.records import StoredLog
 from phones.tasks import server_logs_retention_task
 from portal.models import AuditEntry
 from portal.selectors import EffectiveLogConfig
@@ -198,7 +200,7 @@ def test_an_unexpected_failure_is_an_xml_error_not_a_500(
     client: Client, log_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # It fails after the body is received: the part file goes too.
-    with mock.patch("phones.logs.log_keep", side_effect=RuntimeError("boom")):
+    with mock.patch("phones.services.log_uploads.log_keep", side_effect=RuntimeError("boom")):
         response = upload(client, b"data")
     assert response.status_code == 400
     assert response.content.endswith(
@@ -276,7 +278,7 @@ def test_a_full_disk_is_507_and_keeps_nothing(log_dir: Path) -> None:
         return FullDisk(out), part
 
     with (
-        mock.patch("phones.logs.log_part_create", part_on_a_full_disk),
+        mock.patch("phones.services.log_uploads.log_part_create", part_on_a_full_disk),
         pytest.raises(ProtocolError, match=r"^the log store's disk is full$") as refused,
     ):
         log_upload_store(upload=request, chunks=iter([b"0123"]), declared_length=4, config=config)
@@ -345,7 +347,7 @@ def test_a_first_upload_survives_a_clean_up_removing_its_new_folder(
             if len(calls) == 1:
                 os.rmdir(path)  # a clean-up removes the emptied folder before the part opens
 
-    monkeypatch.setattr("phones.logstore.os.makedirs", raced)
+    monkeypatch.setattr("phones.services.log_store.os.makedirs", raced)
     assert upload(client, b"dump").status_code == 201
     assert len(calls) == 2
     assert stored_files(log_dir) == ["Client/Watson/0004F2112233/crash.dmp"]

@@ -12,7 +12,7 @@ from phones.choices import Channel, DeviceState, Outcome
 from phones.decision import Decision
 from phones.models import Device, RequestAudit
 from phones.protocol import Module, UpdateCheck
-from phones.recorder import CheckRecord, write_records
+from phones.services.records import CheckRecord, write_records
 
 pytestmark = pytest.mark.django_db
 SERVER = "fe01.example.org"

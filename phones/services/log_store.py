@@ -1,4 +1,5 @@
-"""This server's device-log store on disk, and the usage counter its quota is checked on.
+"""This server's device-log store on disk and its usage counter: part files, keeping a
+received log within the quota, deleting old files, and the counter's copy in the database.
 
 Logs live in ``DeviceUpdateLogs/Client/<LogType>/<device>/<file>``. An upload is
 received into a hidden part file beside its target (``.upload-<hex>.part``, in the same
@@ -10,8 +11,8 @@ exclusive lock (``flock``), so every web process and worker of this server sees 
 total, and a log is kept only if the total stays within the quota: concurrent uploads
 never pass it. The counter is rebuilt by walking the folder only when it is missing or
 unreadable (first use, removed by hand), never on an ordinary upload. The database
-holds a copy of the total for the control panel (``LogStoreUsage``), refreshed whenever
-logs are recorded or cleared.
+holds a copy of the total for the control panel (``LogStoreUsage``, ``usage_publish``),
+refreshed whenever logs are recorded or cleared.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+
+from phones.models import LogStoreUsage
 
 logger = logging.getLogger(__name__)
 CLIENT = "Client"
@@ -140,6 +143,14 @@ def _walk_usage() -> Usage:
 def log_store_usage() -> Usage:
     with _locked() as counter:
         return counter.usage
+
+
+def usage_publish(*, server: str) -> None:
+    """Copy the store's usage counter to the database, for the control panel."""
+    usage = log_store_usage()
+    LogStoreUsage.objects.update_or_create(
+        server=server, defaults={"total_bytes": usage.bytes, "files": usage.files}
+    )
 
 
 def log_keep(part: str, relative: str, *, size: int, quota: int) -> bool:

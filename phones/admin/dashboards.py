@@ -7,7 +7,9 @@ The pages live at the admin site's top level (``admin:fleet-dashboard`` at
 rather than under a model: the project's admin site (``deviceupdate.admin_site``) puts
 their URLs in front of its own. Both need ``phones.view_device`` (helpdesk and
 administrators). Every number is in a table beside its chart, and the charts read their
-numbers from ``json_script`` blocks: no inline script.
+numbers from ``json_script`` blocks: no inline script. The numbers are counted by the
+reads in ``phones.dashboards`` and ``phones.selectors``; this module turns them into
+pages and chart data.
 """
 
 from __future__ import annotations

@@ -1,171 +1,48 @@
-"""Control-panel pages for phones: the request audit and the inventory, read-only for all.
+"""Control-panel pages for the inventory: one row per phone, read-only for all.
 
-Both tables are written by the phones (through the recorder), never by hand, and both
-grow with the fleet: the lists never count them in full and search a whole MAC address
-through its index, whatever spelling the helpdesk pastes. A phone's page also shows
-what it was seen doing with each version offered (observed outcomes) and its holds and
-pins; administrators hold, pin and release it per rule through the fleet services.
+Written by the phones (through the recorder), never by hand. A phone's page shows its
+check-in history, what it would be offered now and why, what it was seen doing with each
+version offered (observed outcomes) and its holds and pins; administrators hold, pin and
+release it per rule through the fleet services, after a confirmation page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import models
-from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
 
-from phones.choices import Outcome
-from phones.models import Device, DeviceLog, LogStoreUsage, RequestAudit
+from phones.admin.base import ReadOnlyAdmin, outcome_label
+from phones.models import Device, DeviceLog, RequestAudit
 from phones.selectors import (
     WhatIf,
     device_history,
     device_outcomes,
     device_what_if_explained,
-    mac_search_term,
 )
-from phones.services.log_clearing import MAX_DAYS_BACK, logs_clear_everywhere
-from portal.admin.audit import BoundedCountPaginator
 from portal.admin.base import service_check
-from portal.admin.csv_export import CsvExportAdmin
 from portal.choices import DeviceControlKind
 from portal.errors import DomainError
 from portal.identifiers import parse_version
 from portal.models import DeviceControl, DeviceUpdateRule, Server, Site, UpdateVersion
-from portal.selectors import log_config_effective
 from portal.services.audit import Actor
 from portal.services.fleet import device_hold, device_pin, device_release, rule_versions
-
-M = TypeVar("M", bound=models.Model)
-
-REQUEST_AUDIT_CSV_HEADER = (
-    "id",
-    "time",
-    "server",
-    "channel",
-    "client_address",
-    "identity",
-    "device_type",
-    "mac",
-    "serial",
-    "vendor",
-    "model",
-    "revision",
-    "locale",
-    "user",
-    "test_device",
-    "outcome",
-    "status",
-    "message",
-    "request_modules",
-    "response_modules",
-)
-
-
-def outcome_label(value: str) -> str:
-    """The words the control panel uses for an outcome (``not yet on this server``)."""
-    return Outcome(value).label if value in Outcome.values else value
 
 
 def versions_text(versions: dict[str, str]) -> str | None:
     """``CPE 4.0.7577.4387, UI 1.2`` (None, shown as the empty mark, when there are none)."""
     return ", ".join(f"{kind} {version}" for kind, version in sorted(versions.items())) or None
-
-
-class ReadOnlyAdmin(admin.ModelAdmin[M]):
-    """Viewable with the view permission; nobody adds, edits or deletes, not even a superuser.
-
-    Whole-MAC searches go to the stored form (12 upper-case hex digits) through the index.
-    """
-
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
-    list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
-        return False
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[M], search_term: str
-    ) -> tuple[QuerySet[M], bool]:
-        mac = mac_search_term(search_term)
-        if mac is None:
-            return super().get_search_results(request, queryset, search_term)
-        # 00-04-f2-11-22-33, 00:04:F2:11:22:33 and 0004f2112233 all name one phone; exact
-        # matches on the indexed MAC and serial columns, never a scan of the table.
-        return queryset.filter(Q(mac=mac) | Q(serial=search_term.strip())), False
-
-
-class _ValueFilter(admin.SimpleListFilter):
-    """Filters one column by exact value; choices come from a small table, not the audit.
-
-    A value given in the address is applied even when it is not among the choices (a
-    server or model that has left the topology or the inventory still has its history).
-    """
-
-    field_name: str
-
-    def choices_from(self) -> list[str]:
-        raise NotImplementedError
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        values = self.choices_from()
-        current = self.value()
-        if current is not None and current not in values:
-            values.append(current)
-        return [(value, value) for value in values]
-
-    def has_output(self) -> bool:
-        return True
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[RequestAudit]
-    ) -> QuerySet[RequestAudit]:
-        value = self.value()
-        return queryset if value is None else queryset.filter(**{self.field_name: value})
-
-
-class AuditServerFilter(_ValueFilter):
-    """The servers of the topology (not a DISTINCT over the whole audit)."""
-
-    title = "server"
-    parameter_name = "server"
-    field_name = "server"
-
-    def choices_from(self) -> list[str]:
-        return list(Server.objects.order_by("fqdn").values_list("fqdn", flat=True))
-
-
-class AuditModelFilter(_ValueFilter):
-    """The models of the inventory (not a DISTINCT over the whole audit)."""
-
-    title = "model"
-    parameter_name = "model"
-    field_name = "model"
-
-    def choices_from(self) -> list[str]:
-        return list(Device.objects.order_by("model").values_list("model", flat=True).distinct())
 
 
 class DeviceSiteFilter(admin.SimpleListFilter):
@@ -207,131 +84,6 @@ class DeviceVersionFilter(admin.SimpleListFilter):
         # The JSON text holds {"CPE": "4.0.7577.4387"}: the quotes keep 4.0.1 from
         # matching 4.0.10.
         return queryset.filter(installed__icontains=f'"{value}"')
-
-
-def modules_table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> SafeString:
-    if not rows:
-        return format_html("{}", "none")
-    head = format_html_join("", "<th>{}</th>", ((heading,) for heading in headings))
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
-    )
-    return format_html('<table class="modules"><tr>{}</tr>{}</table>', head, body)
-
-
-@admin.register(RequestAudit)
-class RequestAuditAdmin(CsvExportAdmin[RequestAudit], ReadOnlyAdmin[RequestAudit]):
-    list_display = (
-        "time",
-        "server",
-        "channel",
-        "client_address",
-        "mac",
-        "serial",
-        "user",
-        "model",
-        "outcome",
-        "status",
-    )
-    list_filter = ("outcome", AuditServerFilter, "channel", AuditModelFilter, "test_device")
-    search_fields = ("mac", "serial", "user")
-    date_hierarchy = "created_at"
-    change_list_template = "admin/phones/requestaudit/change_list.html"
-    csv_header = REQUEST_AUDIT_CSV_HEADER
-    csv_filename = "request-audit.csv"
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "created_at",
-                    "request_id",
-                    "server",
-                    "channel",
-                    "client_address",
-                    "user",
-                    "outcome",
-                    "status",
-                    "message",
-                    "test_device",
-                )
-            },
-        ),
-        (
-            "phone",
-            {
-                "fields": (
-                    "identity",
-                    "device_type",
-                    "mac",
-                    "serial",
-                    "vendor",
-                    "model",
-                    "revision",
-                    "locale",
-                )
-            },
-        ),
-        ("modules", {"fields": ("request_modules_table", "response_modules_table")}),
-    )
-    # Everything shown is read-only: the list is the fieldsets' own.
-    readonly_fields = tuple(flatten_fieldsets(fieldsets))
-
-    @admin.display(description="time", ordering="created_at")
-    def time(self, obj: RequestAudit) -> str:
-        return f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M:%S}"
-
-    @admin.display(description="request modules")
-    def request_modules_table(self, obj: RequestAudit) -> SafeString:
-        return modules_table(
-            ("update type", "file", "version"),
-            [
-                (m.get("update_type", ""), m.get("file", ""), m.get("version", ""))
-                for m in obj.request_modules
-            ],
-        )
-
-    @admin.display(description="response modules")
-    def response_modules_table(self, obj: RequestAudit) -> SafeString:
-        return modules_table(
-            ("update type", "installed", "target", "outcome", "why"),
-            [
-                (
-                    m.get("update_type", ""),
-                    m.get("installed", ""),
-                    m.get("target", ""),
-                    outcome_label(m.get("outcome", "")),
-                    m.get("why", ""),
-                )
-                for m in obj.response_modules
-            ],
-        )
-
-    def csv_row(self, obj: RequestAudit) -> Sequence[Any]:
-        return (
-            obj.pk,
-            obj.created_at.isoformat(),
-            obj.server,
-            obj.channel,
-            obj.client_address,
-            obj.identity,
-            obj.device_type,
-            obj.mac,
-            obj.serial,
-            obj.vendor,
-            obj.model,
-            obj.revision,
-            obj.locale,
-            obj.user,
-            "yes" if obj.test_device else "no",
-            obj.outcome,
-            obj.status,
-            obj.message,
-            json.dumps(obj.request_modules, ensure_ascii=False, sort_keys=True),
-            json.dumps(obj.response_modules, ensure_ascii=False, sort_keys=True),
-        )
 
 
 def history_lines(rows: list[RequestAudit]) -> list[dict[str, Any]]:
@@ -680,94 +432,3 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/phones/device/control_confirmation.html", context)
-
-
-@admin.register(DeviceLog)
-class DeviceLogAdmin(ReadOnlyAdmin[DeviceLog]):
-    """Uploaded device logs: listed, filtered and downloadable by administrators and the
-    helpdesk; "Clear logs" (administrators) deletes those older than N days."""
-
-    list_display = ("created_at", "log_type", "device", "name", "size", "server", "download")
-    list_filter = ("log_type", "server", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("device", "name", "serial")
-    date_hierarchy = "created_at"
-    change_list_template = "admin/phones/devicelog/change_list.html"
-
-    @admin.display(description="file")
-    def download(self, obj: DeviceLog) -> SafeString:
-        url = reverse("admin:phones_devicelog_download", args=[obj.pk])
-        return format_html('<a href="{}">download</a>', url)
-
-    def get_urls(self) -> list[URLPattern]:
-        extra = [
-            path(
-                "<int:pk>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="phones_devicelog_download",
-            ),
-            path(
-                "clear/",
-                self.admin_site.admin_view(self.clear_view),
-                name="phones_devicelog_clear",
-            ),
-        ]
-        return extra + super().get_urls()
-
-    def download_view(self, request: HttpRequest, pk: int) -> FileResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        log = DeviceLog.objects.filter(pk=pk, server=settings.SERVER_FQDN).first()
-        path_on_disk = settings.DEVICE_LOG_DIR / log.path if log else None
-        if log is None or path_on_disk is None or not path_on_disk.is_file():
-            raise Http404("no such log on this server")
-        return FileResponse(path_on_disk.open("rb"), as_attachment=True, filename=log.name)
-
-    def clear_view(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm("phones.delete_devicelog"):
-            raise PermissionDenied
-        form = ClearLogsForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            days = form.cleaned_data["days_back"]
-            user = request.user
-            assert isinstance(user, User)
-            cleared = logs_clear_everywhere(days_back=days, actor=Actor.of_user(user))
-            result, others = cleared.here, cleared.queued_servers
-            self.message_user(
-                request,
-                f"Removed {result.device_logs} device logs ({result.device_log_bytes} bytes), "
-                f"{result.audit_rows} audit rows and {result.audit_files} audit files older "
-                f"than {days} days; queued for {len(others)} other server(s).",
-                messages.SUCCESS,
-            )
-            return HttpResponseRedirect(reverse("admin:phones_devicelog_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Clear device and audit logs",
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/phones/devicelog/clear.html", context)
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        usage = {row.server: row for row in LogStoreUsage.objects.all()}
-        servers = []
-        for server in Server.objects.select_related("pool__site").order_by("fqdn"):
-            quota = log_config_effective(site=server.pool.site).log_store_quota
-            used = usage[server.fqdn].total_bytes if server.fqdn in usage else 0
-            servers.append(
-                {"fqdn": server.fqdn, "used": used, "quota": quota, "percent": 100 * used // quota}
-            )
-        extra = {
-            **(extra_context or {}),
-            "log_store_usage": servers,
-            "can_clear": request.user.has_perm("phones.delete_devicelog"),
-        }
-        return super().changelist_view(request, extra)
-
-
-class ClearLogsForm(forms.Form):
-    days_back = forms.IntegerField(
-        min_value=1, max_value=MAX_DAYS_BACK, label="Delete logs older than (days)", initial=10
-    )

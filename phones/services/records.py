@@ -1,0 +1,275 @@
+"""The recorder's batch writes: what an update check, a whole download sent and a stored
+device log leave behind (the records), and how a batch of them is written.
+
+An update check becomes a request-audit row (idempotent by request id), one inventory
+upsert per phone (keeping when it was first seen) and a line in this server's daily
+audit file; a download a ``DownloadEvent`` row; a stored log its row in the log list
+(one upsert per file) and then the store's usage copied to the database. The buffer,
+its flush thread and the process's ``recorder`` are in ``phones.recorder``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from phones.choices import Channel, DeviceState, Outcome
+from phones.decision import Decision
+from phones.models import Device, DeviceLog, DownloadEvent, RequestAudit
+from phones.protocol import UpdateCheck
+from phones.services.log_store import usage_publish
+from phones.services.rows import RowWriter
+
+_UNSAFE = re.compile(r"[;#,\r\n\t]")
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One update check as audited: the request, the answer and why."""
+
+    created_at: dt.datetime
+    channel: Channel
+    client_address: str | None
+    check: UpdateCheck | None
+    decision: Decision | None
+    user: str
+    outcome: Outcome
+    status: int
+    message: str = ""
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def weight(self) -> int:
+        """Roughly the bytes the record holds, against MaxLogCacheLimit."""
+        modules = len(self.check.modules) if self.check else 0
+        return 400 + 120 * modules + len(self.message)
+
+
+@dataclass(frozen=True)
+class DownloadRecord:
+    """A whole image this server sent (Django serving downloads itself)."""
+
+    created_at: dt.datetime
+    client_address: str | None
+    folder: str
+    file_name: str
+
+    def weight(self) -> int:
+        return 200 + len(self.folder) + len(self.file_name)
+
+
+@dataclass(frozen=True)
+class StoredLog:
+    """A device log kept in this server's store, to be listed."""
+
+    created_at: dt.datetime
+    channel: Channel
+    log_type: str
+    device: str
+    mac: str
+    serial: str
+    user: str
+    name: str
+    size: int
+    path: str
+
+    def weight(self) -> int:
+        return 300 + len(self.name) + len(self.path)
+
+
+def _clean(value: object) -> str:
+    return _UNSAFE.sub(" ", str(value))
+
+
+def audit_line(record: CheckRecord, server: str) -> str:
+    """The daily file's line: fields by ';', modules by '#', module fields by ','."""
+    check = record.check
+    request_modules = "#".join(
+        ",".join(_clean(v) for v in (m.update_type, m.file_name, m.version, m.timestamp))
+        for m in (check.modules if check else ())
+    )
+    response_modules = "#".join(
+        ",".join(_clean(v) for v in (m.update_type, f.name, m.version, f.timestamp))
+        for m in (record.decision.offered if record.decision else ())
+        for f in m.files
+    )
+    fields = [
+        record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        record.client_address or "",
+        check.device_type if check else "",
+        check.mac if check else "",
+        check.serial if check else "",
+        check.vendor if check else "",
+        check.model if check else "",
+        check.revision if check else "",
+        check.locale if check else "",
+        request_modules,
+        response_modules,
+        record.user,
+        server,
+        record.channel,
+        f"{record.outcome} {record.status}",
+    ]
+    return ";".join(
+        _clean(value) if index not in (9, 10) else value for index, value in enumerate(fields)
+    )
+
+
+_DEVICE_STATE = {
+    Outcome.OFFERED: DeviceState.UPDATE_OFFERED,
+    Outcome.NOT_REPLICATED: DeviceState.AWAITING_COPY,
+    Outcome.UP_TO_DATE: DeviceState.UP_TO_DATE,
+    Outcome.NO_RULE: DeviceState.NO_RULE,
+    Outcome.DEFERRED: DeviceState.DEFERRED,
+    Outcome.HELD: DeviceState.HELD,
+}
+
+
+def audit_files_dir() -> Path:
+    """Where the daily RequestHandlerAuditLog_<server>_<yyyymmdd>.log files go."""
+    return settings.DEVICE_LOG_DIR / "Server" / "Audit" / "ImageUpdates"
+
+
+Record = CheckRecord | StoredLog | DownloadRecord
+
+
+def write_records(records: Iterable[Record], *, server: str) -> int:
+    """Write what ``records`` hold; idempotent but for downloads, which a retry after a
+    failed write may repeat (harmless: the observation job takes the earliest)."""
+    records = list(records)
+    logs = [record for record in records if isinstance(record, StoredLog)]
+    checks = [record for record in records if isinstance(record, CheckRecord)]
+    downloads = [record for record in records if isinstance(record, DownloadRecord)]
+    if logs:
+        _write_logs(logs, server=server)
+    if downloads:
+        DownloadEvent.objects.bulk_create(
+            [DownloadEvent(server=server, **vars(record)) for record in downloads]
+        )
+    if checks:
+        _write_checks(checks, server=server)
+    return len(checks) + len(logs) + len(downloads)
+
+
+def _write_logs(logs: list[StoredLog], *, server: str) -> None:
+    """One row per file (the latest upload wins), then the store's usage as it is now."""
+    latest = {(log.log_type, log.device, log.name): log for log in logs}
+    DeviceLog.objects.bulk_create(
+        [DeviceLog(server=server, **vars(log)) for log in latest.values()],
+        update_conflicts=True,
+        unique_fields=["server", "log_type", "device", "name"],
+        update_fields=[
+            "created_at", "channel", "mac", "serial", "user", "size", "path",
+        ],
+    )  # fmt: skip
+    usage_publish(server=server)
+
+
+_AUDIT_FIELDS = (
+    "request_id", "created_at", "server", "channel", "client_address", "identity",
+    "device_type", "mac", "serial", "vendor", "model", "revision", "locale", "user",
+    "request_modules", "response_modules", "test_device", "outcome", "status", "message",
+)  # fmt: skip
+_DEVICE_UPDATED = (
+    "mac", "serial", "device_type", "brand", "model", "revision", "locale", "installed",
+    "targets", "state", "test_device", "last_seen", "last_user", "last_address",
+    "last_channel", "last_server",
+)  # fmt: skip
+# Idempotent by request id; one upsert per phone that keeps its first_seen.
+_audit_rows = RowWriter(RequestAudit, _AUDIT_FIELDS, conflict="request_id")
+_device_rows = RowWriter(
+    Device,
+    ("identity", "first_seen", *_DEVICE_UPDATED),
+    conflict="identity",
+    update=_DEVICE_UPDATED,
+)
+
+
+def _write_checks(records: list[CheckRecord], *, server: str) -> None:
+    """Audit rows, inventory upserts and file lines."""
+    _audit_rows.write(_audit_row(record, server) for record in records)
+    latest: dict[str, CheckRecord] = {}
+    for record in records:
+        if record.check is not None and record.decision is not None:
+            latest[record.check.identity] = record
+    _device_rows.write(_device_row(record, server) for record in latest.values())
+    by_day: dict[str, list[str]] = {}
+    for record in records:
+        by_day.setdefault(record.created_at.strftime("%Y%m%d"), []).append(
+            audit_line(record, server)
+        )
+    folder = audit_files_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for day, lines in by_day.items():
+        with open(folder / f"RequestHandlerAuditLog_{server}_{day}.log", "a") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+
+
+def _audit_row(record: CheckRecord, server: str) -> dict[str, Any]:
+    check = record.check
+    return {
+        "request_id": record.request_id,
+        "created_at": record.created_at,
+        "server": server,
+        "channel": record.channel,
+        "client_address": record.client_address,
+        "identity": check.identity if check else "",
+        "device_type": check.device_type if check else "",
+        "mac": check.mac if check else "",
+        "serial": check.serial if check else "",
+        "vendor": check.vendor if check else "",
+        "model": check.model if check else "",
+        "revision": check.revision if check else "",
+        "locale": check.locale if check else "",
+        "user": record.user[:256],
+        "request_modules": [
+            {"update_type": m.update_type, "file": m.file_name, "version": m.version}
+            for m in (check.modules if check else ())
+        ],
+        "response_modules": [
+            {
+                "update_type": m.update_type,
+                "rule": m.rule,
+                "installed": m.installed,
+                "target": m.target,
+                "outcome": m.outcome.value,
+                "why": m.note,
+            }
+            for m in (record.decision.modules if record.decision else ())
+        ],
+        "test_device": bool(record.decision and record.decision.test_device),
+        "outcome": str(record.outcome),
+        "status": record.status,
+        "message": record.message[:400],
+    }
+
+
+def _device_row(record: CheckRecord, server: str) -> dict[str, Any]:
+    check, decision = record.check, record.decision
+    assert check is not None and decision is not None
+    return {
+        "identity": check.identity,
+        "mac": check.mac,
+        "serial": check.serial,
+        "device_type": check.device_type,
+        "brand": check.vendor,
+        "model": check.model,
+        "revision": check.revision,
+        "locale": check.locale,
+        "installed": {m.update_type: m.version for m in check.modules},
+        "targets": decision.targets,
+        "state": str(_DEVICE_STATE[decision.outcome]),
+        "test_device": decision.test_device,
+        "first_seen": record.created_at,
+        "last_seen": record.created_at,
+        "last_user": record.user[:256],
+        "last_address": record.client_address,
+        "last_channel": str(record.channel),
+        "last_server": server,
+    }
