@@ -30,6 +30,7 @@ from phones.choices import Outcome
 from phones.offercap import offer_take
 from phones.protocol import OfferedFile, OfferedModule, UpdateCheck
 from portal.choices import DeviceControlKind, ReplicaState, RolloutState, UpdateFileRole
+from portal.device_class import ClassKey, DeviceClass, class_key
 from portal.models import (
     DeviceControl,
     DeviceUpdateRule,
@@ -45,7 +46,6 @@ from portal.services.generation import decision_generation_current
 from portal.waves import Reach
 
 logger = logging.getLogger(__name__)
-ClassKey = tuple[str, str, str, str, str]  # device type, brand, model, revision, locale
 now = timezone.now  # the clock of maintenance windows and the offer cap (tests replace it)
 
 
@@ -114,10 +114,6 @@ class DecisionTable:
     windows: dict[int, SiteWindows]  # by site id; a site without windows is always open
 
 
-def class_key(device_type: str, brand: str, model: str, revision: str, locale: str) -> ClassKey:
-    return (device_type.lower(), brand.lower(), model.lower(), revision.lower(), locale.lower())
-
-
 def build_table(generation: str) -> DecisionTable:
     """Read everything a decision needs, in a handful of queries."""
     pools = {
@@ -138,17 +134,15 @@ def build_table(generation: str) -> DecisionTable:
     }
     rules: dict[tuple[int, ClassKey], dict[str, RuleEntry]] = defaultdict(dict)
     for rule in DeviceUpdateRule.objects.select_related("pool"):
-        key = class_key(rule.device_type, rule.brand, rule.model, rule.revision, rule.locale)
-        rules[(rule.pool_id, key)][rule.update_type.lower()] = RuleEntry(
+        device_class = DeviceClass.of(rule)
+        rules[(rule.pool_id, device_class.key)][rule.update_type.lower()] = RuleEntry(
             pk=rule.pk,
             rule_id=str(rule.rule_id),
             identity=rule.identity,
             update_type=rule.update_type,
             pending=rule.pending_version,
             approved=rule.approved_version,
-            folder_prefix="/".join(
-                (rule.device_type, rule.brand, rule.model, rule.revision, rule.locale)
-            ),
+            folder_prefix=device_class.path,
         )
     macs: dict[int | None, set[str]] = defaultdict(set)
     serials: dict[int | None, set[str]] = defaultdict(set)
@@ -324,6 +318,7 @@ def offer_for_request(
     if server is None:
         return Decision(server_known=False, test_device=False, offered=[], modules=[])
     pool = table.pools[server.pool_id]
+    # A plain function, not a DeviceClass: no object built per check.
     key = class_key(check.device_type, check.vendor, check.model, check.revision, check.locale)
     rules = table.rules.get((server.pool_id, key), {})
     phone = _Phone(check.identity, pool.site_id, is_test_device(table, check, site_id=pool.site_id))

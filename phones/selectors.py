@@ -15,13 +15,13 @@ from phones.decision import (
     Decision,
     ModuleDecision,
     RuleEntry,
-    class_key,
     decision_tables,
     offer_for_request,
 )
 from phones.models import Device, DeviceOutcome, RequestAudit
 from phones.protocol import Module, UpdateCheck
 from portal.choices import RolloutState
+from portal.device_class import DeviceClass
 from portal.identifiers import normalise_mac
 from portal.models import DeviceControl, Rollout, Server
 from portal.selectors import wave_targets_of
@@ -98,10 +98,7 @@ def device_what_if_explained(*, device: Device, server_fqdn: str | None = None) 
     server = table.servers.get(fqdn)
     rules: dict[str, RuleEntry] = {}
     if server is not None:
-        key = class_key(
-            device.device_type, device.brand, device.model, device.revision, device.locale
-        )
-        rules = table.rules.get((server.pool_id, key), {})
+        rules = table.rules.get((server.pool_id, DeviceClass.of(device).key), {})
     rows: list[WhatIfRow] = []
     for module in decision.modules:
         rule = rules.get(module.update_type.lower())
@@ -165,26 +162,16 @@ class GateVerdict:
     reason: str
 
 
-def _same_ignoring_case(field: str, value: str) -> Q:
-    """``field__iexact``, tried after an exact match: the same phones (equal values are
-    equal ignoring case), but for the many that spell it as the rule does, the database
-    skips the case folding, the most of a scan of the inventory."""
-    return Q(**{field: value}) | Q(**{f"{field}__iexact": value})
-
-
 def _population_of(rollout: Rollout) -> QuerySet[Device]:
     """The rule's phones, unordered (the inventory's ordering would sort them all). The
     cheap conditions first, then the model's, which leaves the fewest phones for the
-    others (PostgreSQL keeps the order of conditions of the same cost)."""
+    others (PostgreSQL keeps the order of conditions of the same cost); each value is
+    tried exactly before ignoring case, as most phones spell it as the rule does."""
     rule = rollout.rule
     servers = list(Server.objects.filter(pool_id=rule.pool_id).values_list("fqdn", flat=True))
     return (
         Device.objects.filter(test_device=False, last_server__in=servers)
-        .filter(_same_ignoring_case("model", rule.model))
-        .filter(_same_ignoring_case("brand", rule.brand))
-        .filter(_same_ignoring_case("device_type", rule.device_type))
-        .filter(_same_ignoring_case("revision", rule.revision))
-        .filter(_same_ignoring_case("locale", rule.locale))
+        .filter(DeviceClass.of(rule).q(exact_first=True))
         .exclude(identity__in=DeviceControl.objects.filter(rule=rule).values("identity"))
         .order_by()
     )

@@ -9,6 +9,7 @@ from datetime import time
 from django.db.models import Case, Count, Q, QuerySet, When
 
 from portal.choices import ReplicaState, RolloutState, RuleState
+from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.models import (
     DeviceGroupMember,
@@ -206,12 +207,7 @@ def _pools_needing(version: UpdateVersion) -> QuerySet[Pool]:
         Q(pending_version=version.version)
         | Q(approved_version=version.version)
         | Q(restore_version=version.version),
-        device_type__iexact=version.device_type,
-        brand__iexact=version.brand,
-        model__iexact=version.model,
-        revision__iexact=version.revision,
-        locale__iexact=version.locale,
-        update_type__iexact=version.update_type,
+        RuleClass.of(version).q(),
     )
     return Pool.objects.filter(pk__in=rules.values("pool_id"))
 

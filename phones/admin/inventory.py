@@ -33,6 +33,7 @@ from phones.selectors import (
 )
 from portal.admin.base import service_check
 from portal.choices import DeviceControlKind
+from portal.device_class import DeviceClass
 from portal.errors import DomainError
 from portal.identifiers import parse_version
 from portal.models import DeviceControl, DeviceUpdateRule, Server, Site, UpdateVersion
@@ -134,13 +135,7 @@ def device_rules(device: Device) -> list[DeviceUpdateRule]:
     """The rules of the phone's class (any pool, any update type), as the gates count it."""
     return list(
         DeviceUpdateRule.objects.select_related("pool")
-        .filter(
-            device_type__iexact=device.device_type,
-            brand__iexact=device.brand,
-            model__iexact=device.model,
-            revision__iexact=device.revision,
-            locale__iexact=device.locale,
-        )
+        .filter(DeviceClass.of(device).q())
         .order_by("pool__fqdn", "update_type", "pk")
     )
 

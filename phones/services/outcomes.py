@@ -26,6 +26,7 @@ from django.db.models import Max, Q
 
 from phones.choices import ObservedState, Outcome
 from phones.models import Device, DeviceOutcome, DownloadEvent, ObservationCursor, RequestAudit
+from portal.device_class import DeviceClass
 from portal.models import DeviceUpdateRule
 from portal.selectors import rollouts_governing
 
@@ -81,9 +82,7 @@ def _rules() -> dict[str, RuleInfo]:
         rule.identity: RuleInfo(
             pk=rule.pk,
             update_type=rule.update_type.lower(),
-            folder_prefix="/".join(
-                (rule.device_type, rule.brand, rule.model, rule.revision, rule.locale)
-            ),
+            folder_prefix=DeviceClass.of(rule).path,
             folder_type=rule.update_type,
         )
         for rule in DeviceUpdateRule.objects.select_related("pool")

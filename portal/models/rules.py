@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from portal.choices import RuleState
+from portal.device_class import RULE_CLASS_FIELDS, RuleClass
 from portal.identifiers import normalise_version
 from portal.models.topology import Pool
 
@@ -52,12 +53,7 @@ class DeviceUpdateRule(models.Model):
             models.UniqueConstraint(fields=["pool", "rule_id"], name="rule_unique_id_per_pool"),
             models.UniqueConstraint(
                 "pool",
-                Lower("device_type"),
-                Lower("brand"),
-                Lower("model"),
-                Lower("revision"),
-                Lower("locale"),
-                Lower("update_type"),
+                *(Lower(name) for name in RULE_CLASS_FIELDS),
                 name="rule_unique_device_class_per_pool",
             ),
         ]
@@ -72,16 +68,8 @@ class DeviceUpdateRule(models.Model):
 
     @property
     def device_class(self) -> str:
-        return "/".join(
-            (
-                self.device_type,
-                self.brand,
-                self.model,
-                self.revision,
-                self.locale,
-                self.update_type,
-            )
-        )
+        """``UCPhone/Polycom/CX600/Rev-1/ENU/CPE``: the class and update type it serves."""
+        return RuleClass.of(self).path
 
     @property
     def state(self) -> RuleState:

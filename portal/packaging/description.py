@@ -12,18 +12,11 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
+from portal.device_class import CLASS_LEVELS, DeviceClass
 from portal.packaging.errors import PackageError
 
 # The folder path of an update, component by component, and the matching XML elements.
-FOLDER_FIELDS = (
-    ("DeviceType", "device_type"),
-    ("Brand", "brand"),
-    ("Model", "model"),
-    ("Revision", "revision"),
-    ("Locale", "locale"),
-    ("Version", "version"),
-    ("UpdateType", "update_type"),
-)
+FOLDER_FIELDS = (*CLASS_LEVELS, ("Version", "version"), ("UpdateType", "update_type"))
 _GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
 # Versions are compared numerically (downgrade detection), so only dotted numbers pass.
 _VERSION = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9}){0,3}$")
@@ -45,9 +38,13 @@ class UpdateDescription:
     images: tuple[str, ...]
 
     @property
+    def device_class(self) -> DeviceClass:
+        return DeviceClass.of(self)
+
+    @property
     def folder(self) -> str:
         """The folder path inside the cabinet this description belongs in."""
-        return "/".join(getattr(self, attribute) for _tag, attribute in FOLDER_FIELDS)
+        return f"{self.device_class.path}/{self.version}/{self.update_type}"
 
     @property
     def version_key(self) -> tuple[int, ...]:

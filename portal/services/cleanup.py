@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from deviceupdate.dispatch import enqueue
+from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
@@ -102,10 +103,5 @@ def _named_by_a_rule(version: UpdateVersion) -> bool:
         Q(pending_version=version.version)
         | Q(approved_version=version.version)
         | Q(restore_version=version.version),
-        device_type__iexact=version.device_type,
-        brand__iexact=version.brand,
-        model__iexact=version.model,
-        revision__iexact=version.revision,
-        locale__iexact=version.locale,
-        update_type__iexact=version.update_type,
+        RuleClass.of(version).q(),
     ).exists()

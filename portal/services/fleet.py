@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from portal.choices import DeviceControlKind, IdentifierType, RolloutState, Weekday
+from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.identifiers import normalise_mac, normalise_serial, normalise_version
 from portal.models import (
@@ -97,14 +98,7 @@ def device_hold(*, identity: str, rule: DeviceUpdateRule, actor: Actor) -> Devic
 
 def rule_versions(rule: DeviceUpdateRule) -> set[str]:
     """Every version the rule has had: stored for its class, or named by the rule."""
-    stored = UpdateVersion.objects.filter(
-        device_type__iexact=rule.device_type,
-        brand__iexact=rule.brand,
-        model__iexact=rule.model,
-        revision__iexact=rule.revision,
-        locale__iexact=rule.locale,
-        update_type__iexact=rule.update_type,
-    ).values_list("version", flat=True)
+    stored = UpdateVersion.objects.filter(RuleClass.of(rule).q()).values_list("version", flat=True)
     named = (rule.pending_version, rule.approved_version, rule.restore_version)
     return {version for version in (*stored, *named) if version}
 

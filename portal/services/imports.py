@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue, enqueue_now
 from portal.choices import ImportStatus, UpdateFileRole
+from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.identifiers import parse_version
 from portal.models import (
@@ -50,7 +51,7 @@ from portal.packaging.inspection import (
 )
 from portal.services.audit import Actor, audit_record
 from portal.services.replication import replication_queue
-from portal.services.rules import DeviceClass, rule_set_pending
+from portal.services.rules import rule_set_pending
 
 logger = logging.getLogger(__name__)
 
@@ -311,14 +312,7 @@ def _record(job: ImportJob, examined: ExaminedPackage) -> None:
                     },
                 )
             rules = []
-            device_class = DeviceClass(
-                description.device_type,
-                description.brand,
-                description.model,
-                description.revision,
-                description.locale,
-                description.update_type,
-            )
+            device_class = RuleClass.of(description)
             for pool in pools:
                 rule, changed = rule_set_pending(
                     pool=pool,

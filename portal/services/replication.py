@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue
 from portal.choices import ReplicaState
+from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
@@ -49,15 +50,7 @@ def versions_referenced_by(*, pool: Pool) -> list[UpdateVersion]:
     for rule in DeviceUpdateRule.objects.filter(pool=pool):
         versions = {rule.pending_version, rule.approved_version, rule.restore_version} - {""}
         if versions:
-            conditions |= Q(
-                device_type__iexact=rule.device_type,
-                brand__iexact=rule.brand,
-                model__iexact=rule.model,
-                revision__iexact=rule.revision,
-                locale__iexact=rule.locale,
-                update_type__iexact=rule.update_type,
-                version__in=versions,
-            )
+            conditions |= RuleClass.of(rule).q() & Q(version__in=versions)
     return list(UpdateVersion.objects.filter(conditions))
 
 

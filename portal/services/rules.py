@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from portal.choices import RuleAction
+from portal.device_class import RULE_CLASS_FIELDS, RuleClass
 from portal.errors import DomainError
 from portal.identifiers import normalise_version
 from portal.models import DeviceUpdateRule, Pool
@@ -31,20 +32,6 @@ from portal.services.audit import Actor, audit_record, diff, snapshot
 from portal.services.generation import decision_generation_bump
 
 VERSION_FIELDS = ("pending_version", "approved_version", "restore_version", "restored")
-CLASS_FIELDS = ("device_type", "brand", "model", "revision", "locale", "update_type")
-
-
-@dataclass(frozen=True)
-class DeviceClass:
-    device_type: str
-    brand: str
-    model: str
-    revision: str
-    locale: str
-    update_type: str
-
-    def as_filter(self) -> dict[str, str]:
-        return {f"{name}__iexact": getattr(self, name) for name in CLASS_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -144,11 +131,12 @@ def rule_set_pending(
     *,
     pool: Pool,
     rule_id: uuid.UUID,
-    device_class: DeviceClass,
+    device_class: RuleClass,
     version: str,
     actor: Actor,
 ) -> tuple[DeviceUpdateRule, bool]:
-    """Import hook: P := version on the pool's rule ``rule_id``, creating it when new.
+    """Import hook: P := version on the pool's rule ``rule_id`` for ``device_class`` (the
+    device class and update type), creating it when new.
 
     Returns the rule and whether anything changed: importing the same version again
     (pending, or approved with nothing pending) changes nothing.
@@ -165,13 +153,13 @@ def rule_set_pending(
             .first()
         )
         if rule is None:
-            clash = DeviceUpdateRule.objects.filter(pool=pool, **device_class.as_filter()).first()
+            clash = DeviceUpdateRule.objects.filter(device_class.q(), pool=pool).first()
             if clash is not None:
                 raise DomainError(
                     f"{clash.identity} already serves {clash.device_class} with another rule Id"
                 )
             rule = DeviceUpdateRule(
-                pool=pool, rule_id=rule_id, pending_version=version, **vars(device_class)
+                pool=pool, rule_id=rule_id, pending_version=version, **device_class.as_fields()
             )
             rule.full_clean()
             rule.save()
@@ -180,17 +168,11 @@ def rule_set_pending(
                 actor=actor,
                 action="portal.rule.created",
                 obj=rule,
-                changes=diff({}, snapshot(rule, (*CLASS_FIELDS, *VERSION_FIELDS))),
+                changes=diff({}, snapshot(rule, (*RULE_CLASS_FIELDS, *VERSION_FIELDS))),
             )
             return rule, True
-        if any(
-            getattr(rule, name).lower() != getattr(device_class, name).lower()
-            for name in CLASS_FIELDS
-        ):
-            raise DomainError(
-                f"{rule.identity} serves {rule.device_class}, not "
-                f"{'/'.join(getattr(device_class, name) for name in CLASS_FIELDS)}"
-            )
+        if RuleClass.of(rule) != device_class:
+            raise DomainError(f"{rule.identity} serves {rule.device_class}, not {device_class}")
         after = rule_import_transition(RuleVersions.of(rule), version)
         if after is None:
             return rule, False
@@ -242,7 +224,7 @@ def rule_remove(*, rule: DeviceUpdateRule, actor: Actor) -> None:
             actor=actor,
             action="portal.rule.removed",
             obj=rule,
-            changes=diff(snapshot(rule, (*CLASS_FIELDS, *VERSION_FIELDS)), {}),
+            changes=diff(snapshot(rule, (*RULE_CLASS_FIELDS, *VERSION_FIELDS)), {}),
         )
         rule.delete()
         decision_generation_bump()

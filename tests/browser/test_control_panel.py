@@ -14,16 +14,17 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 
+from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule, Pool, Site, TestDevice
 from portal.services.audit import Actor
-from portal.services.rules import DeviceClass, rule_approve, rule_set_pending
+from portal.services.rules import rule_approve, rule_set_pending
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 RULES = "/admin/portal/deviceupdaterule/"
 TEST_DEVICES = "/admin/portal/testdevice/"
 AUDIT_TRAIL = "/admin/portal/auditentry/"
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
 RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 FIRST = "4.0.7577.4387"
 SECOND = "4.0.7577.5000"

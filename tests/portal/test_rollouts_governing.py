@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from portal.choices import IdentifierType, RolloutState
+from portal.device_class import RuleClass
 from portal.models import DeviceGroup, DeviceGroupMember, DeviceUpdateRule, Pool, Rollout, Site
 from portal.selectors import GoverningRollout, rollouts_governing
 from portal.services.audit import Actor
@@ -23,13 +24,13 @@ from portal.services.rollouts import (
     rollout_plan,
     rollout_restore,
 )
-from portal.services.rules import DeviceClass, rule_reset, rule_set_pending
+from portal.services.rules import rule_reset, rule_set_pending
 from portal.waves import Reach, WaveTargets
 
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
 RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 A, P, Y = "4.0.7577.4387", "4.0.7577.5000", "4.0.7577.6000"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 
+from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Site
-from portal.services.rules import DeviceClass
 
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-CX700 = DeviceClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX700 = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
 RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 
@@ -40,7 +40,7 @@ def make_rule(pool01: Pool) -> MakeRule:
         approved: str = "",
         restore: str = "",
         restored: bool = False,
-        device_class: DeviceClass = CX600,
+        device_class: RuleClass = CX600,
         rule_id: uuid.UUID = RULE_A,
     ) -> DeviceUpdateRule:
         return DeviceUpdateRule.objects.create(

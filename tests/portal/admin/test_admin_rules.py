@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule
-from portal.services.rules import DeviceClass
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ Messages = Callable[[Any], list[tuple[str, str]]]
 PENDING_APPROVED = ("4.0.2", "4.0.1", "4.0.0", False)
 APPROVED = ("", "4.0.1", "4.0.0", False)
 PENDING_ONLY = ("4.0.2", "", "", False)
-CX700 = DeviceClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
+CX700 = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
 CX700_RULE_ID = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 
 

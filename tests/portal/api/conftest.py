@@ -15,10 +15,10 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Site
-from portal.services.rules import DeviceClass
 
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
 RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 POOL = "pool01.example.org"
 
@@ -62,7 +62,7 @@ def make_rule(pool01: Pool) -> MakeRule:
         approved: str = "",
         restore: str = "",
         restored: bool = False,
-        device_class: DeviceClass = CX600,
+        device_class: RuleClass = CX600,
         rule_id: uuid.UUID = RULE_A,
     ) -> DeviceUpdateRule:
         return DeviceUpdateRule.objects.create(

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from phones.choices import Channel, DeviceState
 from phones.models import Device
+from portal.device_class import RuleClass
 from portal.models import (
     AuditEntry,
     DeviceControl,
@@ -39,7 +40,6 @@ from portal.services.fleet import device_group_save, device_hold, maintenance_wi
 from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
-from portal.services.rules import DeviceClass
 from portal.services.testdevices import testdevice_create
 
 pytestmark = pytest.mark.django_db
@@ -151,9 +151,9 @@ ENDPOINTS: list[tuple[str, str, Any, tuple[int, int, int]]] = [
 ROLES = ["administrator", "helpdesk", "anonymous"]
 # Rules of other classes: a running rollout's, a paused rollout's, one to plan on.
 OTHER_CLASSES = [
-    DeviceClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware"),
-    DeviceClass("UCPhone", "HP", "4120", "Rev-3", "ENU", "CPE"),
-    DeviceClass("UCPhone", "Yealink", "T58", "Rev-1", "ENU", "CPE"),
+    RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware"),
+    RuleClass("UCPhone", "HP", "4120", "Rev-3", "ENU", "CPE"),
+    RuleClass("UCPhone", "Yealink", "T58", "Rev-1", "ENU", "CPE"),
 ]
 OTHER_IDS = [
     uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"),

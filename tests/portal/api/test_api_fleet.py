@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from portal.device_class import RuleClass
 from portal.models import (
     AuditEntry,
     DeviceControl,
@@ -29,7 +30,6 @@ from portal.services.fleet import (
     maintenance_window_create,
 )
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
-from portal.services.rules import DeviceClass
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 IDENTITY = f"service:WebServer:pool01.example.org/{RULE_A}"
 IDENTITY_B = f"service:WebServer:pool01.example.org/{RULE_B}"
-AASTRA = DeviceClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
+AASTRA = RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
 SETUP = Actor.system("setup")
 
 

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from phones.choices import Channel, DeviceState, ObservedState
 from phones.models import Device, DeviceOutcome
+from portal.device_class import RuleClass
 from portal.models import (
     AuditEntry,
     DeviceUpdateRule,
@@ -26,14 +27,13 @@ from portal.models import (
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
-from portal.services.rules import DeviceClass
 
 pytestmark = pytest.mark.django_db
 
 RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 IDENTITY = f"service:WebServer:pool01.example.org/{RULE_A}"
-AASTRA = DeviceClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
+AASTRA = RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
 SETUP = Actor.system("setup")
 PLAN = {"rule": IDENTITY, "waves": [5, "25", "site:redmond", "group:PILOT", 100]}
 

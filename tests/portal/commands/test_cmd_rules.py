@@ -11,10 +11,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule, Pool
 from portal.services.audit import Actor
 from portal.services.rules import (
-    DeviceClass,
     rule_approve,
     rule_restore,
     rule_set_pending,
@@ -39,7 +39,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def make_rule(state: str, model: str = "CX600") -> DeviceUpdateRule:
     """A rule brought to ``state`` through the services, with the setup's audit rows removed."""
     pool = Pool.objects.get()
-    device_class = DeviceClass("UCPhone", "Polycom", model, "Rev-1", "ENU", "CPE")
+    device_class = RuleClass("UCPhone", "Polycom", model, "Rev-1", "ENU", "CPE")
     rule_id = uuid.uuid4()
 
     def pending(version: str) -> DeviceUpdateRule:

@@ -18,6 +18,7 @@ from django.core.mail.message import EmailMessage
 from pytest_django.fixtures import Settings
 
 from portal.choices import RolloutState
+from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.models import (
     AuditEntry,
@@ -49,7 +50,6 @@ from portal.services.rollouts import (
     wave_parse,
 )
 from portal.services.rules import (
-    DeviceClass,
     rule_approve,
     rule_remove,
     rule_reset,
@@ -61,7 +61,7 @@ pytestmark = pytest.mark.django_db
 
 Capture = Callable[..., AbstractContextManager[Any]]
 ACTOR = Actor.system("tests")
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
 RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 R, A, P = "4.0.7577.4363", "4.0.7577.4387", "4.0.7577.5000"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # the plan

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from portal.choices import RuleAction, RuleState
+from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.models import AuditEntry, DeviceUpdateRule, Pool
 from portal.services.audit import Actor
 from portal.services.rules import (
-    DeviceClass,
     rule_approve,
     rule_by_identity,
     rule_remove,
@@ -25,7 +25,7 @@ from portal.services.rules import (
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
-CX600 = DeviceClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
+CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
 RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 
 # (P, A, R, restored) of every state a rule can be in.
@@ -204,7 +204,7 @@ def test_import_refuses_a_second_rule_for_the_same_device_class() -> None:
     rule, _ = rule_set_pending(
         pool=pool, rule_id=RULE_ID, device_class=CX600, version="1.0", actor=ACTOR
     )
-    other = DeviceClass("UCPhone", "POLYCOM", "cx600", "Rev-1", "ENU", "CPE")
+    other = RuleClass("UCPhone", "POLYCOM", "cx600", "Rev-1", "ENU", "CPE")
     with pytest.raises(DomainError) as error:
         rule_set_pending(
             pool=pool, rule_id=uuid.uuid4(), device_class=other, version="2.0", actor=ACTOR
@@ -223,7 +223,7 @@ def test_import_refuses_a_bad_version_and_a_class_that_disagrees_with_the_rule()
             pool=pool, rule_id=RULE_ID, device_class=CX600, version="4.0-beta", actor=ACTOR
         )
     rule_set_pending(pool=pool, rule_id=RULE_ID, device_class=CX600, version="1.0", actor=ACTOR)
-    other = DeviceClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
+    other = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
     with pytest.raises(DomainError, match="serves UCPhone/Polycom/CX600/Rev-1/ENU/CPE, not"):
         rule_set_pending(pool=pool, rule_id=RULE_ID, device_class=other, version="2.0", actor=ACTOR)
     assert versions(DeviceUpdateRule.objects.get()) == ("1.0", "", "", False)
@@ -234,7 +234,7 @@ def test_bulk_actions_report_each_outcome() -> None:
     pending, _ = rule_set_pending(
         pool=pool, rule_id=RULE_ID, device_class=CX600, version="1.0", actor=ACTOR
     )
-    other_class = DeviceClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
+    other_class = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
     idle = DeviceUpdateRule.objects.create(pool=pool, **vars(other_class))
     outcomes = rules_apply(action=RuleAction.APPROVE, rules=[pending, idle], actor=ACTOR)
     assert [(o.identity, o.ok, o.message) for o in outcomes] == [
