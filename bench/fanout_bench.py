@@ -36,8 +36,8 @@ def setup(data_dir: Path) -> None:
 
 
 def import_update(data_dir: Path, megabytes: int) -> int:
+    from deviceupdate_devtools import builder
     from portal.models import ImportJob, UpdateVersion
-    from portal.packaging import builder
     from portal.services.audit import Actor
     from portal.services.imports import package_import_run, package_import_start
     from portal.services.publishers import publisher_add

@@ -43,7 +43,7 @@ def prepare(data_dir: Path, megabytes: int) -> Path:
     _django(data_dir)
     from django.core.management import call_command
 
-    from portal.packaging import builder
+    from deviceupdate_devtools import builder
     from portal.services.audit import Actor
     from portal.services.publishers import publisher_add
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from portal.models import TrustedPublisher
-from portal.packaging.builder import (
+from deviceupdate_devtools.builder import (
     Signer,
     build_package,
     build_update,
     make_publisher,
     make_test_ca,
 )
+from portal.models import TrustedPublisher
 from portal.services.audit import Actor
 from portal.services.publishers import publisher_add
 

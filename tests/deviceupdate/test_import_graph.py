@@ -1,6 +1,7 @@
 """The import graph, read from the source with ``ast``: tasks call services and never
 the other way round (services queue work by task name through ``deviceupdate.dispatch``),
-and the portal never depends on the phone side."""
+the portal never depends on the phone side, and the test and demo tooling
+(``deviceupdate_devtools``) is reached only from the demo and the simulator command."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from deviceupdate.dispatch import registered_task
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TASK_MODULES = ("portal.tasks", "phones.tasks")
 DISPATCH_FUNCTIONS = ("enqueue", "enqueue_now")
+TOOLING = "deviceupdate_devtools"
 
 
 def module_name(path: Path) -> str:
@@ -68,6 +70,12 @@ def modules_under(*folders: str) -> dict[str, set[str]]:
 
 def is_within(name: str, package: str) -> bool:
     return name == package or name.startswith(f"{package}.")
+
+
+def importers_of(package: str, graph: dict[str, set[str]]) -> set[str]:
+    return {
+        module for module, imported in graph.items() if any(is_within(n, package) for n in imported)
+    }
 
 
 def dispatched_task_names() -> list[tuple[str, str, set[str]]]:
@@ -136,6 +144,22 @@ def test_the_portal_never_imports_the_phone_side() -> None:
         if is_within(name, "phones")
     }
     assert offending == set()
+
+
+def test_only_the_demo_and_the_simulator_command_import_the_tooling() -> None:
+    graph = modules_under("portal", "phones", "deviceupdate")
+    assert len(graph) >= 100
+    # The demo service writes the demo package with the builder and simulate_phones runs
+    # the simulated fleet; nothing else of the apps, and nothing of deviceupdate/.
+    assert importers_of(TOOLING, graph) == {
+        "portal.services.demo",
+        "phones.management.commands.simulate_phones",
+    }
+    # Nor does request-serving code reach the builder through the demo service: only the
+    # make_demo_package command uses it.
+    assert importers_of("portal.services.demo", graph) == {
+        "portal.management.commands.make_demo_package"
+    }
 
 
 def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_server() -> None:

@@ -16,9 +16,9 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from pytest_django.live_server_helper import LiveServer
 
+from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary
 from phones.models import Device, RequestAudit
 from phones.recorder import recorder
-from phones.simulator import Fleet, FleetConfig, RoundSummary
 from portal.choices import ReplicaState, RuleAction
 from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor

@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 from pytest_django.live_server_helper import LiveServer
 
+from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary, models_named
 from phones.recorder import recorder
-from phones.simulator import Fleet, FleetConfig, RoundSummary, models_named
 from phones.tasks import rollouts_observe_task
 from portal.choices import ReplicaState, RolloutState, RuleAction
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, ServerFile, UpdateFile

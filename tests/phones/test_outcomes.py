@@ -14,13 +14,13 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from deviceupdate_devtools.simulator import parse_offer
 from phones.decision import decision_tables
 from phones.models import Device, DeviceOutcome, DownloadEvent, ObservationCursor, RequestAudit
 from phones.recorder import recorder
 from phones.selectors import device_outcomes
 from phones.services import outcomes as outcomes_module
 from phones.services.outcomes import outcomes_observe
-from phones.simulator import parse_offer
 from portal.models import DeviceUpdateRule
 from portal.services.audit import Actor
 from portal.services.fleet import device_hold

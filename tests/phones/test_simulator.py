@@ -18,12 +18,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
-from phones.decision import decision_tables
-from phones.models import Device, DownloadEvent, RequestAudit
-from phones.protocol import parse_update_check
-from phones.recorder import recorder
-from phones.services.rollout_watch import rollouts_observe
-from phones.simulator import (
+from deviceupdate_devtools.simulator import (
     MAX_PHONES,
     Fleet,
     FleetConfig,
@@ -33,6 +28,11 @@ from phones.simulator import (
     parse_offer,
     phone_fails,
 )
+from phones.decision import decision_tables
+from phones.models import Device, DownloadEvent, RequestAudit
+from phones.protocol import parse_update_check
+from phones.recorder import recorder
+from phones.services.rollout_watch import rollouts_observe
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import (
     DeviceUpdateRule,

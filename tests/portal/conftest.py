@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings
 
+from deviceupdate_devtools import builder
 from portal.models import TrustedPublisher
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.publishers import publisher_add
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from phones.simulator import (
+from deviceupdate_devtools.simulator import (
     DEMO_MODELS,
     MAX_CONCURRENCY,
     MAX_PHONES,

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from deviceupdate_devtools import builder
 from portal.choices import ImportStatus
 from portal.models import (
     AuditEntry,
@@ -26,7 +27,6 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
-from portal.packaging import builder
 from portal.services.imports import package_import_run
 
 pytestmark = pytest.mark.django_db

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.template import Context, Template
 from django.test import Client
 
+from deviceupdate_devtools import builder
 from portal.choices import ImportStatus, ReplicaState
 from portal.models import (
     AuditEntry,
@@ -26,7 +27,6 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.replication import server_replicate

@@ -10,8 +10,8 @@ from unittest import mock
 import pytest
 from rest_framework.test import APIClient
 
+from deviceupdate_devtools import builder
 from portal.models import AuditEntry, ImportJob, Pool, TrustedPublisher
-from portal.packaging import builder
 from portal.services.imports import package_import_run
 
 pytestmark = pytest.mark.django_db

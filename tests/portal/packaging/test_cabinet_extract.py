@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.cabinet import (
     LZX_NEEDS_CABEXTRACT,
     ExtractedMember,

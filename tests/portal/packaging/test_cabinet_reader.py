@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.cabinet import (
     DEFAULT_MAX_MEMBER_SIZE,
     DEFAULT_MAX_MEMBERS,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.cabinet import (
     check_cabinet_data,
     extract_cabinet,

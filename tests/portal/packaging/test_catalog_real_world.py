@@ -15,7 +15,7 @@ import pytest
 from asn1crypto import cms, core
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.catalog import (
     SPC_INDIRECT_DATA_OBJID,
     SZOID_CTL,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.catalog import CatalogMember, CatalogVerification, verify_catalog
 from portal.packaging.errors import PackageError
 

@@ -13,9 +13,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from deviceupdate_devtools import builder
 from portal.choices import ImportStatus
 from portal.models import DeviceUpdateRule, ImportJob, TrustedPublisher, UpdateFile
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.imports import (
     central_store_sweep_orphans,

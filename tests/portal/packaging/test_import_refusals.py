@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from deviceupdate_devtools import builder
 from portal.choices import ImportStatus
 from portal.models import DeviceUpdateRule, ImportJob, TrustedPublisher, UpdateFile
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 

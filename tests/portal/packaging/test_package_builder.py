@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.cabinet import extract_cabinet, read_cabinet
 from portal.packaging.catalog import verify_catalog
 from portal.packaging.description import check_description_matches_folder, parse_description

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from deviceupdate_devtools.builder import Signer, build_package, build_update, make_test_ca
 from portal.choices import ImportStatus
 from portal.errors import DomainError
 from portal.models import (
@@ -25,7 +26,6 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
-from portal.packaging.builder import Signer, build_package, build_update, make_test_ca
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rule_approve

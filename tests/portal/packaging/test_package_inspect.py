@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from deviceupdate_devtools import builder
 from portal.models import AuditEntry, DeviceUpdateRule, ImportJob, TrustedPublisher, UpdateFile
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start, package_inspect
 from portal.services.publishers import publisher_add

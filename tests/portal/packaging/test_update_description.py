@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from portal.packaging import builder
+from deviceupdate_devtools import builder
 from portal.packaging.description import (
     UpdateDescription,
     check_description_matches_folder,

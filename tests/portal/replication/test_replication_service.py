@@ -11,9 +11,9 @@ from unittest import mock
 import pytest
 from django.conf import settings
 
+from deviceupdate_devtools import builder
 from portal.choices import ReplicaState
 from portal.models import Pool, Server, ServerFile, TrustedPublisher, UpdateFile
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.replication import (

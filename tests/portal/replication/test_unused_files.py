@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from deviceupdate_devtools import builder
 from portal.models import (
     AuditEntry,
     DeviceUpdateRule,
@@ -21,7 +22,6 @@ from portal.models import (
     TrustedPublisher,
     UpdateVersion,
 )
-from portal.packaging import builder
 from portal.services.audit import Actor
 from portal.services.cleanup import server_remove_unused, unused_files_clear_queue
 from portal.services.imports import package_import_run, package_import_start

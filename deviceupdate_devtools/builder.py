@@ -3,6 +3,8 @@
 Everything is made the way the import expects vendors to make it: a test certificate
 authority, a publisher certificate, a security catalog with the exact Windows structure,
 deterministic ``.nbt`` images, the description XML and a cabinet written by cabarchive.
+
+Tooling (tests, the demo package, benchmarks): request-serving code never imports it.
 """
 
 from __future__ import annotations

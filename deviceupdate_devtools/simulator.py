@@ -15,6 +15,9 @@ to that same server whatever host BaseURL names (as if the pool's web FQDN resol
 it); external phones fetch the ExternalBaseURL's path over plain HTTP, since the
 reverse proxy's TLS is not part of the simulation. Everything is bounded: phones,
 rounds, concurrency, each request's time, each round's time and each download's size.
+
+Tooling (tests, ``manage.py simulate_phones``, benchmarks): request-serving code never
+imports it.
 """
 
 from __future__ import annotations
