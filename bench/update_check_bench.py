@@ -259,6 +259,9 @@ def start_gunicorn(
         [
             PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
             "--threads", "4", "--worker-class", "gthread", "--graceful-timeout", "20",
+            # One listening socket per worker: the kernel spreads the connections, instead
+            # of the first worker to wake taking all of wrk's keep-alive connections.
+            "--reuse-port",
             "--log-level", "warning", "deviceupdate.wsgi:application",
         ],
         cwd=PROJECT,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 
 Converter = Callable[[Any], Any]
 # Field types whose Python value the drivers take as it is.
@@ -91,7 +91,11 @@ class RowWriter:
             for row in rows
         ]
         if params:
-            with connections[self._using].cursor() as cursor:
+            # One transaction: in autocommit mode each row would commit (and sync) alone.
+            with (
+                transaction.atomic(using=self._using, savepoint=False),
+                connections[self._using].cursor() as cursor,
+            ):
                 cursor.executemany(sql, params)
         return len(params)
 
