@@ -1,7 +1,8 @@
 """The import graph, read from the source with ``ast``: tasks call services and never
 the other way round (services queue work by task name through ``deviceupdate.dispatch``),
-the portal never depends on the phone side, and the test and demo tooling
-(``deviceupdate_devtools``) is reached only from the demo and the simulator command."""
+the portal never depends on the phone side, the test and demo tooling
+(``deviceupdate_devtools``) is reached only from the demo and the simulator command, and
+no module of the project is part of an import cycle."""
 
 from __future__ import annotations
 
@@ -181,3 +182,57 @@ def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_serv
 def test_a_name_no_task_has_is_refused() -> None:
     with pytest.raises(KeyError):
         registered_task("portal.tasks.no_such_task")
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The module cycles of ``graph`` (its strongly connected components of two or more
+    modules), an import of a name inside a module counting as one of that module."""
+
+    def owner(name: str) -> str:
+        while name and name not in graph:
+            name = name.rpartition(".")[0]
+        return name  # "" for a module outside the graph
+
+    edges = {
+        module: {owner(name) for name in imported} - {"", module}
+        for module, imported in graph.items()
+    }
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in sorted(edges[module]):
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(edges):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a.x": {"a.y.f"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "a.w": {"a.x"}}
+    assert import_cycles(graph) == [["a.x", "a.y", "a.z"]]
+
+
+def test_no_module_of_the_project_is_part_of_an_import_cycle() -> None:
+    graph = modules_under("deviceupdate", "portal", "phones", TOOLING)
+    graph = {module: imported for module, imported in graph.items() if ".migrations." not in module}
+    assert import_cycles(graph) == []
