@@ -77,9 +77,21 @@ class RowWriter:
         return str(self._fields[self._names.index(name)].column)
 
     def _converter(self, field: Any) -> Converter:
+        """The backend's own adapter for the field's type, without the field's generic
+        preparation path (which re-validates each value); anything else takes that path."""
         if isinstance(field, _AS_IS):
             return _same
         connection = connections[self._using]
+        operations = connection.ops
+        if isinstance(field, models.DateTimeField):
+            return operations.adapt_datetimefield_value
+        if isinstance(field, models.JSONField):
+            encoder = field.encoder
+            return lambda value: operations.adapt_json_value(value, encoder)
+        if isinstance(field, models.UUIDField):
+            return _same if connection.features.has_native_uuid_field else _uuid_hex
+        if isinstance(field, models.GenericIPAddressField):
+            return operations.adapt_ipaddressfield_value
         return lambda value: field.get_db_prep_save(value, connection)
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -102,3 +114,7 @@ class RowWriter:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _uuid_hex(value: Any) -> Any:
+    return value.hex
