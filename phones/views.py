@@ -54,8 +54,8 @@ class UpdateCheckView(APIView):
     schema = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.args, self.kwargs, self.request = args, kwargs, request  # type: ignore[assignment]
-        self.headers = {}
+        # ``as_view`` already set request, args and kwargs (View.setup); nothing else of
+        # APIView's state is used.
         if request.method != "POST":
             return phone_error(PhoneError.INVALID_REQUEST, "use POST")
         try:

@@ -30,7 +30,7 @@ CLASS_LEVELS = (
 CLASS_FIELDS = tuple(attribute for _tag, attribute in CLASS_LEVELS)
 RULE_CLASS_FIELDS = (*CLASS_FIELDS, "update_type")
 # An update folder: <device class>/<Version>/<UpdateType>.
-_FOLDER_DEPTH = len(CLASS_LEVELS) + 2
+FOLDER_DEPTH = len(CLASS_LEVELS) + 2
 # The order of the query's conditions: the model first, as it leaves the fewest rows
 # for the others (PostgreSQL keeps the order of conditions of the same cost).
 _QUERY_ORDER = ("model", "brand", "device_type", "revision", "locale")
@@ -91,7 +91,7 @@ class DeviceClass:
         """``UCPhone/Polycom/CX600/Rev-1/ENU``, or an update folder that starts with it
         (``…/ENU/4.0.7577.4387/CPE``); ``ValueError`` for anything else."""
         levels = path.split("/")
-        if len(levels) not in (len(CLASS_LEVELS), _FOLDER_DEPTH) or not all(levels):
+        if len(levels) not in (len(CLASS_LEVELS), FOLDER_DEPTH) or not all(levels):
             raise ValueError(
                 f"{path!r} is not a device class path <DeviceType>/<Brand>/<Model>/"
                 "<Revision>/<Locale> (or an update folder that starts with one)"

@@ -92,7 +92,9 @@ class RowWriter:
             return _same if connection.features.has_native_uuid_field else _uuid_hex
         if isinstance(field, models.GenericIPAddressField):
             return operations.adapt_ipaddressfield_value
-        return lambda value: field.get_db_prep_save(value, connection)
+        using = self._using
+        # The connection of the thread that writes (the adapters above read only settings).
+        return lambda value: field.get_db_prep_save(value, connections[using])
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert (or upsert) ``rows``; returns how many were sent."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portal.device_class import FOLDER_DEPTH
 from portal.packaging.cabinet import (
     CabinetListing,
     ExtractedMember,
@@ -40,7 +41,6 @@ from portal.packaging.description import (
 )
 from portal.packaging.errors import PackageError
 
-FOLDER_DEPTH = 7  # DeviceType/Brand/Model/Revision/Locale/Version/UpdateType
 NO_UPDATE = "no device update in the package"
 NEITHER = "the file is neither a Microsoft cabinet nor a security catalog"
 NO_PUBLISHER = "no trusted publisher is configured; add the vendor's certificate"

@@ -254,7 +254,7 @@ def _store(update: ExaminedUpdate, stored: list[str]) -> None:
         existing = known.get(name)
         if existing is not None:
             if existing.sha256 != member.sha256:
-                version = update.folder.split("/")[5]
+                version = update.description.version if update.description else ""
                 raise PackageError(
                     f"version {version} of {update.folder} was "
                     f"imported before with a different {name}; a version cannot change"

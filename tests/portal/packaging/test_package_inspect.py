@@ -40,6 +40,7 @@ def import_error(path: Path, capture: Callable[..., Any]) -> str:
         )
     done = package_import_run(job_id=job.pk)
     assert done is not None
+    assert (DeviceUpdateRule.objects.count(), UpdateFile.objects.count()) == (0, 0)
     return done.error
 
 
