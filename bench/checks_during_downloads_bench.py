@@ -12,12 +12,14 @@ with ``--downloads`` curl transfers of a 256 MB image in flight (each limited to
 
     apt-get install wrk nginx curl
     .venv/bin/python bench/checks_during_downloads_bench.py [--devices 100000]
-        [--downloads 32] [--rate 4M] [--duration 15] [--rounds 3]
+        [--downloads 32] [--rate 4M] [--duration 15] [--rounds 3] [--image-mb 256]
+        [--warmup 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import secrets
@@ -40,19 +42,21 @@ IMAGE_PATH = f"UCPhone/Polycom/CX600/Rev-1/ENU/{checks.APPROVED}/CPE/Big.nbt"
 
 
 def nginx_server_block(data_dir: Path, port: int, upstream_port: int) -> str:
-    """The project's configuration, rendered with the bench's settings."""
+    """The project's configuration, rendered with the bench's settings by ``manage.py
+    nginx_config`` (which creates the download log's folder, as nginx needs)."""
     os.environ.update(checks.bench_env(data_dir))
     checks._django()
-    from django.conf import settings
+    from django.core.management import call_command
 
-    from deviceupdate.nginx import render_nginx_config
-
-    return render_nginx_config(
+    rendered = io.StringIO()
+    call_command(
+        "nginx_config",
         listen=f"127.0.0.1:{port}",
         server_name="bench",
         upstream=f"127.0.0.1:{upstream_port}",
-        store_dir=settings.SERVER_STORE_DIR,
+        stdout=rendered,
     )
+    return rendered.getvalue()
 
 
 class Downloads:
@@ -114,6 +118,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image-mb", type=int, default=IMAGE_MB, help="size of the image")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured checks first")
     args = parser.parse_args()
     for tool in ("wrk", "nginx", "curl"):
         if shutil.which(tool) is None:
@@ -135,8 +141,9 @@ def main() -> None:
 
         image = settings.SERVER_STORE_DIR / IMAGE_PATH
         with image.open("wb") as out:
-            for _ in range(IMAGE_MB // 16):
+            for _ in range(args.image_mb // 16):
                 out.write(os.urandom(16 * 1024 * 1024))
+            out.write(os.urandom(args.image_mb % 16 * 1024 * 1024))
         service = checks.start_gunicorn(data_dir, app_port, baseline=False)
         nginx = start_nginx(data_dir / "nginx", server_block)
         try:
@@ -144,7 +151,7 @@ def main() -> None:
             checks.wait_ready(nginx_port, service)
             lua = populated["lua"]
             url = f"http://127.0.0.1:{nginx_port}/DeviceUpdateFiles_Int/{IMAGE_PATH}"
-            checks.run_wrk(nginx_port, lua, seconds=3, connections=args.connections)
+            checks.run_wrk(nginx_port, lua, seconds=args.warmup, connections=args.connections)
             rounds: list[dict[str, Any]] = []
             for _ in range(args.rounds):
                 quiet = checks.run_wrk(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
 import shutil
 import socket
@@ -32,19 +33,32 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def project_server_block(store: Path, port: int) -> str:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deviceupdate.settings")
-    os.environ["DEVICEUPDATE_MAX_DOWNLOADS"] = "1000"
+def project_server_block(work: Path, store: Path, port: int) -> str:
+    """The project's server block, rendered by ``manage.py nginx_config`` (which creates
+    the download log's folder, as nginx needs) with a private data directory in ``work``:
+    nothing of an earlier run or of the clone's own ``var/`` is read or written."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="deviceupdate.settings",
+        DEVICEUPDATE_DATA_DIR=str(work / "data"),
+        DEVICEUPDATE_SERVER_STORE_DIR=str(store),
+        DEVICEUPDATE_MAX_DOWNLOADS="1000",
+    )
     sys.path.insert(0, str(PROJECT))
     import django
 
     django.setup()
-    from deviceupdate.nginx import render_nginx_config
+    from django.core.management import call_command
 
+    rendered = io.StringIO()
     # The upstream is never reached: downloads never go to the application.
-    return render_nginx_config(
-        listen=f"127.0.0.1:{port}", server_name="bench", upstream="127.0.0.1:9", store_dir=store
+    call_command(
+        "nginx_config",
+        listen=f"127.0.0.1:{port}",
+        server_name="bench",
+        upstream="127.0.0.1:9",
+        stdout=rendered,
     )
+    return rendered.getvalue()
 
 
 def static_server_block(store: Path, port: int) -> str:
@@ -129,7 +143,7 @@ def main() -> None:
             hashlib.shake_256(b"bench").digest(args.mb * 1024 * 1024)
         )
         ours_port, static_port = free_port(), free_port()
-        ours = start_nginx(work / "ours", project_server_block(store, ours_port))
+        ours = start_nginx(work / "ours", project_server_block(work, store, ours_port))
         static = start_nginx(work / "static", static_server_block(store, static_port))
         try:
             wait_for(ours_port)

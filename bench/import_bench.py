@@ -51,7 +51,7 @@ def prepare(data_dir: Path, megabytes: int) -> Path:
     ca = builder.make_test_ca()
     publisher = builder.make_publisher(ca)
     publisher_add(pem=ca.certificate_pem.decode(), actor=Actor.system("bench"))
-    image_mb = 25
+    image_mb = min(25, megabytes)  # a package under 25 MB (the smoke run's) is one image
     images = {f"Part{i:02d}.nbt": image_mb * 1024 * 1024 for i in range(megabytes // image_mb)}
     update = builder.build_update(signer=publisher, images=images)
     return builder.build_package([update], path=data_dir / "package.cab", compress=True)
@@ -176,7 +176,9 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    small = measure(max(args.mb // 4, 25), args.rounds)
+    if args.mb < 1 or args.rounds < 1:
+        parser.error("--mb and --rounds must be at least 1")
+    small = measure(max(args.mb // 4, min(25, args.mb)), args.rounds)
     large = measure(args.mb, args.rounds)
     print(json.dumps({"small": small, "large": large}, indent=2))
     print(

@@ -18,7 +18,8 @@ achieved rate and the errors (target: none).
 
     apt-get install wrk
     .venv/bin/python bench/update_check_bench.py [--devices 100000] [--rules 200]
-        [--duration 15] [--connections 32] [--rounds 3] [--storm-phones 10000]
+        [--duration 15] [--connections 32] [--rounds 3] [--warmup 3] [--storm-phones 10000]
+        [--storm-seconds 60] [--skip-storm]
 """
 
 from __future__ import annotations
@@ -396,6 +397,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="seconds of unmeasured load on each server first"
+    )
     parser.add_argument("--storm-phones", type=int, default=10_000)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
     parser.add_argument(
@@ -429,7 +433,7 @@ def main() -> None:
             wait_ready(baseline_port, baseline)
             lua = populated["lua"]
             for port in (baseline_port, service_port):  # warm both up
-                run_wrk(port, lua, seconds=3, connections=args.connections)
+                run_wrk(port, lua, seconds=args.warmup, connections=args.connections)
             rounds: list[dict[str, Any]] = []
             for _ in range(args.rounds):
                 base = run_wrk(
