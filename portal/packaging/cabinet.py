@@ -604,6 +604,11 @@ def _unsupported(name: str, compression: Compression) -> PackageError:
     )
 
 
+def unsupported_compression(name: str, compression: Compression) -> str:
+    """The refusal of a member whose compression cannot be extracted (Quantum)."""
+    return _unsupported(name, compression).message
+
+
 # ------------------------------------------------------------------------- extracting
 
 

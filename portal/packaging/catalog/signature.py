@@ -499,11 +499,11 @@ def verify_certificate_signature(certificate: x509.Certificate, issuer: x509.Cer
                 ec.ECDSA(hash_algorithm),
             )
         else:
-            raise PackageError(
+            raise _NotIssuerKey(
                 f"certificate {subject} is signed with {name}, which its issuer's key cannot verify"
             )
     except InvalidSignature:
-        raise PackageError(
+        raise _NotIssuerKey(
             f"the signature of certificate {subject} by "
             f"{issuer.subject.rfc4514_string()} is not valid"
         ) from None

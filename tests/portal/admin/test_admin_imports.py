@@ -224,13 +224,13 @@ def test_a_file_that_is_not_a_cabinet_makes_a_job_that_fails_when_run(
     job.refresh_from_db()
     assert (job.status, job.error, job.package_name) == (
         ImportStatus.FAILED,
-        "the file is not a Microsoft cabinet",
+        "the file is neither a Microsoft cabinet nor a security catalog",
         "notes.txt",
     )
     assert (UpdateVersion.objects.count(), DeviceUpdateRule.objects.count()) == (0, 0)
     assert staged(stores) == []
     html = client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
-    assert "the file is not a Microsoft cabinet" in html
+    assert "the file is neither a Microsoft cabinet nor a security catalog" in html
     assert "failed" in html
 
 

@@ -192,8 +192,8 @@ def test_a_file_that_is_neither_is_refused_in_one_line(
     path = tmp_path / "picture.gif"
     path.write_bytes(b"GIF89a" + b"\0" * 64)
     report = inspect(path)
-    assert (report["kind"], report["verdict"], report["reason"], report["catalog"]) == (
-        "catalog",
+    assert (report["kind"], report["verdict"], report["reason"], report["cabinet"]) == (
+        "cabinet",
         "refused",
         "the file is neither a Microsoft cabinet nor a security catalog",
         None,
