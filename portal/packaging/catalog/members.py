@@ -32,7 +32,7 @@ from portal.packaging.catalog.asn1 import (
     SpcIndirectDataContent,
     _short,
 )
-from portal.packaging.errors import PackageError
+from portal.packaging.errors import PackageError, escaped_name
 
 # The indirect-data type of a member says how its file is hashed: the whole file, the
 # Authenticode hash of a PE image, or the cabinet subject interface's hash of a cabinet.
@@ -139,15 +139,6 @@ def cabinet_digest(source: bytes | Path, algorithm: str = "sha256") -> str:
         with open(source, "rb") as handle:
             return _cabinet_digests(handle, [algorithm])[algorithm]
     return _cabinet_digests(io.BytesIO(source), [algorithm])[algorithm]
-
-
-def escaped_name(raw: bytes) -> str:
-    """Bytes that are not UTF-8 text, readable: UTF-8 where it is, ``\\xNN`` where not."""
-    text = raw.decode("utf-8", "backslashreplace")
-    return "".join(
-        character if character.isprintable() else character.encode("unicode_escape").decode()
-        for character in text
-    )
 
 
 # ------------------------------------------------------------------------- members
