@@ -151,8 +151,9 @@ def make_test_ca(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(signing_key, HASH_ALGORITHMS[signature_hash]())
+        .sign(signing_key, hashes.SHA256())
     )
+    certificate = resign_certificate(certificate, signing_key, signature_hash)
     chain = (issuer.certificate, *issuer.chain) if issuer else ()
     return Signer(certificate, key, chain=chain)
 
@@ -198,9 +199,42 @@ def make_publisher(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
             critical=False,
         )
-        .sign(ca.key, HASH_ALGORITHMS[signature_hash]())
+        .sign(ca.key, hashes.SHA256())
     )
+    certificate = resign_certificate(certificate, ca.key, signature_hash)
     return Signer(certificate, key, chain=(ca.certificate, *ca.chain))
+
+
+def resign_certificate(
+    certificate: x509.Certificate, key: PrivateKey, digest: str
+) -> x509.Certificate:
+    """``certificate`` signed again with ``key`` over ``digest`` ("sha1", "md5", ...).
+
+    cryptography's builder refuses SHA-1 and MD5, which Lync-era chains (and the refusal
+    tests) need, so the to-be-signed part is re-labelled and re-signed with asn1crypto.
+    """
+    if digest == "sha256":
+        return certificate
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+    rsa_key = isinstance(key, rsa.RSAPrivateKey)
+    algorithm = algos.SignedDigestAlgorithm(
+        {"algorithm": f"{digest}_rsa" if rsa_key else f"{digest}_ecdsa"}
+    )
+    tbs = asn1_x509.TbsCertificate.load(parsed["tbs_certificate"].dump())
+    tbs["signature"] = algorithm
+    to_sign = tbs.dump(force=True)
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(to_sign, padding.PKCS1v15(), _legacy_hash(digest))
+    else:
+        signature = key.sign(to_sign, ec.ECDSA(_legacy_hash(digest)))
+    resigned = asn1_x509.Certificate(
+        {"tbs_certificate": tbs, "signature_algorithm": algorithm, "signature_value": signature}
+    )
+    return x509.load_der_x509_certificate(resigned.dump())
+
+
+def _legacy_hash(digest: str) -> hashes.HashAlgorithm:
+    return hashes.MD5() if digest == "md5" else HASH_ALGORITHMS[digest]()
 
 
 def nbt_image(name: str, size: int) -> bytes:
@@ -557,11 +591,24 @@ def nest_signature(
 ) -> bytes:
     """``catalog`` with one more signature over its trust list, nested in its first
     signer's unsigned attributes (``1.3.6.1.4.1.311.2.4.1``) as signtool ``/as`` does."""
-    outer = cms.ContentInfo.load(catalog)["content"]
-    ctl = outer["encap_content_info"]["content"].parse(CertificateTrustList)
-    nested = cms.ContentInfo.load(
-        sign_ctl(ctl, signer=signer, digest=digest, signing_time=signing_time)
+    ctl = _catalog_trust_list(catalog)
+    return nest_catalog(
+        catalog, sign_ctl(ctl, signer=signer, digest=digest, signing_time=signing_time)
     )
+
+
+def _catalog_trust_list(catalog: bytes) -> CertificateTrustList:
+    """The trust list of a signed catalog, without the [0] tag it sits under."""
+    content = cms.ContentInfo.load(catalog)["content"]["encap_content_info"]["content"]
+    return CertificateTrustList.load(_der(0x30, content.parse(CertificateTrustList).contents))
+
+
+def nest_catalog(catalog: bytes, other: bytes) -> bytes:
+    """``catalog`` carrying ``other`` (a signed catalog, e.g. one osslsigncode signed, which
+    cannot nest catalog signatures itself) as a nested signature of its first signer."""
+    outer = cms.ContentInfo.load(catalog)["content"]
+    ctl = _catalog_trust_list(catalog)
+    nested = cms.ContentInfo.load(other)
     signer_infos = [cms.SignerInfo.load(info.dump()) for info in outer["signer_infos"]]
     first = signer_infos[0]
     unsigned = [cms.CMSAttribute.load(a.dump()) for a in first["unsigned_attrs"] or []]

@@ -185,7 +185,6 @@ class _Findings:
     summaries: list[SignatureSummary] = field(default_factory=list)  # one per signature
     signature_used: int | None = None
     sha1_signature: bool = False
-    notes: list[str] = field(default_factory=list)
     signer: x509.Certificate | None = None
     signing_time: datetime.datetime | None = None
     signing_time_source: str = ""
@@ -455,7 +454,11 @@ def _choose_signature(
     found.signing_time_source = judged.source
     found.sha1_signature = judged.sha1
     if len(signatures) > 1:
-        found.notes.append(f"signature {index + 1} of {len(signatures)} was used")
+        kind = "nested, " if signatures[index].nested else ""
+        found.warnings.append(
+            f"the catalog has {len(signatures)} signatures; signature {index + 1} "
+            f"({kind}{judged.signer.subject.rfc4514_string()}) was used"
+        )
     if refuse_sha1 and judged.sha1:
         raise PackageError("the catalog uses SHA-1, which the settings refuse")
 
