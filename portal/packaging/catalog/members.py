@@ -339,7 +339,7 @@ def _compare_members(
                 MemberCheck(None, member.label, member.kind, member.digest_algorithm, "unlisted")
             )
     if companions:
-        _pair_companions(companions, present, named, hasher, result)
+        _pair_companions(companions, present, hasher, result)
     return result
 
 
@@ -364,15 +364,15 @@ def _lookup(
 def _pair_companions(
     companions: list[_Companion],
     present: Mapping[str, str],
-    named: Mapping[str, CatalogMember],
     hasher: _FileHasher,
     result: _Comparison,
 ) -> None:
-    """A SHA-1 twin belongs to the file whose SHA-1 (of its member's kind) it holds."""
+    """A SHA-1 twin belongs to the file whose SHA-1 (flat, or of the kind of the entry the
+    file matched) it holds."""
+    matched_kind = {c.file: c.kind for c in result.checks if c.status == "matched" and c.file}
     by_sha1: dict[str, str] = {}
-    for key, file_name in sorted(present.items(), reverse=True):
-        member = named.get(key)
-        kinds = ["flat"] if member is None or member.kind == "flat" else ["flat", member.kind]
+    for file_name in sorted(present.values(), reverse=True):
+        kinds = dict.fromkeys(["flat", matched_kind.get(file_name, "flat")])
         for kind in kinds:
             with contextlib.suppress(ValueError):
                 by_sha1[hasher.digest(file_name, kind, "sha1")] = file_name
