@@ -104,11 +104,11 @@ class OneLineCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except DomainError as error:
-            if not self._called_from_command_line:
+            if not getattr(self, "_called_from_command_line", False):
                 raise CommandError(error.message) from None
             self.refuse(error.message)
         except CommandError as error:
-            if not self._called_from_command_line:
+            if not getattr(self, "_called_from_command_line", False):
                 raise
             # Django would print "CommandError: ..."; the README promises "error: ...".
             self.refuse(str(error), status=error.returncode)

@@ -281,11 +281,11 @@ def _compare_members(
     # Every (kind, algorithm) any entry uses, and the entries by their digest.
     schemes = sorted({(member.kind, member.digest_algorithm) for member in members})
     by_digest: dict[tuple[str, str, str], CatalogMember] = {}
-    for member in members:
-        by_digest.setdefault((member.kind, member.digest_algorithm, member.digest), member)
+    for entry in members:
+        by_digest.setdefault((entry.kind, entry.digest_algorithm, entry.digest), entry)
     used: set[int] = set()  # ids of entries some file matched
     for key, file_name in sorted(present.items(), key=lambda item: item[1]):
-        member = named.get(key)
+        member: CatalogMember | None = named.get(key)
         if member is not None:
             used.add(id(member))
             check = MemberCheck(

@@ -260,16 +260,16 @@ def _attributes(attributes: cms.CMSAttributes | None) -> dict[str, cms.CMSAttrib
 
 
 def _check_signature(
-    parsed: _ParsedCatalog, signature: _Signature, signer: x509.Certificate
+    parsed: _ParsedCatalog, judged: _Signature, signer: x509.Certificate
 ) -> tuple[datetime.datetime, str]:
     """Check the signed attributes and the signature; return the signing time and its source.
 
     A nested signature carries its own copy of the trust list; it counts for the catalog
     only when that copy is the catalog's own list, byte for byte.
     """
-    signer_info = signature.signer_info
-    if signature.nested:
-        ctl = _trust_list(signature.signed_data)
+    signer_info = judged.signer_info
+    if judged.nested:
+        ctl = _trust_list(judged.signed_data)
         if ctl is None or ctl.contents != parsed.ctl_octets:
             raise PackageError("the nested signature signs another trust list than the catalog's")
     digest_name = signer_info["digest_algorithm"]["algorithm"].native

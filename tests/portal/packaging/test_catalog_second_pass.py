@@ -11,16 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from deviceupdate_devtools import builder
+from portal.packaging.cabinet import read_cabinet, read_cabinet_signature
 from portal.packaging.catalog import (
     NOT_SIGNED,
+    SPC_CAB_DATA_OBJID,
     CatalogMember,
     MemberCheck,
+    SpcIndirectDataContent,
     cabinet_digest,
     inspect_catalog,
     pe_image_digest,
+    summarize_signature,
     verify_catalog,
 )
 from portal.packaging.errors import PackageError
@@ -54,10 +59,14 @@ def images() -> dict[str, bytes]:
     return {"CPE.nbt": builder.nbt_image("CPE.nbt", 3000), "CPE.xml": b"<DeviceUpdate/>"}
 
 
-def refusal(catalog: bytes, paths: dict[str, Path] | None, trusted: list[bytes], **kw: bool) -> str:
+def refusal(
+    catalog: bytes, paths: dict[str, Path], trusted: list[bytes], *, refuse_sha1: bool = False
+) -> str:
     with pytest.raises(PackageError) as caught:
-        verify_catalog(catalog, files=paths or {}, trusted_publishers=trusted, **kw)
-    inspection = inspect_catalog(catalog, files=paths, trusted_publishers=trusted, **kw)
+        verify_catalog(catalog, files=paths, trusted_publishers=trusted, refuse_sha1=refuse_sha1)
+    inspection = inspect_catalog(
+        catalog, files=paths, trusted_publishers=trusted, refuse_sha1=refuse_sha1
+    )
     assert (inspection.accepted, inspection.reason) == (False, caught.value.message)
     return caught.value.message
 
@@ -486,3 +495,23 @@ def test_osslsigncode_signatures_nested_in_one_catalog_verify_both_ways(
     assert (accepted.accepted, accepted.signature_used) == (True, 1)
     # The SHA-256 signature has no SHA-1 below its root: the strict setting accepts it.
     assert (strict.accepted, strict.reason, strict.signature_used) == (True, "", 1)
+
+
+def test_a_cabinet_another_tool_signed_in_2017_carries_the_hash_we_compute() -> None:
+    """gcab's signed test cabinet (see data/SOURCES.md): its signature's digest was
+    computed by the tool that signed it, with SHA-1, over the signed-cabinet layout."""
+    path = Path(__file__).parent / "data" / "gcab-test-signed.cab"
+    signature = read_cabinet_signature(read_cabinet(path))
+    assert signature is not None
+    content = cms.ContentInfo.load(signature)["content"]["encap_content_info"]["content"]
+    indirect = content.parse(SpcIndirectDataContent)
+    algorithm = indirect["message_digest"]["digest_algorithm"]["algorithm"].native
+    signed_digest = indirect["message_digest"]["digest"].native.hex()
+
+    assert (algorithm, indirect["data"]["type"].dotted) == ("sha1", SPC_CAB_DATA_OBJID)
+    assert (
+        cabinet_digest(path, "sha1") == signed_digest == "1b61dba14d36350d609afd35a21afad0cd72849d"
+    )
+    summary = summarize_signature(signature)
+    assert summary.signer is not None
+    assert summary.signer.subject == "O=Linux Vendor Firmware Project,CN=LVFS CA"

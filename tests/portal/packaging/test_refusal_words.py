@@ -123,7 +123,8 @@ PACKAGES: dict[str, Make] = {
     "neither": lambda tmp_path, publisher, raw: b"GIF89a" + b"\0" * 64,
     "empty-ish": lambda tmp_path, publisher, raw: b"MSCF",
 }
-ALL = {**{f"hostile: {name}": make for name, make, _ in CASES}, **PACKAGES}
+HOSTILE = {f"hostile: {name}": make for name, make, _ in CASES}
+ALL = [*HOSTILE, *PACKAGES]
 
 
 def _dry_run(path: Path) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def _import(path: Path, capture: Callable[..., Any]) -> ImportJob:
     return done
 
 
-@pytest.mark.parametrize("case", list(ALL), ids=list(ALL))
+@pytest.mark.parametrize("case", ALL, ids=ALL)
 def test_the_dry_run_and_the_import_refuse_in_the_same_words(
     case: str,
     tmp_path: Path,
@@ -153,8 +154,10 @@ def test_the_dry_run_and_the_import_refuse_in_the_same_words(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     settings.IMPORT_REFUSE_SHA1 = case == "sha1 refused"
-    make = ALL[case]
-    data = make(tmp_path, publisher, cabinet_bytes) if case in PACKAGES else make(cabinet_bytes)
+    if case in PACKAGES:
+        data = PACKAGES[case](tmp_path, publisher, cabinet_bytes)
+    else:
+        data = HOSTILE[case](cabinet_bytes)
     path = tmp_path / "package.cab"
     path.write_bytes(data)
 
