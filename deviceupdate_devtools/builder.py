@@ -234,7 +234,7 @@ def resign_certificate(
 
 
 def _legacy_hash(digest: str) -> hashes.HashAlgorithm:
-    return hashes.MD5() if digest == "md5" else HASH_ALGORITHMS[digest]()
+    return hashes.MD5() if digest == "md5" else HASH_ALGORITHMS[digest]()  # noqa: S303 - tests
 
 
 def nbt_image(name: str, size: int) -> bytes:
