@@ -52,6 +52,7 @@ HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _CHAIN_DEPTH = 8
+_CERTIFICATE_SCHEMES = frozenset({"rsassa_pkcs1v15", "rsassa_pss", "ecdsa"})
 _INVALID_CATALOG = "the catalog is not a valid security catalog"
 _INVALID_SIGNATURE = "the signature is not valid PKCS #7 signed data"
 
@@ -463,7 +464,7 @@ def verify_certificate_signature(certificate: x509.Certificate, issuer: x509.Cer
         ) from None
     if digest_name == "md5":
         raise PackageError(f"certificate {subject} is signed with MD5 ({name}), which is refused")
-    if digest_name not in HASH_ALGORITHMS:
+    if digest_name not in HASH_ALGORITHMS or scheme not in _CERTIFICATE_SCHEMES:
         raise PackageError(
             f"certificate {subject} is signed with {name}, an algorithm that is not supported"
         )

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from deviceupdate_devtools import builder
 from portal.packaging.cabinet import read_cabinet, read_cabinet_signature
@@ -515,3 +518,39 @@ def test_a_cabinet_another_tool_signed_in_2017_carries_the_hash_we_compute() -> 
     summary = summarize_signature(signature)
     assert summary.signer is not None
     assert summary.signer.subject == "O=Linux Vendor Firmware Project,CN=LVFS CA"
+
+
+def test_a_certificate_signed_with_an_unknown_algorithm_is_refused_naming_it(
+    tmp_path: Path, publisher: builder.Signer
+) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Edwards CA")])
+    edwards = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(EPOCH - datetime.timedelta(days=1))
+        .not_valid_after(EPOCH + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, None)
+    )
+    signer_certificate = (
+        x509.CertificateBuilder()
+        .subject_name(publisher.certificate.subject)
+        .issuer_name(name)
+        .public_key(publisher.key.public_key())
+        .serial_number(2)
+        .not_valid_before(EPOCH - datetime.timedelta(days=1))
+        .not_valid_after(EPOCH + datetime.timedelta(days=1))
+        .sign(key, None)
+    )
+    signer = builder.Signer(signer_certificate, publisher.key, (edwards,))
+    catalog = builder.build_catalog(images(), signer=signer)
+
+    message = refusal(catalog, folder(tmp_path, images()), [edwards.public_bytes(Encoding.DER)])
+
+    assert message == (
+        f"certificate {SIGNER} is signed with ed25519, an algorithm that is not supported"
+    )
