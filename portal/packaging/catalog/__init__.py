@@ -9,8 +9,10 @@ Parsing is lazy: only what verification needs is decoded, so the attributes real
 catalogs carry (publisher information, timestamps, member information) pass untouched.
 ``verify_catalog`` refuses at the first failure; ``inspect_catalog`` runs the same
 steps, goes on after a failure to report everything it can, and reaches the same
-verdict. ``summarize_signature`` describes any Authenticode signature, a catalog's or
-a signed cabinet's.
+verdict. A catalog is valid when any one of its signatures (nested ones included)
+verifies and chains to a trusted publisher; one without a signer is "not signed".
+``summarize_signature`` describes any Authenticode signature, a catalog's or a signed
+cabinet's.
 
 The package is split by subdomain: ``asn1`` holds the object identifiers and the ASN.1
 declarations, ``signature`` the signature, the chain and the signature summary,

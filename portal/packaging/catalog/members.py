@@ -1,7 +1,8 @@
-"""The member side of a security catalog: reading its members (file name, hash
+"""The member side of a security catalog: reading its members (optional file name, hash
 algorithm, digest and how the file is hashed) and makecat's SHA-1 twins, decoding member
-names, comparing the members with the files of an update folder, and hashing those
-files, including the Authenticode hash of a PE image (``pe_image_digest``). It also
+names, matching the files of an update folder with the members by hash as Windows looks
+them up, and hashing those files: whole, as a PE image (``pe_image_digest``) or as a
+cabinet (``cabinet_digest``). It also
 holds the result dataclasses for members that the package's other modules share.
 """
 

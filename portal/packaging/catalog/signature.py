@@ -1,8 +1,11 @@
 """The signature side of a security catalog: loading PKCS #7 signed data and the trust
-list it carries, checking the signed attributes and the signature, building the chain
-to a trusted publisher and validating it at the signing time, and describing any
-Authenticode signature (signer and chain certificates, signing time, timestamps and
-SpcSpOpusInfo) unjudged as a ``SignatureSummary`` through ``summarize_signature``.
+list it carries, finding its signatures (each signer and the signatures nested in them),
+checking the signed attributes and the signature, building the chain to a trusted
+publisher (each certificate's signature verified with its issuer's key and its own
+algorithm, so SHA-1 chains verify and MD5 is refused) and validating it at the signing
+time, and describing any Authenticode signature (signer and chain certificates, signing
+time, timestamps and SpcSpOpusInfo) unjudged as a ``SignatureSummary`` through
+``summarize_signature``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _CHAIN_DEPTH = 8
+_MAX_SIGNATURES = 16
 _CERTIFICATE_SCHEMES = frozenset({"rsassa_pkcs1v15", "rsassa_pss", "ecdsa"})
 _INVALID_CATALOG = "the catalog is not a valid security catalog"
 _INVALID_SIGNATURE = "the signature is not valid PKCS #7 signed data"
@@ -203,6 +207,11 @@ def _signatures(signed_data: cms.SignedData) -> list[_Signature]:
                     )
                 for signer_info in nested["signer_infos"]:
                     found.append(_Signature(nested, signer_info, nested=True))
+    if len(found) > _MAX_SIGNATURES:
+        # Each signature costs a chain walk: a bound keeps a hostile catalog cheap.
+        raise PackageError(
+            f"the catalog has {len(found)} signatures, more than the {_MAX_SIGNATURES} accepted"
+        )
     return found
 
 

@@ -554,3 +554,15 @@ def test_a_certificate_signed_with_an_unknown_algorithm_is_refused_naming_it(
     assert message == (
         f"certificate {SIGNER} is signed with ed25519, an algorithm that is not supported"
     )
+
+
+def test_more_than_16_signatures_are_refused(
+    tmp_path: Path, ca: builder.Signer, publisher: builder.Signer
+) -> None:
+    catalog = builder.build_catalog(images(), signer=publisher)
+    for _ in range(16):
+        catalog = builder.nest_signature(catalog, signer=publisher)
+
+    message = refusal(catalog, folder(tmp_path, images()), [ca.certificate_der])
+
+    assert message == "the catalog has 17 signatures, more than the 16 accepted"
