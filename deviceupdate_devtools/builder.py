@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import struct
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from portal.packaging.catalog import (
     CAT_NAMEVALUE_OBJID,
     HASH_ALGORITHMS,
     SPC_CAB_DATA_OBJID,
+    SPC_CABINET_SIP_OBJID,
     SPC_INDIRECT_DATA_OBJID,
     SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID,
-    SPC_LINK_OBJID,
+    SPC_NESTED_SIGNATURE_OBJID,
     SPC_PE_IMAGE_DATA_OBJID,
     SPC_RFC3161_OBJID,
     SPC_SP_OPUS_INFO_OBJID,
@@ -50,6 +52,7 @@ from portal.packaging.catalog import (
     SpcSpOpusInfo,
     SpcStatementType,
     SpcString,
+    cabinet_digest,
     pe_image_digest,
 )
 
@@ -117,8 +120,10 @@ def make_test_ca(
     not_after: datetime.datetime = EPOCH + datetime.timedelta(days=3650),
     key_type: str = "rsa",
     issuer: Signer | None = None,
+    signature_hash: str = "sha256",
 ) -> Signer:
-    """A certificate authority: self-signed, or an intermediate when ``issuer`` is given."""
+    """A certificate authority: self-signed, or an intermediate when ``issuer`` is given;
+    ``signature_hash`` ("sha1" for Lync-era chains) is the hash its certificate is signed with."""
     key = _new_key(key_type)
     name = _name(common_name)
     signing_key = issuer.key if issuer else key
@@ -148,6 +153,7 @@ def make_test_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(signing_key, hashes.SHA256())
     )
+    certificate = resign_certificate(certificate, signing_key, signature_hash)
     chain = (issuer.certificate, *issuer.chain) if issuer else ()
     return Signer(certificate, key, chain=chain)
 
@@ -159,8 +165,10 @@ def make_publisher(
     not_before: datetime.datetime = EPOCH - datetime.timedelta(days=30),
     not_after: datetime.datetime = EPOCH + datetime.timedelta(days=730),
     key_type: str = "rsa",
+    signature_hash: str = "sha256",
 ) -> Signer:
-    """A code-signing certificate issued by ``ca``, ready to sign catalogs."""
+    """A code-signing certificate issued by ``ca`` (signed with ``signature_hash``), ready
+    to sign catalogs."""
     key = _new_key(key_type)
     certificate = (
         x509.CertificateBuilder()
@@ -193,7 +201,40 @@ def make_publisher(
         )
         .sign(ca.key, hashes.SHA256())
     )
+    certificate = resign_certificate(certificate, ca.key, signature_hash)
     return Signer(certificate, key, chain=(ca.certificate, *ca.chain))
+
+
+def resign_certificate(
+    certificate: x509.Certificate, key: PrivateKey, digest: str
+) -> x509.Certificate:
+    """``certificate`` signed again with ``key`` over ``digest`` ("sha1", "md5", ...).
+
+    cryptography's builder refuses SHA-1 and MD5, which Lync-era chains (and the refusal
+    tests) need, so the to-be-signed part is re-labelled and re-signed with asn1crypto.
+    """
+    if digest == "sha256":
+        return certificate
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+    rsa_key = isinstance(key, rsa.RSAPrivateKey)
+    algorithm = algos.SignedDigestAlgorithm(
+        {"algorithm": f"{digest}_rsa" if rsa_key else f"{digest}_ecdsa"}
+    )
+    tbs = asn1_x509.TbsCertificate.load(parsed["tbs_certificate"].dump())
+    tbs["signature"] = algorithm
+    to_sign = tbs.dump(force=True)
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(to_sign, padding.PKCS1v15(), _legacy_hash(digest))
+    else:
+        signature = key.sign(to_sign, ec.ECDSA(_legacy_hash(digest)))
+    resigned = asn1_x509.Certificate(
+        {"tbs_certificate": tbs, "signature_algorithm": algorithm, "signature_value": signature}
+    )
+    return x509.load_der_x509_certificate(resigned.dump())
+
+
+def _legacy_hash(digest: str) -> hashes.HashAlgorithm:
+    return hashes.MD5() if digest == "md5" else HASH_ALGORITHMS[digest]()  # noqa: S303 - tests
 
 
 def nbt_image(name: str, size: int) -> bytes:
@@ -265,16 +306,19 @@ def build_ctl(
     *,
     digest: str = "sha256",
     this_update: datetime.datetime = EPOCH,
-    member_kind: str | Mapping[str, str] = "cab",
+    member_kind: str | Mapping[str, str] = "flat",
     name_encoding: str = "utf-16",
     identifier_encoding: str = "hex",
     v2_companions: bool = False,
+    unnamed: Iterable[str] = (),
 ) -> CertificateTrustList:
     """The trust list of a catalog listing ``files`` (name to content), as makecat writes it.
 
-    ``member_kind`` ("cab", "link" or "pe", or a mapping by file name, "cab" when absent)
-    is the indirect-data type: "pe" records the Authenticode hash of a PE image, the others
-    the whole file's. ``name_encoding`` writes the File name as "utf-16" (with makecat's
+    ``member_kind`` ("flat", "pe" or "cabinet", or a mapping by file name, "flat" when
+    absent) is the indirect-data type: "flat" records the whole file's hash, "pe" the
+    Authenticode hash of a PE image, "cabinet" the cabinet subject interface's hash.
+    ``unnamed`` lists files whose entry carries no File name (Windows looks them up by
+    hash). ``name_encoding`` writes the File name as "utf-16" (with makecat's
     NUL), "utf-16-bare" (without it), "8bit" (UTF-8 bytes) or "latin-1" (8-bit, not UTF-8).
     ``identifier_encoding`` writes each entry's identifier as "hex" (upper-case, UTF-16LE)
     or "raw" (the digest bytes). ``v2_companions`` adds makecat's SHA-1 twin of every
@@ -283,23 +327,24 @@ def build_ctl(
     if v2_companions and digest == "sha1":
         raise ValueError("SHA-1 twins belong to SHA-256 catalogs")
     subjects: list[dict[str, object]] = []
+    unnamed = set(unnamed)
     for name in sorted(files):
-        kind = member_kind if isinstance(member_kind, str) else member_kind.get(name, "cab")
+        kind = member_kind if isinstance(member_kind, str) else member_kind.get(name, "flat")
         file_digest = _member_digest(files[name], kind, digest)
         name_value = CatalogNameValue(
             {"tag": "File", "flags": _NAMEVALUE_FLAGS, "value": _name_bytes(name, name_encoding)}
         )
-        subjects.append(
+        attributes: list[dict[str, object]] = [
+            {"type": CAT_NAMEVALUE_OBJID, "values": [name_value]},
             {
-                "identifier": _identifier(file_digest, identifier_encoding),
-                "attributes": [
-                    {"type": CAT_NAMEVALUE_OBJID, "values": [name_value]},
-                    {
-                        "type": SPC_INDIRECT_DATA_OBJID,
-                        "values": [_indirect_data(kind, digest, file_digest)],
-                    },
-                ],
-            }
+                "type": SPC_INDIRECT_DATA_OBJID,
+                "values": [_indirect_data(kind, digest, file_digest)],
+            },
+        ]
+        if name in unnamed:
+            attributes = attributes[1:]
+        subjects.append(
+            {"identifier": _identifier(file_digest, identifier_encoding), "attributes": attributes}
         )
         if v2_companions:
             sha1 = _member_digest(files[name], kind, "sha1")
@@ -322,7 +367,9 @@ def build_ctl(
 def _member_digest(data: bytes, kind: str, digest: str) -> bytes:
     if kind == "pe":
         return bytes.fromhex(pe_image_digest(data, digest))
-    if kind in ("cab", "link"):
+    if kind == "cabinet":
+        return bytes.fromhex(cabinet_digest(data, digest))
+    if kind == "flat":
         return hashlib.new(digest, data).digest()
     raise ValueError(f"unknown member kind {kind}")
 
@@ -354,8 +401,8 @@ def _obsolete_link() -> SpcLink:
 
 def _indirect_data(kind: str, digest: str, file_digest: bytes) -> SpcIndirectDataContent:
     data: dict[str, object] = {"type": SPC_CAB_DATA_OBJID}
-    if kind == "link":
-        data = {"type": SPC_LINK_OBJID, "value": _obsolete_link()}
+    if kind == "cabinet":
+        data = {"type": SPC_CABINET_SIP_OBJID, "value": _obsolete_link()}
     elif kind == "pe":
         image = SpcPeImageData({"flags": (), "file": _obsolete_link()})
         data = {"type": SPC_PE_IMAGE_DATA_OBJID, "value": image}
@@ -387,10 +434,11 @@ def build_catalog(
     digest: str = "sha256",
     signing_time: datetime.datetime | None = EPOCH,
     this_update: datetime.datetime = EPOCH,
-    member_kind: str | Mapping[str, str] = "cab",
+    member_kind: str | Mapping[str, str] = "flat",
     name_encoding: str = "utf-16",
     identifier_encoding: str = "hex",
     v2_companions: bool = False,
+    unnamed: Iterable[str] = (),
     opus_info: tuple[str, str] | SpcSpOpusInfo | None = None,
     statement_type: bool = False,
     timestamp: Signer | None = None,
@@ -411,6 +459,7 @@ def build_catalog(
         name_encoding=name_encoding,
         identifier_encoding=identifier_encoding,
         v2_companions=v2_companions,
+        unnamed=unnamed,
     )
     return sign_ctl(
         ctl,
@@ -531,6 +580,90 @@ def sign_content(
         certificates=certificates,
         signer_infos=cms.SignerInfos([signer_info]),
     )
+
+
+def nest_signature(
+    catalog: bytes,
+    *,
+    signer: Signer,
+    digest: str = "sha256",
+    signing_time: datetime.datetime | None = EPOCH,
+) -> bytes:
+    """``catalog`` with one more signature over its trust list, nested in its first
+    signer's unsigned attributes (``1.3.6.1.4.1.311.2.4.1``) as signtool ``/as`` does."""
+    ctl = _catalog_trust_list(catalog)
+    return nest_catalog(
+        catalog, sign_ctl(ctl, signer=signer, digest=digest, signing_time=signing_time)
+    )
+
+
+def _catalog_trust_list(catalog: bytes) -> CertificateTrustList:
+    """The trust list of a signed catalog, without the [0] tag it sits under."""
+    content = cms.ContentInfo.load(catalog)["content"]["encap_content_info"]["content"]
+    return CertificateTrustList.load(_der(0x30, content.parse(CertificateTrustList).contents))
+
+
+def nest_catalog(catalog: bytes, other: bytes) -> bytes:
+    """``catalog`` carrying ``other`` (a signed catalog, e.g. one osslsigncode signed, which
+    cannot nest catalog signatures itself) as a nested signature of its first signer."""
+    outer = cms.ContentInfo.load(catalog)["content"]
+    ctl = _catalog_trust_list(catalog)
+    nested = cms.ContentInfo.load(other)
+    signer_infos = [cms.SignerInfo.load(info.dump()) for info in outer["signer_infos"]]
+    first = signer_infos[0]
+    unsigned = [cms.CMSAttribute.load(a.dump()) for a in first["unsigned_attrs"] or []]
+    unsigned.append(cms.CMSAttribute({"type": SPC_NESTED_SIGNATURE_OBJID, "values": [nested]}))
+    first["unsigned_attrs"] = cms.CMSAttributes(unsigned)
+    certificates = [
+        x509.load_der_x509_certificate(choice.chosen.dump())
+        for choice in outer["certificates"] or []
+    ]
+    return _signed_data_file(
+        version=1,
+        digests=[algorithm["algorithm"].native for algorithm in outer["digest_algorithms"]],
+        content_type=SZOID_CTL,
+        content=ctl.dump(),
+        wrap=False,
+        certificates=certificates,
+        signer_infos=cms.SignerInfos(signer_infos),
+    )
+
+
+def pe_image(payload: bytes = b"\xc3", *, pe32_plus: bool = False, overlay: bytes = b"") -> bytes:
+    """A minimal PE image: headers and one .text section holding ``payload`` (1024 bytes),
+    then ``overlay`` (bytes after the sections, as installers carry; any length)."""
+    dos = bytearray(64)
+    dos[:2] = b"MZ"
+    struct.pack_into("<I", dos, 0x3C, 64)
+    optional_size = 240 if pe32_plus else 224
+    machine, characteristics = (0x8664, 0x0022) if pe32_plus else (0x14C, 0x0102)
+    coff = struct.pack("<HHIIIHH", machine, 1, 0, 0, 0, optional_size, characteristics)
+    if pe32_plus:  # magic, linker version, code sizes, entry point, code base, image base
+        optional = struct.pack("<HBBIIIIIQ", 0x20B, 14, 0, 0x200, 0, 0, 0x1000, 0x1000, 1 << 32)
+    else:  # PE32 adds the data base
+        optional = struct.pack(
+            "<HBBIIIIIII", 0x10B, 14, 0, 0x200, 0, 0, 0x1000, 0x1000, 0x2000, 0x400000
+        )
+    # alignments, versions, image and header sizes, checksum, subsystem, DLL characteristics
+    optional += struct.pack(
+        "<IIHHHHHHIIIIHH", 0x1000, 0x200, 6, 0, 0, 0, 6, 0, 0, 0x2000, 0x200, 0, 3, 0x8140
+    )
+    stack_heap = (0x100000, 0x1000, 0x100000, 0x1000)
+    optional += struct.pack("<QQQQ" if pe32_plus else "<IIII", *stack_heap)
+    optional += struct.pack("<II", 0, 16) + b"\0" * (16 * 8)  # loader flags, 16 directories
+    section = struct.pack(
+        "<8sIIIIIIHHI", b".text", len(payload), 0x1000, 0x200, 0x200, 0, 0, 0, 0, 0x60000020
+    )
+    headers = bytes(dos) + b"PE\0\0" + coff + optional + section
+    return headers.ljust(0x200, b"\0") + payload.ljust(0x200, b"\0") + overlay
+
+
+def cabinet_file(files: Mapping[str, bytes], *, compress: bool = True) -> bytes:
+    """A small cabinet holding ``files``, as a member of an update folder."""
+    archive = CabArchive()
+    for name, data in files.items():
+        archive[name] = CabFile(data, mtime=_CAB_MTIME)
+    return bytes(archive.save(compress=compress))
 
 
 def _opus(opus_info: tuple[str, str] | SpcSpOpusInfo) -> SpcSpOpusInfo:

@@ -260,6 +260,13 @@ class ImportStartSerializer(serializers.Serializer[Any]):
     pools = serializers.ListField(
         child=serializers.CharField(max_length=253), required=False, default=list
     )
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        default=list,
+        help_text="Dry run of a lone catalog only: its member files, each compared with the "
+        "catalog's entries (matched, mismatched, missing or unlisted, with the hash kind).",
+    )
 
 
 # --- Rollouts -----------------------------------------------------------------------

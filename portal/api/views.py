@@ -508,8 +508,8 @@ def _dry_run(request: Request) -> bool:
 @extend_schema(tags=["imports"])
 class ImportJobViewSet(mixins.CreateModelMixin, _ReadOnly):
     """Package imports: POST a .cab (multipart) to queue one; read the jobs' reports.
-    With ``?dry_run=1`` the package (or a lone .cat) is examined as the import would and
-    the report returned; nothing is written."""
+    With ``?dry_run=1`` the package (or a lone .cat, with its member ``files``) is examined
+    as the import would and the report returned; nothing is written."""
 
     queryset = ImportJob.objects.prefetch_related("pools")
     serializer_class = ImportJobSerializer
@@ -536,9 +536,13 @@ class ImportJobViewSet(mixins.CreateModelMixin, _ReadOnly):
         given = ImportStartSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         upload = given.validated_data["package"]
+        files = given.validated_data["files"]
         if _dry_run(request):
-            report = package_inspect(source=upload.chunks(), filename=upload.name)
+            members = {file.name: file.chunks() for file in files} if files else None
+            report = package_inspect(source=upload.chunks(), filename=upload.name, files=members)
             return Response(report)
+        if files:
+            raise DomainError("member files go with the dry run of a catalog", field="files")
         pools = []
         for fqdn in given.validated_data["pools"]:
             pool = Pool.objects.filter(fqdn__iexact=fqdn.strip().rstrip(".")).first()

@@ -1,5 +1,11 @@
 """What the portal's management commands share: actions as subcommands, ``--json``,
-and refusals as one ``error: ...`` line on stderr with exit status 1.
+and refusals as one ``error: ...`` line on stderr: exit status 1 for a refusal, 2 for a
+usage error (a bad option or argument, a path that is no readable file).
+
+``OneLineCommand`` is the one way: a usage error from argparse, a ``CommandError`` (Django
+would print ``CommandError: ...``) and a ``DomainError`` all become that one line when the
+command runs from the command line; called from code (``call_command``) the command
+raises ``CommandError`` as Django's own commands do.
 
 A command lists its actions in ``add_actions`` and maps each to a handler in
 ``handlers``; a handler calls one service or selector and prints the result with
@@ -54,16 +60,24 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+USAGE = 2  # the exit status of a usage error; a refusal exits 1
+
+
+def usage_error(message: str) -> CommandError:
+    """A bad invocation: one ``error: ...`` line and exit status 2."""
+    return CommandError(message, returncode=USAGE)
+
+
 def readable_file(path: Path) -> Path:
-    """``path`` when it is a file this process can read, else a one-line CommandError."""
+    """``path`` when it is a file this process can read, else a usage error."""
     if path.is_dir():
-        raise CommandError(f"{path}: is a directory, not a file")
+        raise usage_error(f"{path}: is a directory, not a file")
     if not path.exists():
-        raise CommandError(f"{path}: no such file")
+        raise usage_error(f"{path}: no such file")
     if not path.is_file():
-        raise CommandError(f"{path}: not a regular file")
+        raise usage_error(f"{path}: not a regular file")
     if not os.access(path, os.R_OK):
-        raise CommandError(f"{path}: permission denied")
+        raise usage_error(f"{path}: permission denied")
     return path
 
 
@@ -76,11 +90,8 @@ def command_actor() -> Actor:
     return Actor.system(f"manage.py ({user})")
 
 
-class PortalCommand(BaseCommand):
-    """Base of commands of the form ``manage.py <command> <action> [options] [--json]``."""
-
-    as_json: bool
-    actor: Actor
+class OneLineCommand(BaseCommand):
+    """A command whose every refusal is one ``error: ...`` line (exit 1; usage errors 2)."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -88,6 +99,31 @@ class PortalCommand(BaseCommand):
         # only changes how a usage error is printed (a missing or unknown ACTION too).
         parser.__class__ = OneLineParser
         return parser
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except DomainError as error:
+            if not getattr(self, "_called_from_command_line", False):
+                raise CommandError(error.message) from None
+            self.refuse(error.message)
+        except CommandError as error:
+            if not getattr(self, "_called_from_command_line", False):
+                raise
+            # Django would print "CommandError: ..."; the README promises "error: ...".
+            self.refuse(str(error), status=error.returncode)
+
+    def refuse(self, message: str, *, status: int = 1) -> NoReturn:
+        """Write the one-line refusal to stderr and stop with ``status`` (1: refused)."""
+        self.stderr.write(f"error: {one_line(message)}")
+        raise SystemExit(status)
+
+
+class PortalCommand(OneLineCommand):
+    """Base of commands of the form ``manage.py <command> <action> [options] [--json]``."""
+
+    as_json: bool
+    actor: Actor
 
     def add_arguments(self, parser: CommandParser) -> None:
         subparsers = parser.add_subparsers(
@@ -123,11 +159,6 @@ class PortalCommand(BaseCommand):
             self.refuse(error.message)
 
     # --- output ------------------------------------------------------------------
-
-    def refuse(self, message: str) -> NoReturn:
-        """Write the one-line refusal to stderr and stop with exit status 1."""
-        self.stderr.write(f"error: {one_line(message)}")
-        raise SystemExit(1)
 
     def report_refusal(self, message: str) -> None:
         """A refusal in a bulk action: one line on stderr, and the action goes on."""

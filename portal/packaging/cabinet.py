@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.packaging.errors import PackageError
+from portal.packaging.errors import PackageError, escaped_name
 
 DEFAULT_MAX_MEMBER_SIZE = 1 << 30
 DEFAULT_MAX_TOTAL_SIZE = 4 << 30
@@ -202,7 +202,7 @@ def lzx_support() -> str | None:
 def _display_name(path: Path) -> str:
     """Only the file's own name goes into a refusal: staging folders are nobody's business."""
     name = path.name or str(path)
-    return name if name.isprintable() else repr(name)
+    return name if name.isprintable() else escaped_name(os.fsencode(name))
 
 
 def _open_cabinet(path: Path) -> int:
@@ -432,10 +432,10 @@ def _read_file_table(
         end = data.find(b"\0", offset, min(size, offset + _MAX_RAW_NAME_BYTES))
         if end < 0:
             if offset + _MAX_RAW_NAME_BYTES <= size:
-                prefix = bytes(data[offset : offset + 40]).decode("latin-1")
+                prefix = escaped_name(bytes(data[offset : offset + 40]))
                 raise PackageError(
                     f"member name is longer than {MAX_NAME_LENGTH} characters",
-                    member=f"{prefix!r}…",
+                    member=f"{prefix}…",
                 )
             raise PackageError("the cabinet is truncated (incomplete file table)")
         raw_name = bytes(data[offset:end])
@@ -464,11 +464,11 @@ def _normalise_name(raw: bytes, *, utf8: bool) -> str:
             if utf8
             else "the member name is not in UTF-8 or ASCII"
         )
-        raise PackageError(reason, member=repr(raw)) from None
+        raise PackageError(reason, member=escaped_name(raw)) from None
     if not name:
         raise PackageError("a member has an empty name")
     if any(unicodedata.category(char) == "Cc" for char in name):
-        raise PackageError("member name contains a control character", member=repr(name))
+        raise PackageError("member name contains a control character", member=escaped_name(raw))
     if len(name) > MAX_NAME_LENGTH:
         raise PackageError(
             f"member name is longer than {MAX_NAME_LENGTH} characters ({len(name)})",
@@ -602,6 +602,11 @@ def _unsupported(name: str, compression: Compression) -> PackageError:
         "rebuild the package with MSZIP or LZX",
         member=name,
     )
+
+
+def unsupported_compression(name: str, compression: Compression) -> str:
+    """The refusal of a member whose compression cannot be extracted (Quantum)."""
+    return _unsupported(name, compression).message
 
 
 # ------------------------------------------------------------------------- extracting

@@ -10,3 +10,13 @@ class PackageError(Exception):
         self.message = f"{member}: {message}" if member else message
         self.member = member
         super().__init__(self.message)
+
+
+def escaped_name(raw: bytes) -> str:
+    """A name in a refusal, readable: UTF-8 where it is, ``\\xNN`` escapes for bytes that
+    are not UTF-8 and for control characters; never a Python bytes literal."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode()
+        for character in text
+    )

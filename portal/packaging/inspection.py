@@ -21,12 +21,14 @@ from typing import Any
 
 from portal.device_class import FOLDER_DEPTH
 from portal.packaging.cabinet import (
+    SUPPORTED_COMPRESSION,
     CabinetListing,
     ExtractedMember,
     check_cabinet_data,
     extract_cabinet,
     read_cabinet,
     read_cabinet_signature,
+    unsupported_compression,
 )
 from portal.packaging.catalog import (
     CatalogInspection,
@@ -43,6 +45,7 @@ from portal.packaging.errors import PackageError
 
 NO_UPDATE = "no device update in the package"
 NEITHER = "the file is neither a Microsoft cabinet nor a security catalog"
+A_CATALOG = "the file is a security catalog, not a package; import the cabinet (.cab) that holds it"
 NO_PUBLISHER = "no trusted publisher is configured; add the vendor's certificate"
 _CABINET_MAGIC = b"MSCF"
 MAX_CATALOG_BYTES = 64 << 20
@@ -103,6 +106,9 @@ def examine_package(
     limits: Limits,
 ) -> ExaminedPackage:
     """Examine a cabinet, extracting it into the empty ``work_dir``; never raises PackageError."""
+    kind = file_kind(path)
+    if kind != "cabinet":
+        return ExaminedPackage(None, None, (), (), (), A_CATALOG if kind == "catalog" else NEITHER)
     try:
         listing = read_cabinet(
             path,
@@ -121,6 +127,12 @@ def examine_package(
             listing, signature, tuple(updates), tuple(ignored), tuple(warnings), reason
         )
 
+    unsupported = next(
+        (m for m in listing.members if m.compression not in SUPPORTED_COMPRESSION), None
+    )
+    if unsupported is not None:
+        # Before "no device update": the package could never be imported as it is.
+        return result(reason=unsupported_compression(unsupported.name, unsupported.compression))
     try:
         if not folders:
             # Nothing would be extracted; the data is still checked so a corrupt cabinet
@@ -148,22 +160,39 @@ def examine_package(
 
 
 def examine_catalog(
-    path: Path, *, trusted_publishers: Sequence[bytes], limits: Limits
+    path: Path,
+    *,
+    trusted_publishers: Sequence[bytes],
+    limits: Limits,
+    files: Mapping[str, Path] | None = None,
 ) -> CatalogInspection | str:
-    """A lone catalog: its signature, chain and members (no files to compare), or why not."""
-    with open(path, "rb") as handle:
-        first = handle.read(1)
-    # A catalog is DER: a SEQUENCE, and a few MiB even with thousands of members.
-    if first != b"\x30" or path.stat().st_size > MAX_CATALOG_BYTES:
+    """A lone catalog: its signature, chain and members, compared with ``files`` (name to
+    path) when given; or the reason it is no catalog."""
+    if file_kind(path) != "catalog":
         return NEITHER
     return inspect_catalog(
-        path.read_bytes(), trusted_publishers=trusted_publishers, refuse_sha1=limits.refuse_sha1
+        path.read_bytes(),
+        files=files,
+        trusted_publishers=trusted_publishers,
+        refuse_sha1=limits.refuse_sha1,
     )
 
 
-def is_cabinet(path: Path) -> bool:
+def file_kind(path: Path) -> str:
+    """What an uploaded file is: "cabinet", "catalog" or "neither". The one place that
+    decides, so the import and the dry run refuse a file in the same words."""
     with open(path, "rb") as handle:
-        return handle.read(len(_CABINET_MAGIC)) == _CABINET_MAGIC
+        head = handle.read(len(_CABINET_MAGIC))
+    if head == _CABINET_MAGIC:
+        return "cabinet"
+    # A catalog is DER: a SEQUENCE, and a few MiB even with thousands of members.
+    if head[:1] == b"\x30" and path.stat().st_size <= MAX_CATALOG_BYTES:
+        return "catalog"
+    return "neither"
+
+
+def is_cabinet(path: Path) -> bool:
+    return file_kind(path) == "cabinet"
 
 
 def _cabinet_signature(

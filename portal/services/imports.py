@@ -15,7 +15,7 @@ import hashlib
 import logging
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,7 +46,7 @@ from portal.packaging.inspection import (
     catalog_report,
     examine_catalog,
     examine_package,
-    is_cabinet,
+    file_kind,
     package_report,
 )
 from portal.services.audit import Actor, audit_record
@@ -112,7 +112,9 @@ def _chunks(source: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
         yield from source
 
 
-def _stream_to(path: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
+def _stream_to(
+    path: Path, chunks: Iterator[bytes], *, allow_empty: bool = False
+) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     limit = settings.IMPORT_MAX_PACKAGE_SIZE
@@ -125,7 +127,7 @@ def _stream_to(path: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
                 )
             digest.update(chunk)
             out.write(chunk)
-    if size == 0:
+    if size == 0 and not allow_empty:
         raise DomainError("the package is empty", field="package")
     return size, digest.hexdigest()
 
@@ -155,11 +157,18 @@ def package_import_run(*, job_id: int) -> ImportJob | None:
     return job
 
 
-def package_inspect(*, source: IO[bytes] | Iterable[bytes], filename: str) -> dict[str, Any]:
+def package_inspect(
+    *,
+    source: IO[bytes] | Iterable[bytes],
+    filename: str,
+    files: Mapping[str, IO[bytes] | Iterable[bytes]] | None = None,
+) -> dict[str, Any]:
     """Examine a package (.cab) or a lone catalog (.cat) exactly as its import would.
 
-    Writes nothing that outlives the call: no job row, no stored file (the upload and
-    its extraction live in a scratch folder removed before returning).
+    ``files`` (file name to content) are a lone catalog's member files: each is compared
+    with the catalog's entries, as the import compares an update folder. Writes nothing
+    that outlives the call: no job row, no stored file (the uploads and the extraction
+    live in a scratch folder removed before returning).
     """
     name = _package_name(filename)
     scratch = _incoming_dir()
@@ -167,9 +176,14 @@ def package_inspect(*, source: IO[bytes] | Iterable[bytes], filename: str) -> di
         package = scratch / "package"
         size, sha256 = _stream_to(package, _chunks(source))
         trusted = _trusted_publishers()
-        if not is_cabinet(package):
-            catalog = examine_catalog(package, trusted_publishers=trusted, limits=_limits())
+        if file_kind(package) == "catalog":
+            paths = _stream_files(scratch / "files", files) if files is not None else None
+            catalog = examine_catalog(
+                package, trusted_publishers=trusted, limits=_limits(), files=paths
+            )
             return catalog_report(catalog, name=name, size=size, sha256=sha256)
+        if files:
+            raise DomainError("member files go with a security catalog, not a cabinet")
         work_dir = scratch / "extract"
         work_dir.mkdir()
         examined = examine_package(
@@ -178,6 +192,22 @@ def package_inspect(*, source: IO[bytes] | Iterable[bytes], filename: str) -> di
         return package_report(examined, name=name, size=size, sha256=sha256)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stream_files(
+    folder: Path, files: Mapping[str, IO[bytes] | Iterable[bytes]]
+) -> dict[str, Path]:
+    """Write a lone catalog's member files to a scratch folder, under their own names only."""
+    folder.mkdir()
+    paths: dict[str, Path] = {}
+    for index, (file_name, content) in enumerate(sorted(files.items())):
+        own = _package_name(file_name)
+        if own.casefold() in {known.casefold() for known in paths}:
+            raise DomainError(f"{own}: two files have this name", field="files")
+        path = folder / f"{index:05d}"
+        _stream_to(path, _chunks(content), allow_empty=True)
+        paths[own] = path
+    return paths
 
 
 def _progress(job: ImportJob, percent: int, step: str) -> None:

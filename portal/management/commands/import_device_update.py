@@ -8,21 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from portal.choices import ImportStatus
-from portal.errors import DomainError
-from portal.management.base import readable_file
+from portal.management.base import OneLineCommand, readable_file, usage_error
 from portal.models import ImportJob, Pool
 from portal.services.audit import Actor
 from portal.services.imports import package_import_start
 
 
-class Command(BaseCommand):
+class Command(OneLineCommand):
     help = (
         "Queue the import of a device update package (.cab) for the given pools (default: "
         "all). With --wait, wait for a worker to finish it and print the outcome; a refused "
-        "package exits non-zero with its reason."
+        "package prints one 'error: ...' line and exits 1 (a usage error exits 2)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,18 +37,15 @@ class Command(BaseCommand):
         for fqdn in options["pool"]:
             pool = Pool.objects.filter(fqdn__iexact=fqdn.strip().rstrip(".")).first()
             if pool is None:
-                raise CommandError(f"no pool {fqdn}")
+                raise usage_error(f"no pool {fqdn}")
             pools.append(pool)
-        try:
-            with path.open("rb") as source:
-                job = package_import_start(
-                    source=source,
-                    filename=path.name,
-                    pools=pools,
-                    actor=Actor.system(f"manage.py ({getpass.getuser()})"),
-                )
-        except DomainError as error:
-            raise CommandError(error.message) from None
+        with path.open("rb") as source:  # a DomainError becomes the one-line refusal
+            job = package_import_start(
+                source=source,
+                filename=path.name,
+                pools=pools,
+                actor=Actor.system(f"manage.py ({getpass.getuser()})"),
+            )
         if options["wait"]:
             job = self._wait(job, timeout=options["timeout"])
         self._report(job, as_json=options["json"])

@@ -1,23 +1,25 @@
-"""Explain a package or a catalog without importing it: `inspect_device_update PATH [--json]`."""
+"""Explain a package or a catalog without importing it:
+`inspect_device_update PATH [--files PATH ...] [--members] [--json]`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from portal.errors import DomainError
-from portal.management.base import readable_file
+from portal.management.base import OneLineCommand, readable_file, usage_error
 from portal.services.imports import package_inspect
 
 
-class Command(BaseCommand):
+class Command(OneLineCommand):
     help = (
         "Show what a device update package (.cab) or security catalog (.cat) holds and the "
         "verdict its import would reach against the trusted publishers, with the reason. "
-        "Writes nothing. Exits 1 when the import would refuse it."
+        "With --files, a lone catalog is checked against those files (or a folder's). "
+        "Writes nothing. A refusal prints one 'error: ...' line and exits 1 (usage: 2)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,20 +28,44 @@ class Command(BaseCommand):
         parser.add_argument(
             "--members", action="store_true", help="also list every member of the cabinet"
         )
+        parser.add_argument(
+            "--files",
+            nargs="+",
+            type=Path,
+            metavar="PATH",
+            help="a lone catalog's member files, or a folder holding them",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = readable_file(options["path"])
-        try:
-            with path.open("rb") as source:
-                report = package_inspect(source=source, filename=path.name)
-        except DomainError as error:
-            raise CommandError(error.message) from None
+        files = _member_files(options["files"]) if options["files"] else None
+        with contextlib.ExitStack() as stack:
+            sources = {name: stack.enter_context(p.open("rb")) for name, p in (files or {}).items()}
+            with path.open("rb") as source:  # a DomainError becomes the one-line refusal
+                report = package_inspect(
+                    source=source, filename=path.name, files=sources if files else None
+                )
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:
             self.stdout.write("\n".join(render_report(report, members=options["members"])))
         if report["verdict"] != "accepted":
-            raise SystemExit(1)
+            self.refuse(report["reason"])
+
+
+def _member_files(paths: list[Path]) -> dict[str, Path]:
+    """The files given, a folder standing for the files directly in it, by file name."""
+    found: dict[str, Path] = {}
+    for given in paths:
+        if given.is_dir():
+            members = sorted(p for p in given.iterdir() if p.is_file())
+        else:
+            members = [readable_file(given)]
+        for member in members:
+            if member.name.casefold() in {name.casefold() for name in found}:
+                raise usage_error(f"{member}: two files are named {member.name}")
+            found[member.name] = readable_file(member)
+    return found
 
 
 def render_report(report: dict[str, Any], *, members: bool = False) -> list[str]:
@@ -89,9 +115,11 @@ def render_report(report: dict[str, Any], *, members: bool = False) -> list[str]
     if report["kind"] == "catalog" and report["catalog"]:
         lines += _catalog_lines(report["catalog"])
         lines += [
-            f"  member {m['name']}  {m['digest_algorithm']} {m['digest']}"
+            f"  member {m['name'] or '(unnamed)'}  {m['kind']} "
+            f"{m['digest_algorithm']} {m['digest']}"
             for m in report["catalog"]["members"]
         ]
+        lines += _check_lines(report["catalog"])
     lines += [f"ignored: {text}" for text in report.get("ignored", [])]
     lines += [f"warning: {text}" for text in report["warnings"]]
     return lines
@@ -110,7 +138,13 @@ def _catalog_lines(catalog: dict[str, Any]) -> list[str]:
         f"  catalog v{catalog['catalog_version']}, member hashes "
         f"{', '.join(catalog['member_digests']) or 'none'}: {_verdict_text(catalog)}"
     ]
-    if catalog["signature"]:
+    signatures = catalog.get("signatures") or []
+    if len(signatures) > 1:
+        for index, signature in enumerate(signatures):
+            used = " (used)" if index == catalog["signature_used"] else ""
+            label = f"    signature {index + 1}{' nested' if signature['nested'] else ''}{used}"
+            lines += _signature_lines(signature, f"{label}: signed")
+    elif catalog["signature"]:
         lines += _signature_lines(catalog["signature"], "    signed")
     found = [
         f"{len(catalog[key])} {key}"
@@ -121,6 +155,19 @@ def _catalog_lines(catalog: dict[str, Any]) -> list[str]:
     for key in ("mismatched", "missing", "unlisted"):
         if catalog[key]:
             lines.append(f"    {key}: {', '.join(catalog[key])}")
+    if catalog.get("unmatched_entries"):
+        lines.append(f"    unnamed entries matching no file: {len(catalog['unmatched_entries'])}")
+    return lines
+
+
+def _check_lines(catalog: dict[str, Any]) -> list[str]:
+    """Per file and per entry: the verdict, the entry and the hash kind."""
+    lines = []
+    for check in catalog.get("checks") or []:
+        hashed = f"{check['kind']} {check['digest_algorithm']}".strip()
+        what = check["file"] or "(no file)"
+        entry = f" entry {check['entry']}" if check["entry"] and check["entry"] != what else ""
+        lines.append(f"  {check['status']}: {what}{entry}{f' ({hashed})' if hashed else ''}")
     return lines
 
 
@@ -128,6 +175,8 @@ def _signature_lines(signature: dict[str, Any], label: str) -> list[str]:
     signer = signature["signer"]
     when = signature["signing_time"] or "no signing time"
     source = f" ({signature['signing_time_source']})" if signature["signing_time_source"] else ""
+    if signer is None and not signature["signature_digest"]:
+        return [f"{label.rsplit('signed', 1)[0]}unsigned: the catalog carries no signature"]
     lines = [
         f"{label} by {signer['subject'] if signer else 'an unknown signer'} at {when}{source}, "
         f"{signature['signature_digest']} {signature['signature_scheme']}"

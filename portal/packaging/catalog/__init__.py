@@ -9,8 +9,10 @@ Parsing is lazy: only what verification needs is decoded, so the attributes real
 catalogs carry (publisher information, timestamps, member information) pass untouched.
 ``verify_catalog`` refuses at the first failure; ``inspect_catalog`` runs the same
 steps, goes on after a failure to report everything it can, and reaches the same
-verdict. ``summarize_signature`` describes any Authenticode signature, a catalog's or
-a signed cabinet's.
+verdict. A catalog is valid when any one of its signatures (nested ones included)
+verifies and chains to a trusted publisher; one without a signer is "not signed".
+``summarize_signature`` describes any Authenticode signature, a catalog's or a signed
+cabinet's.
 
 The package is split by subdomain: ``asn1`` holds the object identifiers and the ASN.1
 declarations, ``signature`` the signature, the chain and the signature summary,
@@ -32,9 +34,10 @@ from cryptography.hazmat.primitives import hashes
 from portal.packaging.catalog.asn1 import (
     CAT_NAMEVALUE_OBJID,
     SPC_CAB_DATA_OBJID,
+    SPC_CABINET_SIP_OBJID,
     SPC_INDIRECT_DATA_OBJID,
     SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID,
-    SPC_LINK_OBJID,
+    SPC_NESTED_SIGNATURE_OBJID,
     SPC_PE_IMAGE_DATA_OBJID,
     SPC_RFC3161_OBJID,
     SPC_SP_OPUS_INFO_OBJID,
@@ -58,10 +61,13 @@ from portal.packaging.catalog.asn1 import (
 from portal.packaging.catalog.members import (
     CatalogCompanion,
     CatalogMember,
+    MemberCheck,
     _Companion,
     _compare_members,
     _Comparison,
     _members,
+    cabinet_digest,
+    escaped_name,
     pe_image_digest,
 )
 from portal.packaging.catalog.signature import (
@@ -76,13 +82,17 @@ from portal.packaging.catalog.signature import (
     _load_signed_data,
     _parse,
     _ParsedCatalog,
+    _Signature,
+    _signatures,
     _signer_certificate,
-    _single_signer,
     _summarize,
     _try_load_certificate,
+    certificate_signature_digest,
     summarize_signature,
 )
 from portal.packaging.errors import PackageError
+
+NOT_SIGNED = "the catalog is not signed"
 
 # What other modules import from ``portal.packaging.catalog``.
 __all__ = [
@@ -91,7 +101,8 @@ __all__ = [
     "SPC_CAB_DATA_OBJID",
     "SPC_INDIRECT_DATA_OBJID",
     "SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID",
-    "SPC_LINK_OBJID",
+    "SPC_CABINET_SIP_OBJID",
+    "SPC_NESTED_SIGNATURE_OBJID",
     "SPC_PE_IMAGE_DATA_OBJID",
     "SPC_RFC3161_OBJID",
     "SPC_SP_OPUS_INFO_OBJID",
@@ -103,6 +114,10 @@ __all__ = [
     "CatalogCompanion",
     "CatalogInspection",
     "CatalogMember",
+    "MemberCheck",
+    "NOT_SIGNED",
+    "cabinet_digest",
+    "escaped_name",
     "CatalogNameValue",
     "CatalogVerification",
     "CertificateTrustList",
@@ -134,6 +149,7 @@ class CatalogVerification:
     digest_algorithm: str  # the members' hash: "sha256", or "sha1" for older catalogs
     members: tuple[CatalogMember, ...]
     warnings: tuple[str, ...]
+    signature_used: int = 0  # which signature (0: the first signer; then nested ones) verified
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,15 @@ class CatalogInspection:
     reason: str  # "" when accepted, else exactly the message verify_catalog raises
     warnings: tuple[str, ...]
     companions: tuple[CatalogCompanion, ...] = ()
+    signatures: tuple[SignatureSummary, ...] = ()  # every signature, nested ones after the first
+    signature_used: int | None = None  # the index in ``signatures`` the verdict relies on
+    # Per file and per entry: matched, mismatched, missing or unlisted, with the hash kind.
+    checks: tuple[MemberCheck, ...] = ()
+    unmatched_entries: tuple[str, ...] = ()  # unnamed entries no file matched: reported only
+
+    @property
+    def unsigned(self) -> bool:
+        return self.signature is not None and self.signature.unsigned
 
 
 @dataclass
@@ -158,7 +183,10 @@ class _Findings:
 
     error: PackageError | None = None
     parsed: _ParsedCatalog | None = None
-    summary: SignatureSummary | None = None
+    summary: SignatureSummary | None = None  # of an unsigned catalog or of non-catalog data
+    summaries: list[SignatureSummary] = field(default_factory=list)  # one per signature
+    signature_used: int | None = None
+    sha1_signature: bool = False
     signer: x509.Certificate | None = None
     signing_time: datetime.datetime | None = None
     signing_time_source: str = ""
@@ -213,6 +241,7 @@ def verify_catalog(
         digest_algorithm=digest,
         members=tuple(members),
         warnings=tuple(found.warnings),
+        signature_used=found.signature_used or 0,
     )
 
 
@@ -247,8 +276,18 @@ def inspect_catalog(
     companions = comparison.companions or [
         CatalogCompanion(companion.sha1, None) for companion in found.companions
     ]
+    if comparison.unmatched_entries:
+        found.warnings.append(
+            f"{len(comparison.unmatched_entries)} unnamed catalog entries match no file "
+            "(reported, not refused)"
+        )
+    summaries = found.summaries
+    used = found.signature_used
+    signature = found.summary
+    if summaries:
+        signature = summaries[used if used is not None and used < len(summaries) else 0]
     return CatalogInspection(
-        signature=found.summary,
+        signature=signature,
         member_digests=tuple(sorted(digests)),
         catalog_version=found.parsed.version if found.parsed else 0,
         members=tuple(found.members),
@@ -260,6 +299,10 @@ def inspect_catalog(
         reason=found.error.message if found.error else "",
         warnings=tuple(found.warnings),
         companions=tuple(companions),
+        signatures=tuple(summaries),
+        signature_used=used,
+        checks=tuple(comparison.checks),
+        unmatched_entries=tuple(comparison.unmatched_entries),
     )
 
 
@@ -290,40 +333,52 @@ def _examine(
                 )
         return found
     signed_data = parsed.signed_data
-    with contextlib.suppress(PackageError):
-        trusted_for_display = [c for c in map(_try_load_certificate, trusted_publishers) if c]
-        found.summary = _summarize(
-            signed_data,
-            trusted=trusted_for_display,
-            ctl=parsed.ctl,
-            invalid=_INVALID_CATALOG,
-            warnings=found.warnings,
-        )
-    signature_digest = ""
+    trusted_for_display = [c for c in map(_try_load_certificate, trusted_publishers) if c]
     try:
         with _decoding(_INVALID_CATALOG):
-            signer_info = _single_signer(signed_data)
-            signature_digest = signer_info["digest_algorithm"]["algorithm"].native
-            signer = found.signer = _signer_certificate(signed_data, signer_info)
-            signing_time, found.signing_time_source = _check_signature(parsed, signer_info, signer)
-            found.signing_time = signing_time
-        _check_chain(
-            signer,
-            embedded=_embedded_certificates(signed_data),
-            trusted=[_load_certificate(data) for data in trusted_publishers],
-            at=signing_time,
-        )
+            signatures = _signatures(signed_data)
     except PackageError as error:
         found.fail(error)
+        return found
+    for signature in signatures:
+        with contextlib.suppress(PackageError):
+            found.summaries.append(
+                _summarize(
+                    signature.signed_data,
+                    trusted=trusted_for_display,
+                    ctl=parsed.ctl,
+                    invalid=_INVALID_CATALOG,
+                    warnings=found.warnings,
+                    signer_info=signature.signer_info,
+                    extra_certificates=_embedded_certificates(signed_data)
+                    if signature.nested
+                    else (),
+                    nested=signature.nested,
+                )
+            )
+    if not signatures:
+        with contextlib.suppress(PackageError):
+            found.summary = _summarize(
+                signed_data, trusted=[], ctl=parsed.ctl, invalid=_INVALID_CATALOG, warnings=[]
+            )
+        found.fail(PackageError(NOT_SIGNED))
         if not thorough:
             return found
+    else:
+        try:
+            trusted = [_load_certificate(data) for data in trusted_publishers]
+            _choose_signature(found, parsed, signatures, trusted, refuse_sha1)
+        except PackageError as error:
+            found.fail(error)
+            if not thorough:
+                return found
     try:
         found.members, found.companions = _members(parsed.ctl)
     except PackageError as error:
         found.fail(error)
         return found
     try:
-        found.warnings.extend(_sha1_policy(signature_digest, found.members, refuse_sha1))
+        found.warnings.extend(_sha1_policy(found.sha1_signature, found.members, refuse_sha1))
     except PackageError as error:
         found.fail(error)
         if not thorough:
@@ -342,12 +397,79 @@ def _examine(
     return found
 
 
-def _sha1_policy(signature_digest: str, members: list[CatalogMember], refuse: bool) -> list[str]:
-    """SHA-1 in the signature or a member hash: a warning, or a refusal by the settings.
+@dataclass(frozen=True)
+class _Judged:
+    signer: x509.Certificate
+    signing_time: datetime.datetime
+    source: str
+    sha1: bool  # SHA-1 in the signature or anywhere in the chain below its trust anchor
 
-    makecat's SHA-1 twins of V2 members are not members: nothing relies on them.
+
+def _judge(
+    parsed: _ParsedCatalog, signature: _Signature, trusted: list[x509.Certificate]
+) -> _Judged:
+    """Check one signature and its chain; a refusal says what failed."""
+    with _decoding(_INVALID_CATALOG):
+        signer = _signer_certificate(signature, parsed.signed_data)
+        signing_time, source = _check_signature(parsed, signature, signer)
+        embedded = _embedded_certificates(signature.signed_data)
+        if signature.nested:
+            embedded += _embedded_certificates(parsed.signed_data)
+        signer_info = signature.signer_info
+        digest = signer_info["digest_algorithm"]["algorithm"].native
+    chain = _check_chain(signer, embedded=embedded, trusted=trusted, at=signing_time)
+    if chain[-1].subject == chain[-1].issuer and len(chain) > 1:
+        chain = chain[:-1]  # a self-signed trust anchor's own signature is not relied upon
+    digests = {digest, *(certificate_signature_digest(c) for c in chain)}
+    return _Judged(signer, signing_time, source, "sha1" in digests)
+
+
+def _choose_signature(
+    found: _Findings,
+    parsed: _ParsedCatalog,
+    signatures: list[_Signature],
+    trusted: list[x509.Certificate],
+    refuse_sha1: bool,
+) -> None:
+    """Accept the catalog on any one valid signature that chains to a trusted publisher:
+    the first without SHA-1 when there is one, else the first. Refuse with the reason the
+    first signature failed, naming each signature's when there are several."""
+    if not trusted:
+        raise PackageError("no trusted publisher certificate is configured")
+    valid: list[tuple[int, _Judged]] = []
+    reasons: list[str] = []
+    for index, signature in enumerate(signatures):
+        try:
+            valid.append((index, _judge(parsed, signature, trusted)))
+        except PackageError as error:
+            reasons.append(f"signature {index + 1}: {error.message}")
+    if not valid:
+        if len(signatures) == 1:
+            raise PackageError(reasons[0].split(": ", 1)[1])
+        raise PackageError(
+            f"none of the catalog's {len(signatures)} signatures is valid ({'; '.join(reasons)})"
+        )
+    index, judged = next(((i, j) for i, j in valid if not j.sha1), valid[0])
+    found.signature_used = index
+    found.signer = judged.signer
+    found.signing_time = judged.signing_time
+    found.signing_time_source = judged.source
+    found.sha1_signature = judged.sha1
+    if len(signatures) > 1:
+        kind = "nested, " if signatures[index].nested else ""
+        found.warnings.append(
+            f"the catalog has {len(signatures)} signatures; signature {index + 1} "
+            f"({kind}{judged.signer.subject.rfc4514_string()}) was used"
+        )
+    if refuse_sha1 and judged.sha1:
+        raise PackageError("the catalog uses SHA-1, which the settings refuse")
+
+
+def _sha1_policy(sha1_signature: bool, members: list[CatalogMember], refuse: bool) -> list[str]:
+    """SHA-1 in the signature, its chain or a member hash: a warning, or a refusal by the
+    settings. makecat's SHA-1 twins of V2 members are not members: nothing relies on them.
     """
-    if signature_digest != "sha1" and all(m.digest_algorithm != "sha1" for m in members):
+    if not sha1_signature and all(m.digest_algorithm != "sha1" for m in members):
         return []
     if refuse:
         raise PackageError("the catalog uses SHA-1, which the settings refuse")

@@ -21,11 +21,13 @@ SZOID_CATALOG_LIST_MEMBER2 = "1.3.6.1.4.1.311.12.1.3"  # v2 catalogs (SHA-256)
 CAT_NAMEVALUE_OBJID = "1.3.6.1.4.1.311.12.2.1"
 SPC_INDIRECT_DATA_OBJID = "1.3.6.1.4.1.311.2.1.4"
 SPC_CAB_DATA_OBJID = "1.3.6.1.4.1.311.2.1.25"  # the indirect-data type for flat files
-SPC_LINK_OBJID = "1.3.6.1.4.1.311.2.1.28"  # makecat's type for non-PE files: a flat hash
+# The cabinet subject interface's type: the cabinet hashed without its reserved header field.
+SPC_CABINET_SIP_OBJID = "1.3.6.1.4.1.311.2.1.28"
 SPC_PE_IMAGE_DATA_OBJID = "1.3.6.1.4.1.311.2.1.15"  # the Authenticode hash of a PE image
 SPC_SP_OPUS_INFO_OBJID = "1.3.6.1.4.1.311.2.1.12"
 SPC_STATEMENT_TYPE_OBJID = "1.3.6.1.4.1.311.2.1.11"
 SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID = "1.3.6.1.4.1.311.2.1.21"
+SPC_NESTED_SIGNATURE_OBJID = "1.3.6.1.4.1.311.2.4.1"  # more signatures, unsigned attribute
 SPC_RFC3161_OBJID = "1.3.6.1.4.1.311.3.3.1"  # Microsoft's RFC 3161 timestamp attribute
 ID_AA_TIME_STAMP = "1.2.840.113549.1.9.16.2.14"  # the standard one (RFC 3161)
 PKCS9_COUNTERSIGNATURE = "1.2.840.113549.1.9.6"  # legacy Authenticode timestamps

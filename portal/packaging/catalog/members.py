@@ -1,13 +1,15 @@
-"""The member side of a security catalog: reading its members (file name, hash
+"""The member side of a security catalog: reading its members (optional file name, hash
 algorithm, digest and how the file is hashed) and makecat's SHA-1 twins, decoding member
-names, comparing the members with the files of an update folder, and hashing those
-files, including the Authenticode hash of a PE image (``pe_image_digest``). It also
+names, matching the files of an update folder with the members by hash as Windows looks
+them up, and hashing those files: whole, as a PE image (``pe_image_digest``) or as a
+cabinet (``cabinet_digest``). It also
 holds the result dataclasses for members that the package's other modules share.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -17,26 +19,32 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from portal.packaging.catalog.asn1 import (
     _DECODING_ERRORS,
     CAT_NAMEVALUE_OBJID,
     SPC_CAB_DATA_OBJID,
+    SPC_CABINET_SIP_OBJID,
     SPC_INDIRECT_DATA_OBJID,
-    SPC_LINK_OBJID,
     SPC_PE_IMAGE_DATA_OBJID,
     CatalogNameValue,
     CertificateTrustList,
     SpcIndirectDataContent,
     _short,
 )
-from portal.packaging.errors import PackageError
+from portal.packaging.errors import PackageError, escaped_name
 
-# The indirect-data type of a member says how its file is hashed.
-MEMBER_KINDS = {SPC_CAB_DATA_OBJID: "cab", SPC_LINK_OBJID: "link", SPC_PE_IMAGE_DATA_OBJID: "pe"}
+# The indirect-data type of a member says how its file is hashed: the whole file, the
+# Authenticode hash of a PE image, or the cabinet subject interface's hash of a cabinet.
+MEMBER_KINDS = {
+    SPC_CAB_DATA_OBJID: "flat",
+    SPC_PE_IMAGE_DATA_OBJID: "pe",
+    SPC_CABINET_SIP_OBJID: "cabinet",
+}
 _MEMBER_DIGESTS = frozenset({"sha1", "sha256"})
 _READ_CHUNK = 1 << 20
+_PE_ALIGNMENT = 8  # signing tools zero-pad an unsigned image to this before hashing it
 
 
 # -------------------------------------------------------------------------- results
@@ -44,10 +52,16 @@ _READ_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class CatalogMember:
-    name: str
+    """One entry with indirect data; ``name`` is None when the entry carries no File name."""
+
+    name: str | None
     digest_algorithm: str
     digest: str  # lower-case hexadecimal
-    kind: str = "cab"  # how the file is hashed: "cab" or "link" (whole file), "pe" (Authenticode)
+    kind: str = "flat"  # how the file is hashed: "flat" (whole file), "pe" or "cabinet"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.digest_algorithm.upper()} {self.digest}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,22 @@ class CatalogCompanion:
 
     sha1: str  # lower-case hexadecimal
     file: str | None  # the update folder's file with that SHA-1; None when none (or no folder)
+
+
+@dataclass(frozen=True)
+class MemberCheck:
+    """One line of the comparison: a file, the entry it was matched against, the verdict.
+
+    ``status`` is "matched", "mismatched" (a named entry whose file has another hash),
+    "missing" (a named entry without its file), "unlisted" (a file no entry lists: refused;
+    or an unnamed entry no file matches: reported only).
+    """
+
+    file: str | None
+    entry: str | None  # the entry's name, or its hash label for an unnamed entry
+    kind: str
+    digest_algorithm: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,8 @@ class _Comparison:
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
+    unmatched_entries: list[str] = field(default_factory=list)
+    checks: list[MemberCheck] = field(default_factory=list)
     companions: list[CatalogCompanion] = field(default_factory=list)
     error: PackageError | None = None
 
@@ -83,7 +115,9 @@ class _Comparison:
 
 def pe_image_digest(source: bytes | Path, algorithm: str = "sha256") -> str:
     """The Authenticode hash of a PE image (lower-case hexadecimal): the file without
-    its checksum field, its certificate-table directory entry and its certificate table.
+    its checksum field, its certificate-table directory entry and its certificate table;
+    an image without a certificate table is zero-padded to a multiple of 8 bytes first,
+    as Windows' signing tools hash it.
 
     Raises ValueError, saying why, when ``source`` is not a PE image.
     """
@@ -91,6 +125,21 @@ def pe_image_digest(source: bytes | Path, algorithm: str = "sha256") -> str:
         with open(source, "rb") as handle:
             return _pe_digests(handle, [algorithm])[algorithm]
     return _pe_digests(io.BytesIO(source), [algorithm])[algorithm]
+
+
+def cabinet_digest(source: bytes | Path, algorithm: str = "sha256") -> str:
+    """The cabinet subject interface's hash of a cabinet (lower-case hexadecimal).
+
+    An unsigned cabinet is hashed without its reserved header field (bytes 4 to 8); a
+    signed one also without the set index, the reserve sizes and the signature record
+    (bytes 34 to 56) and without the signature after the cabinet's data.
+
+    Raises ValueError, saying why, when ``source`` is not a cabinet.
+    """
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            return _cabinet_digests(handle, [algorithm])[algorithm]
+    return _cabinet_digests(io.BytesIO(source), [algorithm])[algorithm]
 
 
 # ------------------------------------------------------------------------- members
@@ -130,32 +179,29 @@ def _members(ctl: CertificateTrustList) -> tuple[list[CatalogMember], list[_Comp
             raise PackageError(
                 f"the catalog has a member that cannot be read ({_short(error)})"
             ) from None
+        name = _member_name(name_value) if name_value is not None else None
         if indirect is None:
             # makecat writes V2 catalogs with a twin entry per file: its SHA-1 as the
-            # identifier and no indirect data. It is paired with its file later.
+            # identifier and no indirect data. It is paired with its file by hash.
             sha1 = _sha1_identifier(identifier)
             if sha1 is None:
                 raise PackageError("the catalog has a member without a file name or hash")
-            companion_name = None
-            if name_value is not None:
-                with contextlib.suppress(PackageError):
-                    companion_name = _member_name(name_value)
-            companions.append(_Companion(sha1, companion_name))
+            companions.append(_Companion(sha1, name))
             continue
-        if name_value is None:
-            raise PackageError("the catalog has a member without a file name or hash")
-        name = _member_name(name_value)
         data_type, algorithm, digest = indirect
+        label = name or f"{str(algorithm).upper()} {digest.hex()}"
         if algorithm not in _MEMBER_DIGESTS:
-            raise PackageError(f"member hash algorithm {algorithm} is not accepted", member=name)
+            raise PackageError(f"member hash algorithm {algorithm} is not accepted", member=label)
         if data_type not in MEMBER_KINDS:
             raise PackageError(
                 f"the catalog hashes the file as {data_type}, which is not supported",
-                member=name,
+                member=label,
             )
-        if name.casefold() in seen:
-            raise PackageError("the catalog lists the member twice", member=name)
-        seen.add(name.casefold())
+        if name is not None:
+            # Windows file names are case-insensitive.
+            if name.casefold() in seen:
+                raise PackageError("the catalog lists the member twice", member=name)
+            seen.add(name.casefold())
         members.append(CatalogMember(name, algorithm, digest.hex(), MEMBER_KINDS[data_type]))
     return members, companions
 
@@ -176,7 +222,8 @@ def _member_name(raw: bytes) -> str:
             if _plain_name(name):
                 return name
     raise PackageError(
-        f"the catalog has a member whose name is neither UTF-16 nor UTF-8 text ({raw[:32].hex()})"
+        "the catalog has a member whose name is neither UTF-16 nor UTF-8 text "
+        f"({escaped_name(stripped[:64])})"
     )
 
 
@@ -200,6 +247,9 @@ def _sha1_identifier(identifier: bytes) -> str | None:
     return None
 
 
+_KIND_WORDS = {"pe": "a PE image", "cabinet": "a cabinet"}
+
+
 def _compare_members(
     members: list[CatalogMember],
     companions: list[_Companion],
@@ -209,8 +259,13 @@ def _compare_members(
     known_sha256: Mapping[str, str],
     stop_at_first: bool,
 ) -> _Comparison:
-    """Every file a member with a matching hash, every member a file, every SHA-1 twin
-    some file's SHA-1; ``error`` is the first failure in sorted file order."""
+    """Match the files with the entries by hash, as Windows looks members up.
+
+    Every file must have its hash among the entries (of the kind the entry declares); a
+    named entry must match the file of its name, and its file must be there. An unnamed
+    entry, or a SHA-1 twin, that matches no file is reported, not refused. ``error`` is the
+    first refusal: files in sorted order, then missing named entries.
+    """
     result = _Comparison()
 
     def fail(error: PackageError) -> bool:
@@ -220,68 +275,118 @@ def _compare_members(
 
     # Windows file names are case-insensitive; the cabinet reader already refused
     # members that differ only by case, so folding cannot merge two files.
-    listed = {member.name.casefold(): member for member in members}
+    named = {member.name.casefold(): member for member in members if member.name is not None}
     skip = catalog_name.casefold() if catalog_name else None
+    present = {name.casefold(): name for name in files if name.casefold() != skip}
     hasher = _FileHasher(files, known_sha256, with_sha1=bool(companions))
-    present: dict[str, str] = {}
-    for file_name in sorted(files):
-        key = file_name.casefold()
-        if key == skip:
+    # Every (kind, algorithm) any entry uses, and the entries by their digest.
+    schemes = sorted({(member.kind, member.digest_algorithm) for member in members})
+    by_digest: dict[tuple[str, str, str], CatalogMember] = {}
+    for entry in members:
+        by_digest.setdefault((entry.kind, entry.digest_algorithm, entry.digest), entry)
+    used: set[int] = set()  # ids of entries some file matched
+    for key, file_name in sorted(present.items(), key=lambda item: item[1]):
+        member: CatalogMember | None = named.get(key)
+        if member is not None:
+            used.add(id(member))
+            check = MemberCheck(
+                file_name, member.name, member.kind, member.digest_algorithm, "matched"
+            )
+            try:
+                actual = hasher.digest(file_name, member.kind, member.digest_algorithm)
+            except ValueError as error:
+                result.mismatched.append(file_name)
+                result.checks.append(dataclasses.replace(check, status="mismatched"))
+                kind = _KIND_WORDS.get(member.kind, member.kind)
+                message = f"the catalog lists the file as {kind}, but it is not one ({error})"
+                if fail(PackageError(message, member=file_name)):
+                    return result
+                continue
+            if hmac.compare_digest(actual, member.digest):
+                result.matched.append(file_name)
+                result.checks.append(check)
+            else:
+                result.mismatched.append(file_name)
+                result.checks.append(dataclasses.replace(check, status="mismatched"))
+                message = "the file's hash does not match the security catalog"
+                if fail(PackageError(message, member=file_name)):
+                    return result
             continue
-        present[key] = file_name
-        member = listed.get(key)
-        if member is None:
-            result.unlisted.append(file_name)
-            if fail(
-                PackageError("the file is not listed in the security catalog", member=file_name)
-            ):
-                return result
-            continue
-        try:
-            actual = hasher.digest(file_name, member.kind, member.digest_algorithm)
-        except ValueError as error:
-            result.mismatched.append(file_name)
-            message = f"the catalog lists the file as a PE image, but it is not one ({error})"
-            if fail(PackageError(message, member=file_name)):
-                return result
-            continue
-        if hmac.compare_digest(actual, member.digest):
+        found = _lookup(hasher, file_name, schemes, by_digest)
+        if found is not None:
+            used.add(id(found))
             result.matched.append(file_name)
-        else:
-            result.mismatched.append(file_name)
-            message = "the file's hash does not match the security catalog"
-            if fail(PackageError(message, member=file_name)):
-                return result
-    for key, member in sorted(listed.items()):
+            result.checks.append(
+                MemberCheck(file_name, found.label, found.kind, found.digest_algorithm, "matched")
+            )
+            continue
+        result.unlisted.append(file_name)
+        result.checks.append(MemberCheck(file_name, None, "", "", "unlisted"))
+        if fail(PackageError("the file is not listed in the security catalog", member=file_name)):
+            return result
+    for key, member in sorted(named.items()):
         if key not in present:
-            result.missing.append(member.name)
+            result.missing.append(member.label)
+            result.checks.append(
+                MemberCheck(None, member.name, member.kind, member.digest_algorithm, "missing")
+            )
             message = "the security catalog lists a file that is missing from the update folder"
             if fail(PackageError(message, member=member.name)):
                 return result
+    for member in members:
+        if member.name is None and id(member) not in used:
+            result.unmatched_entries.append(member.label)
+            result.checks.append(
+                MemberCheck(None, member.label, member.kind, member.digest_algorithm, "unlisted")
+            )
     if companions:
-        by_sha1: dict[str, str] = {}
-        for key, file_name in sorted(present.items(), reverse=True):
-            member = listed.get(key)
-            kinds = ["cab", "pe"] if member is not None and member.kind == "pe" else ["cab"]
-            for kind in kinds:
-                with contextlib.suppress(ValueError):
-                    by_sha1[hasher.digest(file_name, kind, "sha1")] = file_name
-        for companion in companions:
-            paired = by_sha1.get(companion.sha1)
-            result.companions.append(CatalogCompanion(companion.sha1, paired))
-            if paired is None:
-                result.missing.append(companion.label)
-                message = (
-                    f"the security catalog lists a file with SHA-1 {companion.sha1} that is "
-                    "missing from the update folder"
-                )
-                if fail(PackageError(message, member=companion.name)):
-                    return result
+        _pair_companions(companions, present, hasher, result)
     return result
 
 
+def _lookup(
+    hasher: _FileHasher,
+    file_name: str,
+    schemes: list[tuple[str, str]],
+    by_digest: Mapping[tuple[str, str, str], CatalogMember],
+) -> CatalogMember | None:
+    """The entry holding the file's hash in any kind and algorithm the catalog uses."""
+    for kind, algorithm in schemes:
+        try:
+            digest = hasher.digest(file_name, kind, algorithm)
+        except ValueError:  # not a PE image or cabinet: no entry of that kind can be it
+            continue
+        found = by_digest.get((kind, algorithm, digest))
+        if found is not None:
+            return found
+    return None
+
+
+def _pair_companions(
+    companions: list[_Companion],
+    present: Mapping[str, str],
+    hasher: _FileHasher,
+    result: _Comparison,
+) -> None:
+    """A SHA-1 twin belongs to the file whose SHA-1 (flat, or of the kind of the entry the
+    file matched) it holds."""
+    matched_kind = {c.file: c.kind for c in result.checks if c.status == "matched" and c.file}
+    by_sha1: dict[str, str] = {}
+    for file_name in sorted(present.values(), reverse=True):
+        kinds = dict.fromkeys(["flat", matched_kind.get(file_name, "flat")])
+        for kind in kinds:
+            with contextlib.suppress(ValueError):
+                by_sha1[hasher.digest(file_name, kind, "sha1")] = file_name
+    for companion in companions:
+        paired = by_sha1.get(companion.sha1)
+        result.companions.append(CatalogCompanion(companion.sha1, paired))
+        if paired is None:
+            result.unmatched_entries.append(companion.label)
+            result.checks.append(MemberCheck(None, companion.label, "", "sha1", "unlisted"))
+
+
 class _FileHasher:
-    """File digests by name, kind ("pe" or a whole-file kind) and algorithm, each file read
+    """File digests by name, kind ("flat", "pe" or "cabinet") and algorithm, each file read
     once per kind; SHA-1 rides along when SHA-1 twins need pairing."""
 
     def __init__(
@@ -291,24 +396,45 @@ class _FileHasher:
         self._known = known_sha256
         self._with_sha1 = with_sha1
         self._cache: dict[tuple[str, str, str], str] = {}
+        self._refused: dict[tuple[str, str], ValueError] = {}
 
     def digest(self, name: str, kind: str, algorithm: str) -> str:
-        mode = "pe" if kind == "pe" else "flat"
-        if mode == "flat" and algorithm == "sha256" and name in self._known:
+        if kind == "flat" and algorithm == "sha256" and name in self._known:
             return self._known[name].lower()
-        cached = self._cache.get((name, mode, algorithm))
+        cached = self._cache.get((name, kind, algorithm))
         if cached is not None:
             return cached
+        if (name, kind) in self._refused:
+            raise self._refused[(name, kind)]
         algorithms = {algorithm} | ({"sha1"} if self._with_sha1 else set())
+        reader = {"pe": _pe_digests, "cabinet": _cabinet_digests}.get(kind, _flat_digests)
         with open(self._files[name], "rb") as handle:
-            digests = (
-                _pe_digests(handle, algorithms)
-                if mode == "pe"
-                else _flat_digests(handle, algorithms)
-            )
+            try:
+                digests = reader(handle, algorithms)
+            except ValueError as error:
+                self._refused[(name, kind)] = error
+                raise
         for each, value in digests.items():
-            self._cache[(name, mode, each)] = value
+            self._cache[(name, kind, each)] = value
         return digests[algorithm]
+
+
+def _hash_ranges(
+    handle: IO[bytes], algorithms: set[str] | list[str], ranges: list[tuple[int, int]]
+) -> dict[str, Any]:
+    """Hash the (start, end) byte ranges of ``handle`` in order."""
+    digests = {name: hashlib.new(name) for name in algorithms}
+    for start, end in ranges:
+        handle.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            chunk = handle.read(min(remaining, _READ_CHUNK))
+            if not chunk:
+                break
+            for digest in digests.values():
+                digest.update(chunk)
+            remaining -= len(chunk)
+    return digests
 
 
 def _flat_digests(handle: IO[bytes], algorithms: set[str] | list[str]) -> dict[str, str]:
@@ -323,19 +449,43 @@ def _pe_digests(handle: IO[bytes], algorithms: set[str] | list[str]) -> dict[str
     handle.seek(0, io.SEEK_END)
     size = handle.tell()
     skips = _pe_skipped_ranges(handle, size)
-    digests = {name: hashlib.new(name) for name in algorithms}
+    ranges = []
     position = 0
     for start, length in [*skips, (size, 0)]:
-        handle.seek(position)
-        remaining = start - position
-        while remaining > 0:
-            chunk = handle.read(min(remaining, _READ_CHUNK))
-            if not chunk:
-                break
-            for digest in digests.values():
-                digest.update(chunk)
-            remaining -= len(chunk)
+        ranges.append((position, start))
         position = start + length
+    digests = _hash_ranges(handle, algorithms, ranges)
+    if len(skips) == 2 and size % _PE_ALIGNMENT:  # no certificate table: an unsigned image
+        padding = b"\0" * (_PE_ALIGNMENT - size % _PE_ALIGNMENT)
+        for digest in digests.values():
+            digest.update(padding)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+# MS-CAB CFHEADER: signature "MSCF", reserved1 at 4, cbCabinet at 8, coffFiles at 16, flags at
+# 30, the reserve sizes at 36 when flags has RESERVE_PRESENT; an Authenticode signature's
+# record sits in a 20-byte header reserve, its offset at 44 and its length at 48.
+_CAB_FLAG_RESERVE_PRESENT = 0x0004
+_CAB_SIGNATURE_RESERVE = 20
+
+
+def _cabinet_digests(handle: IO[bytes], algorithms: set[str] | list[str]) -> dict[str, str]:
+    handle.seek(0, io.SEEK_END)
+    size = handle.tell()
+    handle.seek(0)
+    header = handle.read(60)
+    if len(header) < 36 or header[:4] != b"MSCF":
+        raise ValueError("no MSCF header")
+    (flags,) = struct.unpack_from("<H", header, 30)
+    signature_at = 0
+    if flags & _CAB_FLAG_RESERVE_PRESENT and len(header) >= 60:
+        (reserve,) = struct.unpack_from("<H", header, 36)
+        if reserve == _CAB_SIGNATURE_RESERVE:
+            signature_at, signature_size = struct.unpack_from("<II", header, 44)
+            if signature_at and (signature_at > size or signature_size == 0):
+                raise ValueError("the cabinet's signature lies outside the file")
+    ranges = [(0, 4), (8, 34), (56, signature_at)] if signature_at else [(0, 4), (8, size)]
+    digests = _hash_ranges(handle, algorithms, ranges)
     return {name: digest.hexdigest() for name, digest in digests.items()}
 
 

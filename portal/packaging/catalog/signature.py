@@ -1,8 +1,11 @@
 """The signature side of a security catalog: loading PKCS #7 signed data and the trust
-list it carries, checking the signed attributes and the signature, building the chain
-to a trusted publisher and validating it at the signing time, and describing any
-Authenticode signature (signer and chain certificates, signing time, timestamps and
-SpcSpOpusInfo) unjudged as a ``SignatureSummary`` through ``summarize_signature``.
+list it carries, finding its signatures (each signer and the signatures nested in them),
+checking the signed attributes and the signature, building the chain to a trusted
+publisher (each certificate's signature verified with its issuer's key and its own
+algorithm, so SHA-1 chains verify and MD5 is refused) and validating it at the signing
+time, and describing any Authenticode signature (signer and chain certificates, signing
+time, timestamps and SpcSpOpusInfo) unjudged as a ``SignatureSummary`` through
+``summarize_signature``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from portal.packaging.catalog.asn1 import (
     _SIGNING_TIME,
     ID_AA_TIME_STAMP,
     PKCS9_COUNTERSIGNATURE,
+    SPC_NESTED_SIGNATURE_OBJID,
     SPC_RFC3161_OBJID,
     SPC_SP_OPUS_INFO_OBJID,
     SZOID_CATALOG_LIST,
@@ -51,6 +55,8 @@ HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _CHAIN_DEPTH = 8
+_MAX_SIGNATURES = 16
+_CERTIFICATE_SCHEMES = frozenset({"rsassa_pkcs1v15", "rsassa_pss", "ecdsa"})
 _INVALID_CATALOG = "the catalog is not a valid security catalog"
 _INVALID_SIGNATURE = "the signature is not valid PKCS #7 signed data"
 
@@ -90,6 +96,13 @@ class SignatureSummary:
     program_name: str  # from SpcSpOpusInfo, "" when absent
     program_url: str
     content_type: str  # dotted OID of the signed content
+    nested: bool = False  # a signature nested in the first signer's unsigned attributes
+    # The hash of each chain certificate's own signature (the root's is not relied upon).
+    chain_digests: tuple[str, ...] = ()
+
+    @property
+    def unsigned(self) -> bool:
+        return self.signer is None and not self.signature_digest
 
 
 @dataclass(frozen=True)
@@ -164,11 +177,42 @@ def _trust_list(signed_data: cms.SignedData) -> CertificateTrustList | None:
     return parsed if isinstance(parsed, CertificateTrustList) else None
 
 
-def _single_signer(signed_data: cms.SignedData) -> cms.SignerInfo:
-    signer_infos = signed_data["signer_infos"]
-    if len(signer_infos) != 1:
-        raise PackageError(f"the catalog has {len(signer_infos)} signers; exactly one is expected")
-    return signer_infos[0]
+@dataclass(frozen=True)
+class _Signature:
+    """One signature of a catalog: the primary signer, or a nested one (its own SignedData)."""
+
+    signed_data: cms.SignedData
+    signer_info: cms.SignerInfo
+    nested: bool
+
+
+def _signatures(signed_data: cms.SignedData) -> list[_Signature]:
+    """The catalog's signatures: each signer, then each one nested in a signer's unsigned
+    attributes (``1.3.6.1.4.1.311.2.4.1``, e.g. a SHA-256 signature next to a SHA-1 one)."""
+    found: list[_Signature] = []
+    for signer_info in signed_data["signer_infos"]:
+        found.append(_Signature(signed_data, signer_info, nested=False))
+    for primary in list(found):
+        for attribute in primary.signer_info["unsigned_attrs"] or []:
+            if attribute["type"].dotted != SPC_NESTED_SIGNATURE_OBJID:
+                continue
+            for value in attribute["values"]:
+                info = value.parse(cms.ContentInfo) if isinstance(value, core.Any) else value
+                nested = info["content"]
+                if info["content_type"].native != "signed_data" or not isinstance(
+                    nested, cms.SignedData
+                ):
+                    raise PackageError(
+                        f"{_INVALID_CATALOG} (a nested signature is not signed data)"
+                    )
+                for signer_info in nested["signer_infos"]:
+                    found.append(_Signature(nested, signer_info, nested=True))
+    if len(found) > _MAX_SIGNATURES:
+        # Each signature costs a chain walk: a bound keeps a hostile catalog cheap.
+        raise PackageError(
+            f"the catalog has {len(found)} signatures, more than the {_MAX_SIGNATURES} accepted"
+        )
+    return found
 
 
 def _embedded_certificates(signed_data: cms.SignedData) -> list[x509.Certificate]:
@@ -206,10 +250,11 @@ def _find_by_sid(
     return None
 
 
-def _signer_certificate(
-    signed_data: cms.SignedData, signer_info: cms.SignerInfo
-) -> x509.Certificate:
-    found = _find_by_sid(signer_info["sid"], _embedded_certificates(signed_data))
+def _signer_certificate(signature: _Signature, outer: cms.SignedData) -> x509.Certificate:
+    certificates = _embedded_certificates(signature.signed_data)
+    if signature.nested:
+        certificates += _embedded_certificates(outer)
+    found = _find_by_sid(signature.signer_info["sid"], certificates)
     if found is None:
         raise PackageError("the catalog does not contain its signer's certificate")
     return found
@@ -225,10 +270,21 @@ def _attributes(attributes: cms.CMSAttributes | None) -> dict[str, cms.CMSAttrib
 
 
 def _check_signature(
-    parsed: _ParsedCatalog, signer_info: cms.SignerInfo, signer: x509.Certificate
+    parsed: _ParsedCatalog, judged: _Signature, signer: x509.Certificate
 ) -> tuple[datetime.datetime, str]:
-    """Check the signed attributes and the signature; return the signing time and its source."""
+    """Check the signed attributes and the signature; return the signing time and its source.
+
+    A nested signature carries its own copy of the trust list; it counts for the catalog
+    only when that copy is the catalog's own list, byte for byte.
+    """
+    signer_info = judged.signer_info
+    if judged.nested:
+        ctl = _trust_list(judged.signed_data)
+        if ctl is None or ctl.contents != parsed.ctl_octets:
+            raise PackageError("the nested signature signs another trust list than the catalog's")
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
+    if digest_name == "md5":
+        raise PackageError("the catalog is signed with MD5, which is refused")
     if digest_name not in HASH_ALGORITHMS:
         raise PackageError(f"the catalog's digest algorithm {digest_name} is not accepted")
     signed_attrs = signer_info["signed_attrs"]
@@ -315,38 +371,164 @@ def _check_chain(
     embedded: list[x509.Certificate],
     trusted: list[x509.Certificate],
     at: datetime.datetime,
-) -> None:
-    """Require a path from the signer to a trusted publisher, every link valid at ``at``."""
+) -> list[x509.Certificate]:
+    """The path from the signer to a trusted publisher, every link valid at ``at``.
+
+    Each certificate's signature is verified with its issuer's key and the certificate's
+    own signature algorithm (so SHA-1 chains of the Lync era verify). A refusal names what
+    failed; "does not chain to a trusted publisher" only when no trusted issuer is found.
+    """
     if not trusted:
         raise PackageError("no trusted publisher certificate is configured")
     _require_usage(signer, x509.KeyUsage, "digital_signature", "sign catalogs")
     trusted_der = {cert.public_bytes(Encoding.DER) for cert in trusted}
+    chain = [signer]
     current = signer
     for _ in range(_CHAIN_DEPTH):
         _require_valid_at(current, at)
         if current.public_bytes(Encoding.DER) in trusted_der:
-            return
-        issuer = _find_issuer(current, trusted) or _find_issuer(current, embedded)
+            return chain
+        issuer = _verified_issuer(current, [*trusted, *embedded])
         if issuer is None:
             raise PackageError(
                 "the catalog's signer does not chain to a trusted publisher "
                 f"({signer.subject.rfc4514_string()})"
             )
+        chain.append(issuer)
         current = issuer
     raise PackageError("the catalog's certificate chain is too long")
+
+
+def _verified_issuer(
+    certificate: x509.Certificate, candidates: list[x509.Certificate]
+) -> x509.Certificate | None:
+    """The first candidate that issued ``certificate``; None when no candidate has its
+    issuer's name. A named issuer that fails is refused with the reason it failed."""
+    first_error: PackageError | None = None
+    for candidate in candidates:
+        if candidate.subject != certificate.issuer or candidate == certificate:
+            continue
+        try:
+            if not _is_ca(candidate):
+                raise PackageError(
+                    f"certificate {candidate.subject.rfc4514_string()} may not issue "
+                    "certificates (key usage)"
+                )
+            verify_certificate_signature(certificate, candidate)
+        except PackageError as error:
+            if isinstance(error, _NotIssuerKey) and not _same_key_identifier(
+                certificate, candidate
+            ):
+                continue  # another CA of the same name, not this certificate's issuer
+            first_error = first_error or error
+            continue
+        return candidate
+    if first_error is not None:
+        raise first_error
+    return None
+
+
+class _NotIssuerKey(PackageError):
+    """The issuer's key did not make the signature: a bad signature, or another key."""
+
+
+def _same_key_identifier(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether the certificate names ``issuer``'s key (authority and subject key identifiers)."""
+    try:
+        authority = certificate.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier
+        subject = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return authority is not None and authority == subject
+
+
+def certificate_signature_digest(certificate: x509.Certificate) -> str:
+    """The hash algorithm of a certificate's own signature ("sha1", "sha256", "md5", ...)."""
+    algorithm = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
+        "signature_algorithm"
+    ]
+    try:
+        return str(algorithm.hash_algo)
+    except ValueError:
+        return str(algorithm["algorithm"].dotted)
+
+
+def verify_certificate_signature(certificate: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Verify ``certificate``'s signature with ``issuer``'s public key, using the hash and
+    scheme the certificate names (RSA PKCS #1 v1.5 or PSS, ECDSA); refuse MD5 and any
+    algorithm not known here, naming it."""
+    subject = certificate.subject.rfc4514_string()
+    algorithm = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
+        "signature_algorithm"
+    ]
+    name = str(algorithm["algorithm"].native)
+    try:
+        scheme = algorithm.signature_algo
+        digest_name = algorithm.hash_algo
+    except ValueError:
+        raise PackageError(
+            f"certificate {subject} is signed with {name}, an algorithm that is not supported"
+        ) from None
+    if digest_name == "md5":
+        raise PackageError(f"certificate {subject} is signed with MD5 ({name}), which is refused")
+    if digest_name not in HASH_ALGORITHMS or scheme not in _CERTIFICATE_SCHEMES:
+        raise PackageError(
+            f"certificate {subject} is signed with {name}, an algorithm that is not supported"
+        )
+    hash_algorithm = HASH_ALGORITHMS[digest_name]()
+    key = issuer.public_key()
+    try:
+        if scheme == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(
+                certificate.signature,
+                certificate.tbs_certificate_bytes,
+                padding.PKCS1v15(),
+                hash_algorithm,
+            )
+        elif scheme == "rsassa_pss" and isinstance(key, rsa.RSAPublicKey):
+            parameters = algorithm["parameters"]
+            mgf_hash = parameters["mask_gen_algorithm"]["parameters"]["algorithm"].native
+            if mgf_hash not in HASH_ALGORITHMS:
+                raise PackageError(
+                    f"certificate {subject} is signed with RSA-PSS and MGF1 over {mgf_hash}, "
+                    "which is not supported"
+                )
+            pss = padding.PSS(
+                mgf=padding.MGF1(HASH_ALGORITHMS[mgf_hash]()),
+                salt_length=int(parameters["salt_length"].native),
+            )
+            key.verify(
+                certificate.signature, certificate.tbs_certificate_bytes, pss, hash_algorithm
+            )
+        elif scheme == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(
+                certificate.signature,
+                certificate.tbs_certificate_bytes,
+                ec.ECDSA(hash_algorithm),
+            )
+        else:
+            raise _NotIssuerKey(
+                f"certificate {subject} is signed with {name}, which its issuer's key cannot verify"
+            )
+    except InvalidSignature:
+        raise _NotIssuerKey(
+            f"the signature of certificate {subject} by "
+            f"{issuer.subject.rfc4514_string()} is not valid"
+        ) from None
 
 
 def _find_issuer(
     certificate: x509.Certificate, candidates: list[x509.Certificate]
 ) -> x509.Certificate | None:
+    """For display: the first candidate that verifiably issued ``certificate``."""
     for candidate in candidates:
         if candidate.subject != certificate.issuer or candidate == certificate:
             continue
-        if not _is_ca(candidate):
-            continue
         try:
-            certificate.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
+            verify_certificate_signature(certificate, candidate)
+        except (PackageError, ValueError, TypeError):
             continue
         return candidate
     return None
@@ -356,7 +538,9 @@ def _is_ca(certificate: x509.Certificate) -> bool:
     try:
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
-        return False
+        # Lync-era roots (X.509 v1 or without the extension) are trusted as issuers only
+        # when the administrator trusts them or they are self-signed.
+        return certificate.subject == certificate.issuer
     if not constraints.value.ca:
         return False
     try:
@@ -375,7 +559,8 @@ def _require_usage(
         return
     if not getattr(usage, flag):
         raise PackageError(
-            f"the signer certificate may not {purpose} ({certificate.subject.rfc4514_string()})"
+            f"the signer certificate may not {purpose} (key usage; "
+            f"{certificate.subject.rfc4514_string()})"
         )
 
 
@@ -398,18 +583,23 @@ def _summarize(
     invalid: str,
     warnings: list[str],
     ctl: CertificateTrustList | None = None,
+    signer_info: cms.SignerInfo | None = None,
+    extra_certificates: Sequence[x509.Certificate] = (),
+    nested: bool = False,
 ) -> SignatureSummary:
-    """The signer, chain, times and publisher information of a signature, unjudged."""
+    """The signer, chain, times and publisher information of a signature, unjudged: of
+    ``signer_info`` when given, else of the first signer (none: an unsigned summary)."""
     with _decoding(invalid):
         content_type = signed_data["encap_content_info"]["content_type"].dotted
         if ctl is None and content_type == SZOID_CTL:
             with contextlib.suppress(*_DECODING_ERRORS):
                 ctl = _trust_list(signed_data)
         signer_infos = list(signed_data["signer_infos"])
-        embedded = _embedded_certificates(signed_data)
-        if not signer_infos:
-            return SignatureSummary(None, (), "", "", None, "", (), "", "", content_type)
-        signer_info = signer_infos[0]
+        embedded = [*_embedded_certificates(signed_data), *extra_certificates]
+        if signer_info is None:
+            if not signer_infos:
+                return SignatureSummary(None, (), "", "", None, "", (), "", "", content_type)
+            signer_info = signer_infos[0]
         signature = signer_info["signature"].native
         digest = signer_info["digest_algorithm"]["algorithm"].native
         algorithm = signer_info["signature_algorithm"]
@@ -442,6 +632,8 @@ def _summarize(
         program_name=program_name,
         program_url=program_url,
         content_type=content_type,
+        nested=nested,
+        chain_digests=tuple(certificate_signature_digest(c) for c in chain[:-1] or chain),
     )
 
 

@@ -224,13 +224,13 @@ def test_a_file_that_is_not_a_cabinet_makes_a_job_that_fails_when_run(
     job.refresh_from_db()
     assert (job.status, job.error, job.package_name) == (
         ImportStatus.FAILED,
-        "the file is not a Microsoft cabinet",
+        "the file is neither a Microsoft cabinet nor a security catalog",
         "notes.txt",
     )
     assert (UpdateVersion.objects.count(), DeviceUpdateRule.objects.count()) == (0, 0)
     assert staged(stores) == []
     html = client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
-    assert "the file is not a Microsoft cabinet" in html
+    assert "the file is neither a Microsoft cabinet nor a security catalog" in html
     assert "failed" in html
 
 
@@ -455,3 +455,30 @@ def test_the_import_page_warns_when_lzx_packages_cannot_be_read(
         '<p class="errornote lzx-notice">LZX-compressed packages need the cabextract program '
         "(Debian package &#x27;cabextract&#x27;), which is not installed</p>"
     ) in page
+
+
+def test_a_dry_run_of_an_unsigned_catalog_says_unsigned(
+    client: Client,
+    administrator: User,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+    pool01: Pool,
+) -> None:
+    catalog = builder.unsigned_catalog(builder.build_ctl({"CPE.nbt": b"image"}))
+    client.force_login(administrator)
+
+    response = client.post(
+        IMPORT_PAGE,
+        {
+            "package": SimpleUploadedFile("CPE.cat", catalog),
+            "pools": [pool01.pk],
+            "dry_run": "Dry run (inspect only)",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["inspection"]["reason"] == "the catalog is not signed"
+    page = response.content.decode()
+    assert "<li>Unsigned: the catalog carries no signature</li>" in page
+    assert "unknown signer" not in page
+    assert ImportJob.objects.count() == 0

@@ -139,3 +139,51 @@ def test_the_helpdesk_cannot_dry_run(
         response = helpdesk_api.post(f"{URL}?dry_run=1", {"package": source}, format="multipart")
     assert response.status_code == 403
     assert ImportJob.objects.count() == 0
+
+
+def test_a_dry_run_checks_a_catalog_against_the_files_uploaded_with_it(
+    admin_api: APIClient,
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+) -> None:
+    catalog = tmp_path / "CPE.cat"
+    catalog.write_bytes(
+        builder.build_catalog({"CPE.nbt": b"image", "b.nbt": b"b"}, signer=publisher)
+    )
+    (tmp_path / "CPE.nbt").write_bytes(b"image")
+    (tmp_path / "b.nbt").write_bytes(b"tampered")
+    with (
+        catalog.open("rb") as source,
+        (tmp_path / "CPE.nbt").open("rb") as first,
+        (tmp_path / "b.nbt").open("rb") as second,
+    ):
+        response = admin_api.post(
+            f"{URL}?dry_run=1",
+            {"package": source, "files": [first, second]},
+            format="multipart",
+        )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["kind"], report["verdict"], report["reason"]) == (
+        "catalog",
+        "refused",
+        "b.nbt: the file's hash does not match the security catalog",
+    )
+    assert [(c["file"], c["status"]) for c in report["catalog"]["checks"]] == [
+        ("CPE.nbt", "matched"),
+        ("b.nbt", "mismatched"),
+    ]
+    assert ImportJob.objects.count() == 0
+
+
+def test_member_files_without_a_dry_run_are_refused(
+    admin_api: APIClient, tmp_path: Path, publisher: builder.Signer, stores: dict[str, Path]
+) -> None:
+    (tmp_path / "a.nbt").write_bytes(b"a")
+    with package(tmp_path, publisher).open("rb") as source, (tmp_path / "a.nbt").open("rb") as a:
+        response = admin_api.post(URL, {"package": source, "files": [a]}, format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"files": ["member files go with the dry run of a catalog"]}
+    assert ImportJob.objects.count() == 0

@@ -121,3 +121,46 @@ def test_a_certificate_from_standard_input(data_dir: Path) -> None:
     )
     done = manage(data_dir, "trusted_publishers", "list", "--json")
     assert [item["subject"] for item in json.loads(done.stdout)] == ["CN=Stdin Publisher"]
+
+
+def test_the_package_commands_refuse_in_one_line_with_exit_1_or_2(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    picture = tmp_path / "picture.gif"
+    picture.write_bytes(b"GIF89a" + b"\0" * 64)
+    empty = tmp_path / "empty.cab"
+    empty.write_bytes(b"")
+
+    inspected = manage(data_dir, "inspect_device_update", str(picture))
+    missing = manage(data_dir, "inspect_device_update", str(tmp_path / "nothing.cab"))
+    imported = manage(data_dir, "import_device_update", str(empty))
+    no_pool = manage(data_dir, "import_device_update", str(picture), "--pool", "nowhere.example")
+    bad_option = manage(data_dir, "import_device_update", str(picture), "--colour")
+
+    assert (inspected.returncode, inspected.stderr) == (
+        1,
+        "error: the file is neither a Microsoft cabinet nor a security catalog\n",
+    )
+    assert inspected.stdout.splitlines()[1] == (
+        "verdict: the import would be refused: "
+        "the file is neither a Microsoft cabinet nor a security catalog"
+    )
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        2,
+        "",
+        f"error: {tmp_path / 'nothing.cab'}: no such file\n",
+    )
+    assert (imported.returncode, imported.stdout, imported.stderr) == (
+        1,
+        "",
+        "error: the package is empty\n",
+    )
+    assert (no_pool.returncode, no_pool.stdout, no_pool.stderr) == (
+        2,
+        "",
+        "error: no pool nowhere.example\n",
+    )
+    assert (bad_option.returncode, bad_option.stdout) == (2, "")
+    assert bad_option.stderr == (
+        "error: unrecognized arguments: --colour (see 'manage.py import_device_update --help')\n"
+    )

@@ -22,6 +22,7 @@ from portal.packaging.catalog import (
     CatalogCompanion,
     CatalogMember,
     CertificateTrustList,
+    MemberCheck,
     SpcIndirectDataContent,
     SpcLink,
     SpcSpOpusInfo,
@@ -251,9 +252,10 @@ def test_a_timestamp_made_for_another_signature_is_a_warning_not_a_refusal(
 def test_members_of_every_kind_are_verified(
     tmp_path: Path, ca: builder.Signer, publisher: builder.Signer
 ) -> None:
-    files = {**images(), "readme.txt": b"read me", "tool.exe": tiny_pe()}
+    inner = builder.cabinet_file({"readme.txt": b"read me"})
+    files = {**images(), "docs.cab": inner, "tool.exe": tiny_pe()}
     catalog = builder.build_catalog(
-        files, signer=publisher, member_kind={"readme.txt": "link", "tool.exe": "pe"}
+        files, signer=publisher, member_kind={"docs.cab": "cabinet", "tool.exe": "pe"}
     )
 
     result = verify_catalog(
@@ -261,9 +263,11 @@ def test_members_of_every_kind_are_verified(
     )
 
     assert result.members == (
-        CatalogMember("CPE.nbt", "sha256", hashlib.sha256(files["CPE.nbt"]).hexdigest(), "cab"),
-        CatalogMember("CPE.xml", "sha256", hashlib.sha256(files["CPE.xml"]).hexdigest(), "cab"),
-        CatalogMember("readme.txt", "sha256", hashlib.sha256(b"read me").hexdigest(), "link"),
+        CatalogMember("CPE.nbt", "sha256", hashlib.sha256(files["CPE.nbt"]).hexdigest(), "flat"),
+        CatalogMember("CPE.xml", "sha256", hashlib.sha256(files["CPE.xml"]).hexdigest(), "flat"),
+        CatalogMember(
+            "docs.cab", "sha256", hashlib.sha256(b"MSCF" + inner[8:]).hexdigest(), "cabinet"
+        ),
         CatalogMember("tool.exe", "sha256", pe_image_digest(files["tool.exe"]), "pe"),
     )
 
@@ -358,7 +362,7 @@ def test_member_names_are_read_in_every_encoding_tools_write(
 
 @pytest.mark.parametrize(
     ("name", "raw"),
-    [("Prüfung.nbt", "5072fc66756e672e6e6274"), ("café.bin", "636166e92e62696e")],
+    [("Prüfung.nbt", "Pr\\xfcfung.nbt"), ("café.bin", "caf\\xe9.bin")],
     ids=["odd-length", "even-length"],
 )
 def test_a_name_in_a_legacy_code_page_is_refused(
@@ -405,7 +409,7 @@ def test_version_2_sha1_twins_pair_with_their_files(
     assert (inspection.accepted, inspection.missing, inspection.warnings) == (True, (), ())
 
 
-def test_a_sha1_twin_matching_no_file_is_missing(
+def test_a_sha1_twin_matching_no_file_is_reported_not_refused(
     tmp_path: Path, ca: builder.Signer, publisher: builder.Signer
 ) -> None:
     files = images()
@@ -417,14 +421,18 @@ def test_a_sha1_twin_matching_no_file_is_missing(
     catalog = builder.sign_ctl(ctl, signer=publisher)
     paths = write_folder(tmp_path, files)
 
-    message = refusal_message(catalog, paths, [ca.certificate_der])
+    result = verify_catalog(catalog, files=paths, trusted_publishers=[ca.certificate_der])
     inspection = inspect_catalog(catalog, files=paths, trusted_publishers=[ca.certificate_der])
 
-    assert message == (
-        f"the security catalog lists a file with SHA-1 {gone.hexdigest()} that is missing "
-        "from the update folder"
+    assert [member.name for member in result.members] == ["CPE.nbt", "CPE.xml"]
+    assert (inspection.accepted, inspection.missing) == (True, ())
+    assert inspection.unmatched_entries == (f"SHA-1 {gone.hexdigest()}",)
+    assert inspection.checks[-1] == MemberCheck(
+        None, f"SHA-1 {gone.hexdigest()}", "", "sha1", "unlisted"
     )
-    assert (inspection.missing, inspection.reason) == ((f"SHA-1 {gone.hexdigest()}",), message)
+    assert inspection.warnings == (
+        "1 unnamed catalog entries match no file (reported, not refused)",
+    )
     assert inspection.companions[-1] == CatalogCompanion(gone.hexdigest(), None)
     assert inspection.matched == ("CPE.nbt", "CPE.xml")
 
@@ -526,9 +534,14 @@ def test_an_unsigned_catalog_is_refused_and_described(ca: builder.Signer) -> Non
 
     inspection = inspect_catalog(catalog, trusted_publishers=[ca.certificate_der])
 
-    assert inspection.reason == "the catalog has 0 signers; exactly one is expected"
+    assert inspection.reason == "the catalog is not signed"
     assert inspection.signature is not None
     assert (inspection.signature.signer, inspection.signature.chain) == (None, ())
+    assert (inspection.unsigned, inspection.signatures, inspection.signature_used) == (
+        True,
+        (),
+        None,
+    )
     assert [member.name for member in inspection.members] == ["CPE.nbt", "CPE.xml"]
 
 

@@ -56,7 +56,11 @@ def real_package(tmp_path: Path, publisher: builder.Signer) -> bytes:
 Raw = Callable[..., bytes]
 
 CASES: list[tuple[str, Callable[[Raw], bytes], str]] = [
-    ("not a cabinet", lambda raw: b"GIF89a" + b"\0" * 64, "the file is not a Microsoft cabinet"),
+    (
+        "not a cabinet",
+        lambda raw: b"GIF89a" + b"\0" * 64,
+        "the file is neither a Microsoft cabinet nor a security catalog",
+    ),
     ("split set, next", lambda raw: raw(flags=2), "is part of a split cabinet set"),
     ("split set, previous", lambda raw: raw(flags=1), "is part of a split cabinet set"),
     (

@@ -282,19 +282,31 @@ def test_without_any_trusted_publisher_nothing_is_imported(
     assert_nothing_kept(stores)
 
 
-@pytest.mark.parametrize("fixture", ["normal_2files_2folders.cab", "mszip_lzx_qtm.cab"])
-def test_microsofts_sample_cabinets_hold_no_device_update(
+@pytest.mark.parametrize(
+    ("fixture", "error"),
+    [
+        ("normal_2files_2folders.cab", "no device update in the package"),
+        # Quantum is refused first: the package could never be imported as it is.
+        (
+            "mszip_lzx_qtm.cab",
+            "qtm.txt: member uses Quantum compression, which is not supported; "
+            "rebuild the package with MSZIP or LZX",
+        ),
+    ],
+)
+def test_microsofts_sample_cabinets_are_refused(
     tmp_path: Path,
     stores: dict[str, Path],
     trusted: TrustedPublisher,
     django_capture_on_commit_callbacks: Callable[..., Any],
     fixture_cab: Callable[[str], Path],
     fixture: str,
+    error: str,
 ) -> None:
     package = tmp_path / fixture
     shutil.copy(fixture_cab(fixture), package)
     job = run_import(package, django_capture_on_commit_callbacks)
-    assert (job.status, job.error) == (ImportStatus.FAILED, "no device update in the package")
+    assert (job.status, job.error) == (ImportStatus.FAILED, error)
     assert_nothing_kept(stores)
 
 
@@ -307,7 +319,10 @@ def test_a_file_that_is_not_a_cabinet_is_refused(
     package = tmp_path / "firmware.zip"
     package.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     job = run_import(package, django_capture_on_commit_callbacks)
-    assert (job.status, job.error) == (ImportStatus.FAILED, "the file is not a Microsoft cabinet")
+    assert (job.status, job.error) == (
+        ImportStatus.FAILED,
+        "the file is neither a Microsoft cabinet nor a security catalog",
+    )
     assert_nothing_kept(stores)
 
 

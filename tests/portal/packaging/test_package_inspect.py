@@ -3,6 +3,8 @@ shares with the import (the same pipeline, so the same words)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 from collections.abc import Callable
@@ -192,8 +194,8 @@ def test_a_file_that_is_neither_is_refused_in_one_line(
     path = tmp_path / "picture.gif"
     path.write_bytes(b"GIF89a" + b"\0" * 64)
     report = inspect(path)
-    assert (report["kind"], report["verdict"], report["reason"], report["catalog"]) == (
-        "catalog",
+    assert (report["kind"], report["verdict"], report["reason"], report["cabinet"]) == (
+        "cabinet",
         "refused",
         "the file is neither a Microsoft cabinet nor a security catalog",
         None,
@@ -241,3 +243,106 @@ def test_a_directory_is_a_directory(command: str, tmp_path: Path) -> None:
         call_command(command, str(tmp_path / "nothing.cab"))
     assert str(refused.value) == f"{tmp_path / 'nothing.cab'}: no such file"
     assert ImportJob.objects.count() == 0
+
+
+# --- a lone catalog checked against files ---------------------------------------------
+
+
+@pytest.fixture
+def catalog_and_files(tmp_path: Path, publisher: builder.Signer) -> tuple[Path, Path]:
+    """A catalog (CPE.nbt named, b.nbt unnamed, gone.nbt named) and a folder with CPE.nbt
+    tampered, b.nbt intact and an extra file; gone.nbt is not there."""
+    listed = {"CPE.nbt": b"image", "b.nbt": b"second", "gone.nbt": b"gone"}
+    catalog = tmp_path / "CPE.cat"
+    catalog.write_bytes(builder.build_catalog(listed, signer=publisher, unnamed=["b.nbt"]))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "CPE.nbt").write_bytes(b"tampered")
+    (folder / "b.nbt").write_bytes(b"second")
+    (folder / "extra.txt").write_bytes(b"extra")
+    return catalog, folder
+
+
+def test_a_lone_catalog_is_checked_against_files_per_file_and_entry(
+    catalog_and_files: tuple[Path, Path], stores: dict[str, Path], trusted: TrustedPublisher
+) -> None:
+    catalog, folder = catalog_and_files
+    audit_rows = AuditEntry.objects.count()
+    with contextlib.ExitStack() as stack:
+        files = {p.name: stack.enter_context(p.open("rb")) for p in sorted(folder.iterdir())}
+        source = stack.enter_context(catalog.open("rb"))
+        report = package_inspect(source=source, filename=catalog.name, files=files)
+
+    second = hashlib.sha256(b"second").hexdigest()
+    assert (report["kind"], report["verdict"], report["reason"]) == (
+        "catalog",
+        "refused",
+        "CPE.nbt: the file's hash does not match the security catalog",
+    )
+    assert report["catalog"]["checks"] == [
+        {"file": "CPE.nbt", "entry": "CPE.nbt", "kind": "flat", "digest_algorithm": "sha256",
+         "status": "mismatched"},
+        {"file": "b.nbt", "entry": f"SHA256 {second}", "kind": "flat",
+         "digest_algorithm": "sha256", "status": "matched"},
+        {"file": "extra.txt", "entry": None, "kind": "", "digest_algorithm": "",
+         "status": "unlisted"},
+        {"file": None, "entry": "gone.nbt", "kind": "flat", "digest_algorithm": "sha256",
+         "status": "missing"},
+    ]  # fmt: skip
+    assert_nothing_written(stores, audit_rows)
+
+
+def test_the_command_checks_a_catalog_against_a_folder(
+    catalog_and_files: tuple[Path, Path], stores: dict[str, Path], trusted: TrustedPublisher
+) -> None:
+    catalog, folder = catalog_and_files
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        call_command(
+            "inspect_device_update", str(catalog), "--files", str(folder), stdout=out, stderr=err
+        )
+
+    lines = out.getvalue().splitlines()
+    assert stopped.value.code == 1
+    assert err.getvalue() == (
+        "error: CPE.nbt: the file's hash does not match the security catalog\n"
+    )
+    second = hashlib.sha256(b"second").hexdigest()
+    assert lines[-4:] == [
+        "  mismatched: CPE.nbt (flat sha256)",
+        f"  matched: b.nbt entry SHA256 {second} (flat sha256)",
+        "  unlisted: extra.txt",
+        "  missing: (no file) entry gone.nbt (flat sha256)",
+    ]
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "inspect_device_update",
+            str(catalog),
+            "--files",
+            str(folder / "b.nbt"),
+            "--json",
+            stdout=out,
+            stderr=io.StringIO(),
+        )
+    checks = json.loads(out.getvalue())["catalog"]["checks"]
+    assert [(c["file"], c["entry"], c["status"]) for c in checks] == [
+        ("b.nbt", f"SHA256 {second}", "matched"),
+        (None, "CPE.nbt", "missing"),
+        (None, "gone.nbt", "missing"),
+    ]
+
+
+def test_an_unsigned_catalog_reads_unsigned(
+    tmp_path: Path, stores: dict[str, Path], trusted: TrustedPublisher
+) -> None:
+    catalog = tmp_path / "CPE.cat"
+    catalog.write_bytes(builder.unsigned_catalog(builder.build_ctl({"CPE.nbt": b"image"})))
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("inspect_device_update", str(catalog), stdout=out, stderr=err)
+
+    lines = out.getvalue().splitlines()
+    assert "    unsigned: the catalog carries no signature" in lines
+    assert not any("unknown signer" in line for line in lines)
+    assert err.getvalue() == "error: the catalog is not signed\n"
