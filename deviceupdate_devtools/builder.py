@@ -314,9 +314,11 @@ def build_ctl(
 ) -> CertificateTrustList:
     """The trust list of a catalog listing ``files`` (name to content), as makecat writes it.
 
-    ``member_kind`` ("flat", "pe" or "cabinet", or a mapping by file name, "flat" when
-    absent) is the indirect-data type: "flat" records the whole file's hash, "pe" the
-    Authenticode hash of a PE image, "cabinet" the cabinet subject interface's hash.
+    ``member_kind`` ("flat", "pe", "cabinet" or "cabinet-as-cab-data", or a mapping by file
+    name, "flat" when absent) is the indirect-data type: "flat" records the whole file's
+    hash, "pe" the Authenticode hash of a PE image, "cabinet" the cabinet subject
+    interface's hash under the spec's cabinet type, "cabinet-as-cab-data" the same hash
+    under SPC_CAB_DATA, as Windows' cabinet subject interface writes it.
     ``unnamed`` lists files whose entry carries no File name (Windows looks them up by
     hash). ``name_encoding`` writes the File name as "utf-16" (with makecat's
     NUL), "utf-16-bare" (without it), "8bit" (UTF-8 bytes) or "latin-1" (8-bit, not UTF-8).
@@ -367,7 +369,7 @@ def build_ctl(
 def _member_digest(data: bytes, kind: str, digest: str) -> bytes:
     if kind == "pe":
         return bytes.fromhex(pe_image_digest(data, digest))
-    if kind == "cabinet":
+    if kind in ("cabinet", "cabinet-as-cab-data"):
         return bytes.fromhex(cabinet_digest(data, digest))
     if kind == "flat":
         return hashlib.new(digest, data).digest()
@@ -403,6 +405,10 @@ def _indirect_data(kind: str, digest: str, file_digest: bytes) -> SpcIndirectDat
     data: dict[str, object] = {"type": SPC_CAB_DATA_OBJID}
     if kind == "cabinet":
         data = {"type": SPC_CABINET_SIP_OBJID, "value": _obsolete_link()}
+    elif kind == "cabinet-as-cab-data":
+        # What Windows' cabinet subject interface writes: the flat files' type, the
+        # cabinet's own hash.
+        data = {"type": SPC_CAB_DATA_OBJID, "value": _obsolete_link()}
     elif kind == "pe":
         image = SpcPeImageData({"flags": (), "file": _obsolete_link()})
         data = {"type": SPC_PE_IMAGE_DATA_OBJID, "value": image}

@@ -294,6 +294,8 @@ def _compare_members(
             )
             try:
                 actual = hasher.digest(file_name, member.kind, member.digest_algorithm)
+                if member.kind == "flat" and not hmac.compare_digest(actual, member.digest):
+                    actual = _cabinet_sip_digest(hasher, file_name, member) or actual
             except ValueError as error:
                 result.mismatched.append(file_name)
                 result.checks.append(dataclasses.replace(check, status="mismatched"))
@@ -357,9 +359,27 @@ def _lookup(
         except ValueError:  # not a PE image or cabinet: no entry of that kind can be it
             continue
         found = by_digest.get((kind, algorithm, digest))
+        if found is None and kind == "flat":
+            # SPC_CAB_DATA is also the type Windows' cabinet subject interface writes.
+            with contextlib.suppress(ValueError):
+                found = by_digest.get(
+                    (kind, algorithm, hasher.digest(file_name, "cabinet", algorithm))
+                )
         if found is not None:
             return found
     return None
+
+
+def _cabinet_sip_digest(hasher: _FileHasher, file_name: str, member: CatalogMember) -> str | None:
+    """The cabinet subject interface's hash of a file an SPC_CAB_DATA entry names, when the
+    file is a cabinet: Windows' signing tools hash a cabinet member with that interface
+    and write the same indirect-data type as for a flat file (the spec's cabinet type,
+    1.3.6.1.4.1.311.2.1.28, is read too)."""
+    try:
+        digest = hasher.digest(file_name, "cabinet", member.digest_algorithm)
+    except ValueError:  # not a cabinet: the flat hash is the only one
+        return None
+    return digest if hmac.compare_digest(digest, member.digest) else None
 
 
 def _pair_companions(

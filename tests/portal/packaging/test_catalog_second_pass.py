@@ -566,3 +566,43 @@ def test_more_than_16_signatures_are_refused(
     message = refusal(catalog, folder(tmp_path, images()), [ca.certificate_der])
 
     assert message == "the catalog has 17 signatures, more than the 16 accepted"
+
+
+@pytest.mark.parametrize("unnamed", [[], ["docs.cab"]], ids=["named", "unnamed"])
+def test_a_cabinet_hashed_by_the_cabinet_interface_under_the_flat_files_type_matches(
+    tmp_path: Path, ca: builder.Signer, publisher: builder.Signer, unnamed: list[str]
+) -> None:
+    """Windows' cabinet subject interface writes SPC_CAB_DATA, the flat files' type, with
+    the cabinet's own hash: such an entry matches its cabinet, named or not."""
+    cabinet = builder.cabinet_file({"readme.txt": b"read me"})
+    files = {**images(), "docs.cab": cabinet}
+    catalog = builder.build_catalog(
+        files, signer=publisher, member_kind={"docs.cab": "cabinet-as-cab-data"}, unnamed=unnamed
+    )
+    paths = folder(tmp_path, files)
+
+    result = verify_catalog(catalog, files=paths, trusted_publishers=[ca.certificate_der])
+    inspection = inspect_catalog(catalog, files=paths, trusted_publishers=[ca.certificate_der])
+
+    digest = cabinet_digest(cabinet)
+    assert digest != hashlib.sha256(cabinet).hexdigest()
+    assert CatalogMember(None if unnamed else "docs.cab", "sha256", digest, "flat") in (
+        result.members
+    )
+    assert inspection.matched == ("CPE.nbt", "CPE.xml", "docs.cab")
+    assert (inspection.accepted, inspection.unmatched_entries) == (True, ())
+
+
+def test_a_flat_entry_whose_hash_is_neither_the_files_nor_its_cabinet_hash_is_refused(
+    tmp_path: Path, ca: builder.Signer, publisher: builder.Signer
+) -> None:
+    listed = {**images(), "docs.cab": builder.cabinet_file({"readme.txt": b"read me"})}
+    catalog = builder.build_catalog(
+        listed, signer=publisher, member_kind={"docs.cab": "cabinet-as-cab-data"}
+    )
+    shipped = {**images(), "docs.cab": builder.cabinet_file({"readme.txt": b"changed"})}
+    paths = folder(tmp_path, shipped)
+
+    message = refusal(catalog, paths, [ca.certificate_der])
+
+    assert message == "docs.cab: the file's hash does not match the security catalog"
