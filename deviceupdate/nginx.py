@@ -28,7 +28,9 @@ MODERN_CIPHERS = (
 # (BEAST, POODLE-style downgrade): use it only while such phones remain, ideally on a
 # listener of its own.
 LEGACY_PROTOCOLS = "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3"
-LEGACY_CIPHERS = f"{MODERN_CIPHERS}:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA:@SECLEVEL=0"
+LEGACY_CIPHERS = (
+    f"{MODERN_CIPHERS}:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA:@SECLEVEL=0"
+)
 TLS_PROFILES = {
     "modern": (MODERN_PROTOCOLS, MODERN_CIPHERS),
     "legacy-phones": (LEGACY_PROTOCOLS, LEGACY_CIPHERS),
@@ -64,7 +66,9 @@ def _checked_path(name: str, path: Path) -> str:
 def _checked_listen(name: str, value: str) -> str:
     match = _LISTEN.match(value)
     if match is None or not 1 <= int(match.group(1)) <= 65535:
-        raise NginxConfigError(f"{name} is not a port or address:port nginx can listen on: {value!r}")
+        raise NginxConfigError(
+            f"{name} is not a port or address:port nginx can listen on: {value!r}"
+        )
     return value
 
 
@@ -142,15 +146,11 @@ def render_nginx_config(
         "upstream": _checked_text("UPSTREAM", upstream),
         "store_dir": _checked_path("STORE_DIR", store_dir or settings.SERVER_STORE_DIR),
         "max_downloads": str(settings.DOWNLOAD_MAX_CONCURRENT),
-        "download_log": _checked_path(
-            "DOWNLOAD_LOG", download_log or settings.DOWNLOAD_ACCESS_LOG
-        ),
+        "download_log": _checked_path("DOWNLOAD_LOG", download_log or settings.DOWNLOAD_ACCESS_LOG),
         "retry_after": str(settings.DOWNLOAD_RETRY_AFTER),
         "phone_max_body": "2m",
         "upload_max_body": str(settings.IMPORT_MAX_PACKAGE_SIZE),
-        "proxy_snippet": _checked_path(
-            "PROXY_SNIPPET", DEPLOY_DIR / "deviceupdate-proxy.snippet"
-        ),
+        "proxy_snippet": _checked_path("PROXY_SNIPPET", DEPLOY_DIR / "deviceupdate-proxy.snippet"),
         "internal_tls": _tls_values("the internal certificate", internal_tls),
         "external_tls": _tls_values("the external certificate", external_tls),
         "external_proxies": proxies,

@@ -371,7 +371,9 @@ READINESS_CERT_EXPIRY_DAYS = env.integer(
 )
 # The base URLs the synthetic phone and the certificate check use; empty: from this
 # server's pool (http:// and https:// its internal web FQDN, https:// its external one).
-READINESS_INTERNAL_HTTP_URL = env.url("DEVICEUPDATE_CHECK_INTERNAL_HTTP_URL", None, schemes=("http",))
+READINESS_INTERNAL_HTTP_URL = env.url(
+    "DEVICEUPDATE_CHECK_INTERNAL_HTTP_URL", None, schemes=("http",)
+)
 READINESS_INTERNAL_HTTPS_URL = env.url(
     "DEVICEUPDATE_CHECK_INTERNAL_HTTPS_URL", None, schemes=("https",)
 )
