@@ -48,15 +48,27 @@ def dns_checks(*, domains: list[str], timeout: float) -> list[CheckResult]:
         )  # fmt: skip
         return results
     deadline = Deadline(timeout)
-    pool = pool_addresses(deadline)
+    try:
+        pool = pool_addresses(deadline)
+    except CheckError as error:
+        results.append(
+            CheckResult(
+                CHECK, "this pool's addresses", Status.WARN, str(error),
+                "check DEVICEUPDATE_DNS_SERVERS and that the DNS server answers",
+            )
+        )  # fmt: skip
+        return results
     for domain in domains:
         name = f"ucupdates-r2.{domain}"
         try:
             found = addresses_of(name, deadline)
         except CheckError as error:
             results.append(
-                CheckResult(CHECK, name, Status.WARN, str(error), "check the DNS server")
-            )
+                CheckResult(
+                    CHECK, name, Status.WARN, str(error),
+                    "check DEVICEUPDATE_DNS_SERVERS and that the DNS server answers",
+                )
+            )  # fmt: skip
             continue
         if not found:
             results.append(
