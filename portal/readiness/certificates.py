@@ -9,7 +9,7 @@ import select
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from django.conf import settings
 from django.utils import timezone
@@ -102,6 +102,15 @@ def chain_result(subject: str, chain: list[x509.Certificate]) -> CheckResult:
             CHECK, f"{subject}: chain", Status.FAIL, "the certificate has no DNS names",
             "issue a certificate with subjectAltName DNS names",
         )  # fmt: skip
+    roots = [cert for cert in bundle if cert.subject == cert.issuer]
+    if leaf.issuer not in {cert.subject for cert in [*intermediates, *bundle]}:
+        # Phones build the chain from what the server sends: they fetch nothing.
+        return CheckResult(
+            CHECK, f"{subject}: chain", Status.FAIL,
+            f"the served chain lacks the CA that issued the certificate "
+            f"({leaf.issuer.rfc4514_string()})",
+            "append the intermediate CA certificate(s) after the leaf in the certificate file",
+        )  # fmt: skip
     problem = _verify(leaf, intermediates, bundle, names[0])
     if problem:
         return CheckResult(
@@ -109,11 +118,11 @@ def chain_result(subject: str, chain: list[x509.Certificate]) -> CheckResult:
             f"the served chain does not validate against the phones' trust bundle: {problem}",
             "serve a certificate issued by a CA the phones trust, leaf then intermediates",
         )  # fmt: skip
-    roots = [cert for cert in bundle if cert.subject == cert.issuer]
     if roots and _verify(leaf, intermediates, roots, names[0]):
         return CheckResult(
             CHECK, f"{subject}: chain", Status.FAIL,
-            f"the served chain ({len(chain)} certificate(s)) lacks its intermediate CA",
+            "the served chain validates only with intermediates from the bundle, which "
+            "phones may not hold",
             "append the intermediate CA certificate(s) after the leaf in the certificate file",
         )  # fmt: skip
     return CheckResult(
@@ -171,6 +180,12 @@ def validity_result(subject: str, leaf: x509.Certificate) -> CheckResult:
     return CheckResult(CHECK, f"{subject}: validity", Status.PASS, f"valid until {ends:%Y-%m-%d}")
 
 
+def _key_kind(key: object) -> str:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"an elliptic-curve ({key.curve.name})"
+    return f"a {type(key).__name__}"
+
+
 def key_result(subject: str, chain: list[x509.Certificate]) -> CheckResult:
     leaf = chain[0]
     key = leaf.public_key()
@@ -191,8 +206,7 @@ def key_result(subject: str, chain: list[x509.Certificate]) -> CheckResult:
     if not isinstance(key, rsa.RSAPublicKey):
         return CheckResult(
             CHECK, f"{subject}: key", Status.WARN,
-            f"a {type(key).__name__.removesuffix('PublicKey').lstrip('_')} key: older phone "
-            "firmware accepts RSA keys only",
+            f"{_key_kind(key)} key: older phone firmware accepts RSA keys only",
             "use an RSA key of 2048 bits or more while such phones remain",
         )  # fmt: skip
     if key.key_size < MIN_RSA_BITS:
