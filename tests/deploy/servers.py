@@ -9,11 +9,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing_service
+from deviceupdate.nginx import TlsFiles, render_nginx_config
+from tests.conftest import free_port, missing_service
+from tests.deploy.tls import Pki
 
 
 def tool(name: str) -> str:
@@ -141,3 +144,32 @@ def start_chronyd(folder: Path, port: int) -> subprocess.Popen[bytes]:
     )
     _wait(process, lambda: _ntp_answers(port), "chronyd")
     return process
+
+
+@dataclass(frozen=True)
+class Listeners:
+    http: int
+    https: int
+    external: int
+
+
+def start_tls_nginx(
+    folder: Path, pki: Pki, upstream: str
+) -> tuple[Listeners, subprocess.Popen[bytes]]:
+    """The rendered configuration with all three listeners, the test CA's good
+    certificate, and 127.0.0.1 as the external side's trusted reverse proxy."""
+    listeners = Listeners(free_port(), free_port(), free_port())
+    certificate, key = pki.pairs["good"]
+    config = render_nginx_config(
+        listen=f"127.0.0.1:{listeners.http}",
+        listen_https=f"127.0.0.1:{listeners.https}",
+        listen_external=f"127.0.0.1:{listeners.external}",
+        server_name="pool01.example.org ucupdates-r2 ucupdates-r2.example.org",
+        external_server_name="web.example.org",
+        upstream=upstream,
+        internal_tls=TlsFiles(certificate, key),
+        external_tls=TlsFiles(certificate, key),
+        external_proxies=("127.0.0.1",),
+    )
+    ports = [listeners.http, listeners.https, listeners.external]
+    return listeners, start_nginx(folder, config, ports)

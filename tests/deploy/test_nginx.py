@@ -18,9 +18,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import pytest
@@ -34,7 +32,7 @@ from phones.models import DownloadEvent
 from phones.tasks import server_download_log_read_task
 from portal.models import Pool, Server, Site
 from tests.conftest import PROJECT_DIR, database_url_for_subprocess, free_port, wait_until
-from tests.deploy.servers import start_nginx, stop, tool
+from tests.deploy.servers import Listeners, start_nginx, start_tls_nginx, stop, tool
 from tests.deploy.tls import Pki
 from tests.phones.conftest import stored_version
 
@@ -268,33 +266,6 @@ UPDATE_CHECK = (
     b"<FileName>CPE.nbt</FileName><Version>4.0.7577.4363</Version></Module></Modules></Request>"
 )
 XML = {"Content-Type": "text/xml"}
-
-
-@dataclass(frozen=True)
-class Listeners:
-    http: int
-    https: int
-    external: int
-
-
-def start_tls_nginx(folder: Path, pki: Pki, upstream: str) -> tuple[Listeners, Popen[bytes]]:
-    """The rendered configuration with all three listeners, the test CA's good
-    certificate, and 127.0.0.1 as the external side's trusted reverse proxy."""
-    listeners = Listeners(free_port(), free_port(), free_port())
-    certificate, key = pki.pairs["good"]
-    config = render_nginx_config(
-        listen=f"127.0.0.1:{listeners.http}",
-        listen_https=f"127.0.0.1:{listeners.https}",
-        listen_external=f"127.0.0.1:{listeners.external}",
-        server_name="pool01.example.org ucupdates-r2 ucupdates-r2.example.org",
-        external_server_name="web.example.org",
-        upstream=upstream,
-        internal_tls=TlsFiles(certificate, key),
-        external_tls=TlsFiles(certificate, key),
-        external_proxies=("127.0.0.1",),
-    )
-    ports = [listeners.http, listeners.https, listeners.external]
-    return listeners, start_nginx(folder, config, ports)
 
 
 @pytest.fixture

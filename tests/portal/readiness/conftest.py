@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings
 
-from portal.models import Pool, Server
+from portal.models import Pool, Server, Site
 from tests.conftest import free_port
 from tests.deploy.servers import start_chronyd, start_dnsmasq, stop
 from tests.deploy.tls import Pki, make_pki
@@ -56,16 +54,21 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
 
 @pytest.fixture
 def pool(db: None, settings: Settings, network: Network, pki: Pki) -> Pool:
-    """This server is fe01.example.org in pool01.example.org (web FQDNs pool01 and
-    web.example.org); the checks ask dnsmasq and trust the test root."""
-    server = Server.objects.get(fqdn=django_settings.SERVER_FQDN)
-    server.fqdn = "fe01.example.org"
-    server.save()
-    pool = server.pool
-    pool.fqdn = "pool01.example.org"
-    pool.internal_web_fqdn = "pool01.example.org"
-    pool.external_web_fqdn = "web.example.org"
-    pool.save()
+    """This server is fe01.example.org, alone in pool01.example.org (web FQDNs pool01 and
+    web.example.org); the checks ask dnsmasq and trust the test root. (Built here, not
+    taken from the migration's default topology, which a transactional test flushes.)"""
+    site, _ = Site.objects.get_or_create(name="Readiness")
+    pool, _ = Pool.objects.update_or_create(
+        fqdn="pool01.example.org",
+        defaults={
+            "site": site,
+            "internal_web_fqdn": "pool01.example.org",
+            "external_web_fqdn": "web.example.org",
+        },
+    )
+    server, _ = Server.objects.get_or_create(fqdn="fe01.example.org", defaults={"pool": pool})
+    Server.objects.exclude(pk=server.pk).delete()
+    Pool.objects.exclude(pk=pool.pk).delete()
     settings.SERVER_FQDN = "fe01.example.org"
     settings.READINESS_DNS_SERVERS = ["127.0.0.1"]
     settings.READINESS_DNS_PORT = network.dns_port
@@ -78,7 +81,3 @@ def pool(db: None, settings: Settings, network: Network, pki: Pki) -> Pool:
     settings.READINESS_INTERNAL_HTTPS_URL = None
     settings.READINESS_EXTERNAL_HTTPS_URL = None
     return pool
-
-
-def certificate_files(pki: Pki, name: str) -> tuple[Path, Path]:
-    return pki.pairs[name]
