@@ -53,10 +53,11 @@ def readiness_run(
     *,
     domains: list[str] | None = None,
     timeout: float | None = None,
-    checks: Sequence[Check] = CHECKS,
+    checks: Sequence[Check] | None = None,
 ) -> list[CheckResult]:
-    """Every check's results, in registration order; reads only (the synthetic phone's
-    requests are recorded by the service like any phone's)."""
+    """Every check's results (``CHECKS`` unless given), in order; reads only (the
+    synthetic phone's requests are recorded by the service like any phone's)."""
+    checks = CHECKS if checks is None else checks
     domains = [d.lower().rstrip(".") for d in domains] if domains else configured_domains()
     timeout = float(timeout or settings.READINESS_TIMEOUT)
     results: list[CheckResult] = []
