@@ -4,17 +4,27 @@ listeners with the test CA's certificate) in front of the live service."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from phones.decision import decision_tables
 from portal.choices import ReplicaState, UpdateFileRole
-from portal.models import DeviceUpdateRule, Pool, ServerFile, UpdateFile, UpdateVersion
+from portal.models import (
+    DeviceUpdateRule,
+    Pool,
+    Server,
+    ServerFile,
+    UpdateFile,
+    UpdateVersion,
+)
 from portal.readiness.base import CheckResult, Status
 from portal.readiness.phone import phone_checks
 from tests.conftest import free_port
@@ -140,3 +150,20 @@ def test_without_an_approved_image_the_download_is_a_warning(
         "no approved image verified on this pool to download",
         "import and approve a package, then run the check again",
     )  # fmt: skip
+
+
+def test_a_deployment_with_everything_in_place_is_green(service: Listeners, pool: Pool) -> None:
+    """Every check against real servers: dnsmasq, nginx with the test CA's certificate,
+    chronyd named by the SRV record, the live service, a worker that answered."""
+    Server.objects.filter(pool=pool).update(worker_seen_at=timezone.now())
+    out = io.StringIO()
+    call_command("check_deployment", "--json", "--timeout", "20", stdout=out)
+    report = json.loads(out.getvalue())
+    assert [(r["check"], r["status"]) for r in report["results"]] == [
+        ("dns", "PASS"),
+        *[("certificates", "PASS")] * 8,
+        ("time", "PASS"), ("time", "PASS"),
+        *[("phone", "PASS")] * 4,
+        ("pool", "PASS"), ("pool", "PASS"),
+    ]  # fmt: skip
+    assert report["summary"] == {"PASS": 17, "WARN": 0, "FAIL": 0}
