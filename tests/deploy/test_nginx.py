@@ -266,6 +266,7 @@ UPDATE_CHECK = (
     b"<FileName>CPE.nbt</FileName><Version>4.0.7577.4363</Version></Module></Modules></Request>"
 )
 XML = {"Content-Type": "text/xml"}
+FORWARDED: dict[str, Any] = {"X-Forwarded-For": "203.0.113.9"}
 
 
 @pytest.fixture
@@ -405,13 +406,13 @@ def test_behind_the_trusted_proxy_the_phones_address_is_logged(
 ) -> None:
     status, _headers, _body = tls_request(
         nginx_tls.external, f"/DeviceUpdateFiles_Ext/{FOLDER}/CPE.nbt", bundle=pki.bundle,
-        host="web.example.org", Range="bytes=0-9", **{"X-Forwarded-For": "203.0.113.9"},
+        host="web.example.org", Range="bytes=0-9", **FORWARDED,
     )  # fmt: skip
     assert status == 206
     # The same header on the internal listener is not believed.
     status, _headers, _body = tls_request(
         nginx_tls.https, f"/DeviceUpdateFiles_Int/{FOLDER}/CPE.nbt", bundle=pki.bundle,
-        Range="bytes=0-9", **{"X-Forwarded-For": "203.0.113.9"},
+        Range="bytes=0-9", **FORWARDED,
     )  # fmt: skip
     assert status == 206
     wait_until(lambda: download_log.read_bytes().count(b"\n") == 2, "two logged downloads")
@@ -508,7 +509,9 @@ def test_the_legacy_phone_profile_lets_a_tls_1_0_phone_in_and_the_default_does_n
             socket.create_connection(("127.0.0.1", ports["legacy-phones"]), timeout=30) as raw,
             old_phone.wrap_socket(raw, server_hostname="pool01.example.org") as tls,
         ):
-            assert (tls.version(), tls.cipher()[0]) == ("TLSv1", "AES128-SHA")
+            cipher = tls.cipher()
+            assert cipher is not None
+            assert (tls.version(), cipher[0]) == ("TLSv1", "AES128-SHA")
         with (
             socket.create_connection(("127.0.0.1", ports["modern"]), timeout=30) as raw,
             pytest.raises(ssl.SSLError),

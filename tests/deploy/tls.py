@@ -84,14 +84,13 @@ def make_server_cert(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     key: CertificateIssuerPrivateKeyTypes | None = None,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
 ) -> Issued:
     key = key or _rsa()
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(names[0]))
         .issuer_name(issuer.certificate.subject)
-        .public_key(key.public_key())  # type: ignore[arg-type]
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - dt.timedelta(days=1))
         .not_valid_after(not_after or NOW + dt.timedelta(days=365))
@@ -121,11 +120,11 @@ def make_server_cert(
             critical=False,
         )
         .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),  # type: ignore[arg-type]
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
             critical=False,
         )
     )
-    return Issued(builder.sign(issuer.key, hash_algorithm or hashes.SHA256()), key)
+    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
 
 
 def ec_key() -> ec.EllipticCurvePrivateKey:

@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -48,9 +49,8 @@ def approve(pool: Pool, version: str, *, verified_on: list[Server]) -> list[Upda
             ServerFile.objects.create(
                 server=server, file=file, state=ReplicaState.VERIFIED, verified_at=timezone.now()
             )
-    DeviceUpdateRule.objects.update_or_create(
-        pool=pool, **CLASSED, defaults={"approved_version": version}
-    )
+    lookup: dict[str, Any] = {"pool": pool, **CLASSED}
+    DeviceUpdateRule.objects.update_or_create(defaults={"approved_version": version}, **lookup)
     return files
 
 
