@@ -594,3 +594,25 @@ def test_without_a_certificate_nginx_config_says_it_renders_plain_http_only() ->
         "only, no HTTPS and no external listener\n"
     )
     assert " ssl;" not in out.getvalue()
+
+
+def test_internal_and_external_downloads_share_the_servers_cap(
+    nginx_tls: Listeners, pki: Pki
+) -> None:
+    # The cap is 1 (the store fixture): one download held open inside...
+    slow = socket.create_connection(("127.0.0.1", nginx_tls.http))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(
+        f"GET /DeviceUpdateFiles_Int/{FOLDER}/CPE.nbt HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    )
+    assert slow.recv(12) == b"HTTP/1.1 200"
+    try:
+        # ...and a phone outside is told to come back later.
+        status, headers, body = tls_request(
+            nginx_tls.external, f"/DeviceUpdateFiles_Ext/{FOLDER}/CPE.nbt",
+            bundle=pki.bundle, host="web.example.org",
+        )  # fmt: skip
+        assert (status, headers["Retry-After"]) == (503, "17")
+        assert b"<Code>Busy</Code>" in body
+    finally:
+        slow.close()
