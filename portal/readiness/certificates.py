@@ -18,7 +18,9 @@ from OpenSSL import SSL
 from portal.models import Pool
 from portal.readiness.base import CheckResult, Status
 from portal.readiness.network import (
+    TIMEOUT_FIX,
     CheckError,
+    CheckTimeout,
     Deadline,
     Endpoint,
     base_urls,
@@ -241,6 +243,9 @@ def certificate_checks(*, domains: list[str], timeout: float) -> list[CheckResul
         subject = f"{label} {url}"
         try:
             chain = served_chain(Endpoint.parse(url), deadline)
+        except CheckTimeout as error:
+            results.append(CheckResult(CHECK, subject, Status.WARN, str(error), TIMEOUT_FIX))
+            continue
         except CheckError as error:
             results.append(
                 CheckResult(

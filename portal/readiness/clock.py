@@ -14,7 +14,14 @@ import dns.resolver
 from django.conf import settings
 
 from portal.readiness.base import CheckResult, Status
-from portal.readiness.network import CheckError, Deadline, addresses_of, resolver
+from portal.readiness.network import (
+    TIMEOUT_FIX,
+    CheckError,
+    CheckTimeout,
+    Deadline,
+    addresses_of,
+    resolver,
+)
 
 CHECK = "time"
 NTP_PORT = 123
@@ -134,6 +141,9 @@ def time_checks(
         subject = f"clock vs {host}:{port}"
         try:
             offset_ms = sntp_offset(host, port, deadline, clock=clock) * 1000
+        except CheckTimeout as error:
+            results.append(CheckResult(CHECK, subject, Status.WARN, str(error), TIMEOUT_FIX))
+            continue
         except CheckError as error:
             results.append(
                 CheckResult(

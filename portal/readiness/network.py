@@ -24,6 +24,13 @@ class CheckError(Exception):
     """A check could not reach what it checks; the message is one line saying why."""
 
 
+class CheckTimeout(CheckError):
+    """The check used up its time before it could decide (a WARN, not a FAIL)."""
+
+
+TIMEOUT_FIX = "run the check again, or give it more time (DEVICEUPDATE_CHECK_TIMEOUT_SECONDS)"
+
+
 class Deadline:
     """The time left of a check's timeout, for each of its network operations."""
 
@@ -34,7 +41,7 @@ class Deadline:
     def left(self) -> float:
         remaining = self._end - time.monotonic()
         if remaining <= 0:
-            raise CheckError(f"the check ran out of its {self.seconds:g} s")
+            raise CheckTimeout(f"the check ran out of its {self.seconds:g} s")
         return remaining
 
 

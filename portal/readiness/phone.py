@@ -9,6 +9,8 @@ under that serial."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from functools import partial
 
 from defusedxml import ElementTree
 from django.db.models import Q
@@ -17,7 +19,16 @@ from portal.choices import ReplicaState, UpdateFileRole
 from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, UpdateFile, UpdateVersion
 from portal.readiness.base import CheckResult, Status
-from portal.readiness.network import CheckError, Deadline, Endpoint, base_urls, request, this_pool
+from portal.readiness.network import (
+    TIMEOUT_FIX,
+    CheckError,
+    CheckTimeout,
+    Deadline,
+    Endpoint,
+    base_urls,
+    request,
+    this_pool,
+)
 
 CHECK = "phone"
 SERIAL = "DEPLOYMENT-CHECK"
@@ -143,35 +154,32 @@ def phone_checks(*, domains: list[str], timeout: float) -> list[CheckResult]:
     deadline = Deadline(timeout)
     results: list[CheckResult] = []
 
-    def attempt(subject: str, run: object) -> None:
-        assert callable(run)
+    def attempt(subject: str, run: Callable[[], CheckResult]) -> None:
         try:
             results.append(run())
+        except CheckTimeout as error:
+            results.append(CheckResult(CHECK, subject, Status.WARN, str(error), TIMEOUT_FIX))
         except CheckError as error:
             results.append(
                 CheckResult(CHECK, subject, Status.FAIL, str(error), "check the address and nginx")
             )
 
-    for label, url in (
-        ("internal HTTP", urls.internal_http),
-        ("internal HTTPS", urls.internal_https),
-    ):
-        if url:
-            attempt(
-                f"{label} update check {url}", lambda u=url, lb=label: update_check(lb, u, deadline)
-            )
-        else:
+    internal = (("internal HTTP", urls.internal_http), ("internal HTTPS", urls.internal_https))
+    for label, url in internal:
+        if not url:
             results.append(
                 CheckResult(
                     CHECK, f"{label} update check", Status.WARN, "no address known",
                     "set the pool's internal web FQDN or DEVICEUPDATE_CHECK_INTERNAL_*_URL",
                 )
             )  # fmt: skip
+            continue
+        attempt(f"{label} update check {url}", partial(update_check, label, url, deadline))
     if urls.external_https:
         domain = domains[0] if domains else "example.invalid"
         attempt(
             f"external anonymous update check {urls.external_https}",
-            lambda: external_refusal(urls.external_https, deadline, domain),
+            partial(external_refusal, urls.external_https, deadline, domain),
         )
     else:
         results.append(
@@ -181,18 +189,25 @@ def phone_checks(*, domains: list[str], timeout: float) -> list[CheckResult]:
             )
         )  # fmt: skip
     image = approved_image(pool) if pool is not None else None
-    if image is None or not urls.internal_http:
+    if image is None:
         results.append(
             CheckResult(
                 CHECK, "ranged download", Status.WARN,
-                "no approved image verified on this pool to download"
-                if image is None else "no internal HTTP address known",
+                "no approved image verified on this pool to download",
                 "import and approve a package, then run the check again",
             )
         )  # fmt: skip
+    elif not urls.internal_http:
+        results.append(
+            CheckResult(
+                CHECK, "ranged download", Status.WARN, "no internal HTTP address known",
+                "set the pool's internal web FQDN or DEVICEUPDATE_CHECK_INTERNAL_HTTP_URL",
+            )
+        )  # fmt: skip
     else:
+        path = f"/DeviceUpdateFiles_Int/{image.version.folder}/{image.name}"
         attempt(
-            f"ranged download {urls.internal_http}",
-            lambda: ranged_download(urls.internal_http, image, deadline),
+            f"ranged download {urls.internal_http}{path}",
+            partial(ranged_download, urls.internal_http, image, deadline),
         )
     return results

@@ -167,3 +167,19 @@ def test_a_deployment_with_everything_in_place_is_green(service: Listeners, pool
         ("pool", "PASS"), ("pool", "PASS"),
     ]  # fmt: skip
     assert report["summary"] == {"PASS": 17, "WARN": 0, "FAIL": 0}
+
+
+def test_a_check_that_runs_out_of_time_is_a_warning_not_a_failure(
+    pool: Pool, settings: Settings
+) -> None:
+    closed = free_port()
+    settings.READINESS_INTERNAL_HTTP_URL = f"http://pool01.example.org:{closed}"
+    settings.READINESS_INTERNAL_HTTPS_URL = f"https://pool01.example.org:{closed}"
+    settings.READINESS_EXTERNAL_HTTPS_URL = f"https://web.example.org:{closed}"
+    results = phone_checks(domains=["example.org"], timeout=1e-9)
+    assert [(r.status, r.detail, r.fix) for r in results[:3]] == [
+        (
+            Status.WARN, "the check ran out of its 1e-09 s",
+            "run the check again, or give it more time (DEVICEUPDATE_CHECK_TIMEOUT_SECONDS)",
+        )
+    ] * 3  # fmt: skip
