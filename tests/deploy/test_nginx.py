@@ -616,3 +616,27 @@ def test_internal_and_external_downloads_share_the_servers_cap(
         assert b"<Code>Busy</Code>" in body
     finally:
         slow.close()
+
+
+def test_nginx_config_names_every_host_phones_ask_for(pki: Pki, settings: Settings) -> None:
+    site = Site.objects.create(name="Names")
+    pool = Pool.objects.create(
+        site=site, fqdn="pool01.example.org", internal_web_fqdn="web-int.example.org",
+        external_web_fqdn="web.example.org",
+    )  # fmt: skip
+    Server.objects.create(pool=pool, fqdn="fe01.example.org")
+    settings.SERVER_FQDN = "fe01.example.org"
+    settings.READINESS_SIP_DOMAINS = ["example.org"]
+    settings.READINESS_DHCP_DOMAINS = ["corp.example.org"]
+    certificate, key = pki.pairs["good"]
+    out = io.StringIO()
+    call_command(
+        "nginx_config", "--certificate", str(certificate), "--certificate-key", str(key),
+        stdout=out,
+    )  # fmt: skip
+    names = re.findall(r"^    server_name (.*);$", out.getvalue(), re.MULTILINE)
+    assert names == [
+        "fe01.example.org pool01.example.org web-int.example.org ucupdates-r2 "
+        "ucupdates-r2.example.org ucupdates-r2.corp.example.org",
+        "web.example.org",
+    ]
