@@ -640,3 +640,24 @@ def test_nginx_config_names_every_host_phones_ask_for(pki: Pki, settings: Settin
         "ucupdates-r2.example.org ucupdates-r2.corp.example.org",
         "web.example.org",
     ]
+
+
+def test_nginx_config_takes_the_certificate_and_profile_from_the_environment(
+    pki: Pki, settings: Settings
+) -> None:
+    certificate, key = pki.pairs["good"]
+    other, other_key = pki.pairs["expiring"]
+    settings.TLS_CERTIFICATE, settings.TLS_CERTIFICATE_KEY = str(certificate), str(key)
+    settings.TLS_EXTERNAL_CERTIFICATE = str(other)
+    settings.TLS_EXTERNAL_CERTIFICATE_KEY = str(other_key)
+    settings.TLS_PROFILE = "legacy-phones"
+    settings.TLS_PROTOCOLS = "TLSv1.2"
+    out = io.StringIO()
+    call_command("nginx_config", stdout=out)
+    text = out.getvalue()
+    assert re.findall(r"^    ssl_certificate (.*);$", text, re.MULTILINE) == [
+        str(certificate),
+        str(other),
+    ]
+    assert "\nssl_protocols TLSv1.2;\n" in text
+    assert ":@SECLEVEL=0;\n" in text
