@@ -17,9 +17,10 @@ class DeviceUpdateAdminSite(admin.AdminSite):
         # Imported here: this site is created while the apps load, before the models
         # the dashboards read can be imported.
         from phones.admin.dashboards import Dashboards
+        from portal.admin.readiness import ReadinessPage
 
         # Before the site's own URLs, whose last pattern catches everything.
-        return [*Dashboards(self).urls(), *super().get_urls()]
+        return [*Dashboards(self).urls(), *ReadinessPage(self).urls(), *super().get_urls()]
 
 
 class DeviceUpdateAdminConfig(AdminConfig):

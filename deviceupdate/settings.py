@@ -222,6 +222,7 @@ CELERY_TASK_QUEUES: tuple[Queue, ...] = (
 )
 CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+HEARTBEAT_SECONDS = env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
     "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
     "device-logs-retention": {
@@ -241,7 +242,7 @@ CELERY_BEAT_SCHEDULE = {
     "download-logs-read": {"task": "phones.tasks.download_logs_read_task", "schedule": 60},
     "servers-heartbeat": {
         "task": "portal.tasks.servers_heartbeat_task",
-        "schedule": env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600),
+        "schedule": HEARTBEAT_SECONDS,
     },
 }
 
@@ -333,6 +334,62 @@ EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", f"deviceupdate@{SERVER_FQDN}")
 DEVICEUPDATE_NOTIFY_EMAILS = env.csv("DEVICEUPDATE_NOTIFY_EMAILS", [])
 
+# --- HTTPS listeners (manage.py nginx_config) ---------------------------------------
+# Certificate (with its intermediates, leaf first) and key of the internal HTTPS listener;
+# the external listener's default to the same files. Empty: nginx_config renders plain
+# HTTP only unless given --certificate/--certificate-key.
+TLS_CERTIFICATE = env.optional_str("DEVICEUPDATE_TLS_CERTIFICATE")
+TLS_CERTIFICATE_KEY = env.optional_str("DEVICEUPDATE_TLS_CERTIFICATE_KEY")
+TLS_EXTERNAL_CERTIFICATE = env.optional_str("DEVICEUPDATE_TLS_EXTERNAL_CERTIFICATE")
+TLS_EXTERNAL_CERTIFICATE_KEY = env.optional_str("DEVICEUPDATE_TLS_EXTERNAL_CERTIFICATE_KEY")
+# modern (TLS 1.2 and 1.3) or legacy-phones (adds TLS 1.0/1.1 and the RSA/CBC ciphers of
+# older phone firmware; see .env.example for the risk). The two below override it.
+TLS_PROFILE = env.choice("DEVICEUPDATE_TLS_PROFILE", "modern", ("modern", "legacy-phones"))
+TLS_PROTOCOLS = env.optional_str("DEVICEUPDATE_TLS_PROTOCOLS")
+TLS_CIPHERS = env.optional_str("DEVICEUPDATE_TLS_CIPHERS")
+
+# --- Deployment readiness (manage.py check_deployment) -------------------------------
+# The SIP domains and the DHCP domain(s) phones get: ucupdates-r2.<domain> must resolve to
+# this pool for each, and the certificates must name UCUpdates-R2.<domain>.
+READINESS_SIP_DOMAINS = env.csv("DEVICEUPDATE_SIP_DOMAINS", [])
+READINESS_DHCP_DOMAINS = env.csv("DEVICEUPDATE_DHCP_DOMAINS", [])
+# Addresses of the pool's load balancer (the DNS record may point there instead).
+READINESS_LOAD_BALANCER_ADDRESSES = env.csv("DEVICEUPDATE_LOAD_BALANCER_ADDRESSES", [])
+# DNS servers the checks ask (addresses) and their port; empty: /etc/resolv.conf's.
+READINESS_DNS_SERVERS = env.csv("DEVICEUPDATE_DNS_SERVERS", [])
+READINESS_DNS_PORT = env.integer("DEVICEUPDATE_DNS_PORT", 53, minimum=1, maximum=65535)
+# NTP servers (host or host:port) this server's clock is compared with; empty: the
+# targets of the _ntp._udp.<domain> SRV records.
+READINESS_NTP_SERVERS = env.csv("DEVICEUPDATE_NTP_SERVERS", [])
+READINESS_NTP_MAX_OFFSET_MS = env.integer(
+    "DEVICEUPDATE_NTP_MAX_OFFSET_MS", 1000, minimum=1, maximum=3_600_000
+)
+# The phones' trust bundle (PEM): the root (and any intermediate) CAs they trust.
+READINESS_TRUST_BUNDLE = env.optional_str("DEVICEUPDATE_PHONE_TRUST_BUNDLE")
+READINESS_CERT_EXPIRY_DAYS = env.integer(
+    "DEVICEUPDATE_CERT_EXPIRY_WARN_DAYS", 30, minimum=1, maximum=365
+)
+# The base URLs the synthetic phone and the certificate check use; empty: from this
+# server's pool (http:// and https:// its internal web FQDN, https:// its external one).
+READINESS_INTERNAL_HTTP_URL = env.url(
+    "DEVICEUPDATE_CHECK_INTERNAL_HTTP_URL", None, schemes=("http",)
+)
+READINESS_INTERNAL_HTTPS_URL = env.url(
+    "DEVICEUPDATE_CHECK_INTERNAL_HTTPS_URL", None, schemes=("https",)
+)
+READINESS_EXTERNAL_HTTPS_URL = env.url(
+    "DEVICEUPDATE_CHECK_EXTERNAL_HTTPS_URL", None, schemes=("https",)
+)
+# Seconds each check may take; a check that runs out says so (WARN).
+READINESS_TIMEOUT = env.integer("DEVICEUPDATE_CHECK_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
+# A worker whose last heartbeat is older than this is reported (default: 3 heartbeats).
+READINESS_HEARTBEAT_MAX_AGE = env.integer(
+    "DEVICEUPDATE_HEARTBEAT_MAX_AGE_SECONDS",
+    3 * HEARTBEAT_SECONDS,
+    minimum=10,
+    maximum=86400,
+)
+
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -388,13 +445,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)
 # Phones inside the firewall speak plain HTTP (BaseURL is http://), so their endpoints,
 # the internal downloads and the health probe are never redirected to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^RequestHandler/", r"^DeviceUpdateFiles_Int/", r"^healthz$"]
+# Only the control panel and the API are redirected: phones inside the firewall speak
+# plain HTTP (BaseURL is http://), so their update checks, log uploads and downloads, the
+# static files and the health probe are never redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^(?!admin/|admin$|api/|api$)"]
 SECURE_HSTS_SECONDS = env.integer(
     "SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0, maximum=63072000
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", False)
-if env.boolean("DEVICEUPDATE_BEHIND_TLS_PROXY", False):
+# Production default true: the shipped deployment is nginx (`manage.py nginx_config`,
+# which always sets X-Forwarded-Proto itself) in front of gunicorn on 127.0.0.1; without
+# it the HTTPS redirect of the control panel would loop.
+if env.boolean("DEVICEUPDATE_BEHIND_TLS_PROXY", PRODUCTION):
     # Only when the reverse proxy in front always sets this header itself.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
