@@ -10,7 +10,7 @@ class Status(StrEnum):
     """PASS: ready. WARN: works, or could not be checked (the detail says why). FAIL: phones
     or administrators will meet this."""
 
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 (a status, not a password)
     WARN = "WARN"
     FAIL = "FAIL"
 

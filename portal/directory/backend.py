@@ -1,0 +1,137 @@
+"""The directory authentication backend: django-auth-ldap, told how accounts are named
+here and how directory groups map to the two roles.
+
+A sign-in searches the directory with the service account for the one enabled entry the
+name designates (``portal.directory.names``), binds as it with the password given, and
+then, every time, reads the user's groups: the roles they grant are given, the others
+taken away (``directory_roles_sync``). The Django account is named by the user's
+principal name (lower case), whichever form the user signed in with.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ldap
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django_auth_ldap.backend import LDAPBackend, ldap_error
+from django_auth_ldap.config import LDAPSearch
+
+from deviceupdate.directory import DirectoryConfig
+from portal.directory.connection import auth_ldap_settings, describe_error
+from portal.directory.names import sign_in_name
+from portal.directory.outage import note_directory_error
+from portal.roles import ADMINISTRATORS, HELPDESK
+from portal.services.directory import directory_roles_sync
+
+logger = logging.getLogger(__name__)
+
+# Django's username field holds at most this many characters.
+MAX_USERNAME = 150
+
+
+class SignInSearch(LDAPSearch):
+    """django-auth-ldap's user search, for whichever form the sign-in name has: the
+    configured user filter, and the attribute and base that form means."""
+
+    def __init__(self, config: DirectoryConfig) -> None:
+        super().__init__(config.user_base, ldap.SCOPE_SUBTREE, config.user_filter)
+        self.config = config
+
+    def execute(
+        self, connection: Any, filterargs: Any = (), escape: bool = True
+    ) -> list[tuple[str, dict[str, list[str]]]]:
+        login = filterargs.get("user", "") if isinstance(filterargs, dict) else ""
+        name = sign_in_name(login, self.config)
+        if name is None:
+            return []
+        # The value goes in through the library's escaping; a "%" in the configured
+        # filter must not be read as a placeholder.
+        filterstr = f"(&{self.filterstr.replace('%', '%%')}({name.attribute}=%(value)s))"
+        search = LDAPSearch(name.base, self.scope, filterstr, self.attrlist)
+        results: list[tuple[str, dict[str, list[str]]]] = search.execute(
+            connection, {"value": name.value}
+        )
+        return results
+
+
+class DirectoryBackend(LDAPBackend):
+    """Directory accounts: users, administrators and helpdesk by their directory groups."""
+
+    # No Django setting starts with this: every setting comes from settings.DIRECTORY.
+    settings_prefix = "DEVICEUPDATE_DIRECTORY_UNUSED_"
+
+    @property
+    def default_settings(self) -> dict[str, Any]:
+        config = settings.DIRECTORY
+        return {} if config is None else auth_ldap_settings(config)
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        config = settings.DIRECTORY
+        if config is None or not username or sign_in_name(username, config) is None:
+            return None
+        user: User | None = super().authenticate(
+            request, username=username, password=password, **kwargs
+        )
+        return user
+
+    def get_or_build_user(self, username: str, ldap_user: Any) -> tuple[User, bool]:
+        """The Django account of the entry: named by its principal name, whichever form
+        was typed (so ``CONTOSO\\alice`` and ``alice@contoso.com`` are one account)."""
+        config = settings.DIRECTORY
+        assert config is not None  # authenticate() returned early otherwise
+        values = (ldap_user.attrs or {}).get(config.upn_attribute) or [""]
+        principal = str(values[0]).strip().lower()
+        if not principal or len(principal) > MAX_USERNAME:
+            raise ldap_user.AuthenticationFailed(
+                f"{ldap_user.dn} has no usable {config.upn_attribute}"
+            )
+        built: tuple[User, bool] = super().get_or_build_user(principal, ldap_user)
+        return built
+
+    def authenticate_ldap_user(self, ldap_user: Any, password: str) -> User | None:
+        user: User | None = super().authenticate_ldap_user(ldap_user, password)
+        if user is None:
+            return None
+        config = settings.DIRECTORY
+        assert config is not None
+        try:
+            groups = {str(name).lower() for name in ldap_user.group_names}
+        except ldap.LDAPError as error:
+            # Roles cannot be known: no sign-in rather than one with stale roles.
+            logger.warning("directory: reading the groups of %s failed: %s", ldap_user.dn, error)
+            note_directory_error(describe_error(error))
+            return None
+        roles: set[str] = set()
+        if config.administrators_group.lower() in groups:
+            roles.add(ADMINISTRATORS)
+        if config.helpdesk_group.lower() in groups:
+            roles.add(HELPDESK)
+        directory_roles_sync(user=user, roles=frozenset(roles))
+        if not user.is_active:
+            return None
+        sip = [str(value) for value in (ldap_user.attrs or {}).get(config.sip_attribute) or []]
+        # The names the phones' UserID may give for this user (phones.auth).
+        user.directory_names = frozenset(  # type: ignore[attr-defined]
+            name.strip().lower()
+            for name in [user.username, user.email, *(v.lower().removeprefix("sip:") for v in sip)]
+            if name.strip()
+        )
+        return user
+
+
+@receiver(ldap_error, sender=DirectoryBackend, dispatch_uid="portal.directory.ldap_error")
+def _note_ldap_error(sender: object, exception: ldap.LDAPError, **_: Any) -> None:
+    # django-auth-ldap's only report of an LDAP error during a sign-in (it logs it and
+    # returns "no user"): remembered so the entry point can answer "unreachable".
+    note_directory_error(describe_error(exception))
