@@ -449,5 +449,8 @@ LOGGING = {
         # axes writes three INFO lines for every failed sign-in (a phone's too); its
         # warnings (each counted failure, each lockout) are what an operator needs.
         "axes": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+        # django-auth-ldap writes two INFO lines for every directory sign-in; its
+        # warnings (an LDAP error, a missing attribute) are what an operator needs.
+        "django_auth_ldap": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
     },
 }

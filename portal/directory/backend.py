@@ -120,12 +120,11 @@ class DirectoryBackend(LDAPBackend):
         directory_roles_sync(user=user, roles=frozenset(roles))
         if not user.is_active:
             return None
-        sip = [str(value) for value in (ldap_user.attrs or {}).get(config.sip_attribute) or []]
-        # The names the phones' UserID may give for this user (phones.auth).
+        # The phones' UserID names a directory user by the SIP address (phones.auth).
         user.directory_names = frozenset(  # type: ignore[attr-defined]
-            name.strip().lower()
-            for name in [user.username, user.email, *(v.lower().removeprefix("sip:") for v in sip)]
-            if name.strip()
+            address
+            for value in (ldap_user.attrs or {}).get(config.sip_attribute) or []
+            if (address := str(value).strip().lower().removeprefix("sip:"))
         )
         return user
 

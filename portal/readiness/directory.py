@@ -55,7 +55,7 @@ def directory_checks(*, timeout: float) -> list[CheckResult]:
 
     def run() -> None:
         try:
-            results.extend(_checks(config, deadline))
+            results.extend(_checks(config, deadline, timeout))
         except Exception as error:  # a check reports, it never raises
             results[:] = [_fail(config.url, f"could not be checked: {error!r}", FIX_REACH)]
 
@@ -75,7 +75,7 @@ def _left(deadline: float) -> float:
     return max(0.1, deadline - time.monotonic())
 
 
-def _checks(config: DirectoryConfig, deadline: float) -> list[CheckResult]:
+def _checks(config: DirectoryConfig, deadline: float, timeout: float) -> list[CheckResult]:
     from portal.directory.connection import connect, describe_error, group_filter
 
     url = config.url
@@ -87,7 +87,7 @@ def _checks(config: DirectoryConfig, deadline: float) -> list[CheckResult]:
         detail = f"{url} refused the service account {who}: {describe_error(error)}"
         return [_fail(url, detail, FIX_BIND)]
     except ldap.TIMEOUT:
-        return [_fail(url, f"no answer from {url} within the timeout", FIX_REACH)]
+        return [_fail(url, f"no answer from {url} within {timeout:g} s", FIX_REACH)]
     except ldap.SERVER_DOWN as error:
         return [_fail(url, f"cannot reach {url}: {describe_error(error)}", _fix_for(error))]
     except ldap.CONNECT_ERROR as error:
