@@ -78,12 +78,7 @@ def check_external(
     if not header:
         return ExternalRefusal(PhoneError.ANONYMOUS_NOT_SUPPORTED, "credentials are required")
     scheme, _, encoded = header.partition(" ")
-    try:
-        username, _, password = (
-            base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        username = password = ""
+    username, password = _basic_credentials(encoded)
     names = (
         _signed_in_names(request, username, password)
         if scheme.lower() == "basic" and username
@@ -95,6 +90,18 @@ def check_external(
         _count_failure(keys)
         return ExternalRefusal(PhoneError.INVALID_CREDENTIALS, "the credentials are not valid")
     return None
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    """Basic's ``user:password``. A user may be a SIP address, ``sip:user@domain``, whose
+    own colon does not end it (a password may hold colons; a user name cannot)."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    prefix = "sip:" if decoded[:4].lower() == "sip:" else ""
+    username, _, password = decoded[len(prefix) :].partition(":")
+    return (decoded[:4] + username if prefix else username), password
 
 
 def _signed_in_names(

@@ -9,8 +9,11 @@ that accepts a connection and never answers still costs only the timeout.
 from __future__ import annotations
 
 import contextlib
+import socket
+import ssl
 import threading
 import time
+from urllib.parse import urlsplit
 
 import ldap
 import ldap.filter
@@ -88,10 +91,13 @@ def _checks(config: DirectoryConfig, deadline: float, timeout: float) -> list[Ch
         return [_fail(url, detail, FIX_BIND)]
     except ldap.TIMEOUT:
         return [_fail(url, f"no answer from {url} within {timeout:g} s", FIX_REACH)]
-    except ldap.SERVER_DOWN as error:
-        return [_fail(url, f"cannot reach {url}: {describe_error(error)}", _fix_for(error))]
-    except ldap.CONNECT_ERROR as error:
-        return [_fail(url, f"cannot connect to {url}: {describe_error(error)}", _fix_for(error))]
+    except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR) as error:
+        # libldap says "Can't contact LDAP server" for a failed TLS handshake too: when
+        # TLS is in use, shake hands again here to tell an untrusted certificate apart.
+        tls = _tls_problem(config, deadline)
+        if tls is not None:
+            return [_fail(url, tls, FIX_TLS)]
+        return [_fail(url, f"cannot reach {url}: {describe_error(error)}", FIX_REACH)]
     except ldap.LDAPError as error:
         return [_fail(url, f"{url} refused the sign-in: {describe_error(error)}", FIX_BIND)]
     results = [
@@ -183,6 +189,39 @@ def _checks(config: DirectoryConfig, deadline: float, timeout: float) -> list[Ch
     return results
 
 
-def _fix_for(error: ldap.LDAPError) -> str:
-    text = str(error).lower()
-    return FIX_TLS if "certificate" in text or "tls" in text or "ssl" in text else FIX_REACH
+# The StartTLS extended request (RFC 4511 4.14.1) as message 1, in BER.
+_STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
+_STARTTLS_REQUEST = (
+    b"\x30" + bytes([5 + len(_STARTTLS_OID) + 2]) + b"\x02\x01\x01"
+    + b"\x77" + bytes([len(_STARTTLS_OID) + 2]) + b"\x80" + bytes([len(_STARTTLS_OID)])
+    + _STARTTLS_OID
+)  # fmt: skip
+
+
+def _tls_problem(config: DirectoryConfig, deadline: float) -> str | None:
+    """Why TLS with the (first) server fails, when it is TLS that fails; None when the
+    server cannot be reached at all, or TLS is not in use, or the handshake works."""
+    parts = urlsplit(config.urls[0])
+    ldaps = parts.scheme.lower() == "ldaps"
+    if not (ldaps or config.start_tls) or parts.hostname is None:
+        return None
+    host, port = parts.hostname, parts.port or (636 if ldaps else 389)
+    context = ssl.create_default_context(
+        cafile=str(config.ca_file) if config.ca_file is not None else None
+    )
+    try:
+        with socket.create_connection((host, port), timeout=_left(deadline)) as raw:
+            if not ldaps:
+                raw.sendall(_STARTTLS_REQUEST)
+                answer = raw.recv(4096)
+                # ExtendedResponse (0x78) whose resultCode (ENUMERATED 0x0a) is success.
+                if b"\x78" not in answer[:8] or b"\x0a\x01\x00" not in answer[:16]:
+                    return f"{config.urls[0]} refused StartTLS"
+            with context.wrap_socket(raw, server_hostname=host):
+                return None
+    except ssl.SSLCertVerificationError as error:
+        return f"the certificate of {config.urls[0]} is not trusted: {error.verify_message}"
+    except ssl.SSLError as error:
+        return f"TLS with {config.urls[0]} failed: {error.reason or error}"
+    except OSError:
+        return None

@@ -14,6 +14,10 @@ from pytest_django.fixtures import Settings
 from tests.conftest import missing_service
 from tests.directory.slapd import Slapd, create_slapd
 
+# The phone tests here need the phone tests' pool, server and rule (and their fresh
+# decision table and audit buffer for each test).
+from tests.phones.conftest import fresh_phone_state, pool, rule, server  # noqa: F401
+
 BACKENDS = [
     "portal.admin.lockouts.SigninGuardBackend",
     "portal.directory.backend.DirectoryBackend",
@@ -32,14 +36,14 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    server = create_slapd(
+    running = create_slapd(
         slapd=_tool("slapd"),
         slapadd=_tool("slapadd"),
         folder=Path(tmp_path_factory.mktemp("slapd")),
     )
-    server.start()
-    yield server
-    server.stop()
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -115,9 +115,15 @@ def _write_ca(folder: Path, name: str) -> tuple[ec.EllipticCurvePrivateKey, x509
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )  # fmt: skip
@@ -238,6 +244,8 @@ class Slapd:
         )
 
     def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
         log = (self.folder / "slapd.log").open("ab")
         with log:
             self.process = subprocess.Popen(
