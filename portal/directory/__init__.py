@@ -2,8 +2,8 @@
 
 - ``connection``: django-auth-ldap's settings and python-ldap's options, from
   ``settings.DIRECTORY`` (``deviceupdate.directory``).
-- ``names``: the forms a user or phone names an account by (``user@domain``,
-  ``DOMAIN\\user``, ``sip:user@domain``, ``user``) and the search each one means.
+- ``names``, ``search``: the forms a user or phone names an account by (``user@domain``,
+  ``DOMAIN\\user``, ``sip:user@domain``, ``user``) and the user search for each.
 - ``backend``: the authentication backend (roles from directory groups at each sign-in).
 - ``outage``: whether the directory could not be asked during a sign-in, so the entry
   point answers "unreachable" (phones: 503 with Retry-After) instead of "wrong password".

@@ -22,6 +22,7 @@ from django_auth_ldap.config import (
 from ldap.ldapobject import LDAPObject
 
 from deviceupdate.directory import DirectoryConfig
+from portal.directory.search import SignInSearch
 
 # Each group type, and the object class its groups have.
 GROUP_TYPES: dict[str, tuple[type[LDAPGroupType], str]] = {
@@ -60,8 +61,6 @@ def connection_options(config: DirectoryConfig, *, timeout: float) -> dict[int, 
 
 def auth_ldap_settings(config: DirectoryConfig) -> dict[str, Any]:
     """django-auth-ldap's settings (``AUTH_LDAP_*`` without the prefix)."""
-    from portal.directory.backend import SignInSearch
-
     group_type, _ = GROUP_TYPES[config.group_type]
     return {
         "SERVER_URI": config.url,

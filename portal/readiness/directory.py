@@ -20,6 +20,7 @@ import ldap.filter
 from django.conf import settings
 
 from deviceupdate.directory import DirectoryConfig
+from portal.directory.connection import connect, describe_error, group_filter
 from portal.readiness.base import CheckResult, Status
 from portal.roles import ADMINISTRATORS, HELPDESK
 
@@ -79,8 +80,6 @@ def _left(deadline: float) -> float:
 
 
 def _checks(config: DirectoryConfig, deadline: float, timeout: float) -> list[CheckResult]:
-    from portal.directory.connection import connect, describe_error, group_filter
-
     url = config.url
     try:
         connection = connect(config, timeout=_left(deadline))
