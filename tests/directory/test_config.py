@@ -199,3 +199,19 @@ AD = DirectoryConfig(
 )
 def test_sign_in_names(login: str, expected: SignInName | None) -> None:
     assert sign_in_name(login, AD) == expected
+
+
+def test_every_directory_setting_is_documented_in_env_example() -> None:
+    import re
+
+    project = Path(__file__).resolve().parents[2]
+    source = (project / "deviceupdate" / "directory.py").read_text()
+    read = set(re.findall(r'"(DEVICEUPDATE_LDAP_[A-Z_]+)"', source)) | {
+        f"DEVICEUPDATE_LDAP_{name.upper()}"
+        for name in ("upn_attribute", "account_attribute", "sip_attribute")
+    }
+    documented = set(
+        re.findall(r"^(DEVICEUPDATE_LDAP_[A-Z_]+)=", (project / ".env.example").read_text(), re.M)
+    )
+    assert read == documented
+    assert len(read) == 18
