@@ -16,6 +16,7 @@ from typing import Any
 import ldap
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django_auth_ldap.backend import LDAPBackend, ldap_error
@@ -30,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 # Django's username field holds at most this many characters.
 MAX_USERNAME = 150
+# While the directory is known to be unreachable, sign-ins do not wait for it again
+# (for DEVICEUPDATE_LDAP_RETRY_AFTER seconds): each would hold a web worker for the
+# timeout, and a boot storm during an outage would take every worker, the internal
+# phones' too. Set on network errors only (not, say, a refused service account).
+DOWN_KEY = "portal:directory:down"
+NETWORK_ERRORS = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)
 
 
 class DirectoryBackend(LDAPBackend):
@@ -52,6 +59,10 @@ class DirectoryBackend(LDAPBackend):
     ) -> User | None:
         config = settings.DIRECTORY
         if config is None or not username or sign_in_name(username, config) is None:
+            return None
+        down = cache.get(DOWN_KEY)
+        if down is not None:
+            note_directory_error(str(down))
             return None
         user: User | None = super().authenticate(
             request, username=username, password=password, **kwargs
@@ -83,7 +94,7 @@ class DirectoryBackend(LDAPBackend):
         except ldap.LDAPError as error:
             # Roles cannot be known: no sign-in rather than one with stale roles.
             logger.warning("directory: reading the groups of %s failed: %s", ldap_user.dn, error)
-            note_directory_error(describe_error(error))
+            _directory_failed(error)
             return None
         roles: set[str] = set()
         if config.administrators_group.lower() in groups:
@@ -106,4 +117,12 @@ class DirectoryBackend(LDAPBackend):
 def _note_ldap_error(sender: object, exception: ldap.LDAPError, **_: Any) -> None:
     # django-auth-ldap's only report of an LDAP error during a sign-in (it logs it and
     # returns "no user"): remembered so the entry point can answer "unreachable".
-    note_directory_error(describe_error(exception))
+    _directory_failed(exception)
+
+
+def _directory_failed(error: ldap.LDAPError) -> None:
+    description = describe_error(error)
+    note_directory_error(description)
+    config = settings.DIRECTORY
+    if config is not None and isinstance(error, NETWORK_ERRORS):
+        cache.set(DOWN_KEY, description, timeout=config.retry_after)

@@ -13,6 +13,7 @@ from django.test import Client
 
 from phones.auth import _failure_keys
 from portal.admin.signin import DIRECTORY_UNREACHABLE
+from portal.directory.backend import DOWN_KEY
 from portal.models import DeviceUpdateRule
 from portal.readiness.base import CheckResult, Status
 from portal.readiness.directory import FIX_REACH, directory_checks
@@ -80,8 +81,31 @@ def test_the_directory_stopped_mid_run(
         fix=FIX_REACH,
     )
 
-    # The directory back: Alice's phone signs in again.
+    # The directory back: it is not asked again until its Retry-After has passed (each
+    # sign-in would otherwise wait for it); then Alice's phone signs in again.
     directory.start()
-    assert (
-        post(client, user_xml=ALICE, auth=basic("alice@contoso.com", PASSWORD)).status_code == 200
-    )
+    assert cache.get(DOWN_KEY) == "Can't contact LDAP server (Transport endpoint is not connected)"
+    again = post(client, user_xml=ALICE, auth=basic("alice@contoso.com", PASSWORD))
+    assert error(again) == (503, "Busy")
+    cache.delete(DOWN_KEY)
+    again = post(client, user_xml=ALICE, auth=basic("alice@contoso.com", PASSWORD))
+    assert again.status_code == 200
+
+
+def test_a_local_accounts_wrong_password_still_counts_during_an_outage(
+    client: Client,
+    rule: DeviceUpdateRule,
+    directory: Slapd,
+    administrator: User,
+    request: pytest.FixtureRequest,
+) -> None:
+    request.getfixturevalue("outage")
+    ada = "<UserID>sip:ada</UserID>"
+    wrong = post(client, user_xml=ada, auth=basic("ada", "guess"), REMOTE_ADDR="198.51.100.9")
+    assert error(wrong) == (401, "InvalidCredentials")
+    assert cache.get_many(_failure_keys("198.51.100.9", "ada")) == {
+        "phones:auth-failures:addr:198.51.100.9": 1,
+        "phones:auth-failures:user:ada": 1,
+    }
+    right = post(client, user_xml=ada, auth=basic("ada", "correct horse battery"))
+    assert right.status_code == 200
