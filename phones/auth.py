@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from phones.choices import PhoneError
+from portal.directory.accounts import local_password_account
 from portal.directory.outage import directory_watch
 
 
@@ -121,7 +121,7 @@ def _signed_in_names(
     if user is None:
         # A local account's wrong password is still a failure (counted, 401): an outage
         # must not open the break-glass accounts to unthrottled guessing.
-        if watch.unreachable and directory is not None and not _local_password(username):
+        if watch.unreachable and directory is not None and not local_password_account(username):
             # Not the user's fault: a 401 would make the phone prompt for a password.
             return ExternalRefusal(
                 PhoneError.BUSY,
@@ -136,17 +136,6 @@ def _signed_in_names(
         assert directory is not None
         cache.set(key, sorted(directory_names), timeout=directory.cache_seconds)
     return directory_names
-
-
-def _local_password(username: str) -> bool:
-    """A local account of that name signs in with a password (directory accounts here
-    have none: django-auth-ldap marks their passwords unusable)."""
-    model = get_user_model()
-    return (
-        model._default_manager.filter(**{model.USERNAME_FIELD: username})
-        .exclude(password__startswith=UNUSABLE_PASSWORD_PREFIX)
-        .exists()
-    )
 
 
 def _success_key(username: str, password: str) -> str:

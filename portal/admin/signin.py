@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
+from portal.directory.accounts import local_password_account
 from portal.directory.outage import DirectoryWatch, directory_watch
 
 DIRECTORY_UNREACHABLE = (
@@ -31,6 +32,12 @@ class DirectorySignInForm(AdminAuthenticationForm):
         return cleaned
 
     def get_invalid_login_error(self) -> ValidationError:
-        if self._watch is not None and self._watch.unreachable:
+        # A local account's wrong password is said as such, the directory or not.
+        username = str(self.cleaned_data.get("username") or "")
+        if (
+            self._watch is not None
+            and self._watch.unreachable
+            and not local_password_account(username)
+        ):
             return ValidationError(DIRECTORY_UNREACHABLE, code="directory_unreachable")
         return super().get_invalid_login_error()

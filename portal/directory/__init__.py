@@ -7,4 +7,5 @@
 - ``backend``: the authentication backend (roles from directory groups at each sign-in).
 - ``outage``: whether the directory could not be asked during a sign-in, so the entry
   point answers "unreachable" (phones: 503 with Retry-After) instead of "wrong password".
+- ``accounts``: whether a name is a local account with its own password (break-glass).
 """

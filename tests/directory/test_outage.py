@@ -18,7 +18,7 @@ from portal.models import DeviceUpdateRule
 from portal.readiness.base import CheckResult, Status
 from portal.readiness.directory import FIX_REACH, directory_checks
 from tests.directory.slapd import PASSWORD, Slapd
-from tests.directory.test_control_panel import form_errors, sign_in, signed_in
+from tests.directory.test_control_panel import STAFF_ONLY, form_errors, sign_in, signed_in
 from tests.phones.test_external_check import basic, error, post
 
 ALICE = "<UserID>sip:alice@contoso.com</UserID>"
@@ -67,6 +67,9 @@ def test_the_directory_stopped_mid_run(
     assert refused.status_code == 200
     assert form_errors(refused) == [DIRECTORY_UNREACHABLE]
     assert DIRECTORY_UNREACHABLE in refused.content.decode()
+    # ... but a local account's wrong password is said as such ...
+    local_wrong = sign_in(Client(), "ada", "guess")
+    assert form_errors(local_wrong) == [STAFF_ONLY]
     # ... and the local administrator still signs in (break-glass).
     assert signed_in(sign_in(Client(), "ada", "correct horse battery"))
 
