@@ -37,6 +37,8 @@ SERVICE_PASSWORD = "service-secret-for-tests"
 ADMINS_GROUP = "DU Admins"
 HELPDESK_GROUP = "DU Helpdesk"
 PASSWORD = "Directory-Pa55"  # every test user's
+NESTED_ADMINS_GROUP = "DU Nested Admins"  # its one member is the group below
+TIER2_GROUP = "Tier 2"
 
 
 def user_dn(name: str) -> str:
@@ -71,6 +73,8 @@ USERS = [
     ("pat", "sip:pat.phone@contoso.com", 512, []),
     # Disabled in the directory, though still in the administrators' group.
     ("dave", "sip:dave@contoso.com", 514, [ADMINS_GROUP]),
+    # An administrator only through a group nested in the role group.
+    ("kim", "sip:kim@contoso.com", 512, [TIER2_GROUP]),
 ]
 
 
@@ -93,10 +97,14 @@ def _ldif() -> str:
             f"msRTCSIP-PrimaryUserAddress: {sip}\nuserAccountControl: {control}\n"
             f"userPassword: {PASSWORD}"
         )
-    for group in (ADMINS_GROUP, HELPDESK_GROUP):
+    for group in (ADMINS_GROUP, HELPDESK_GROUP, TIER2_GROUP):
         members = [user_dn(name) for name, _, _, groups in USERS if group in groups]
         lines = "".join(f"\nmember: {member}" for member in members)
         entries.append(f"dn: {group_dn(group)}\nobjectClass: group\ncn: {group}{lines}")
+    entries.append(
+        f"dn: {group_dn(NESTED_ADMINS_GROUP)}\nobjectClass: group\ncn: {NESTED_ADMINS_GROUP}\n"
+        f"member: {group_dn(TIER2_GROUP)}"
+    )
     return "\n\n".join(entries) + "\n"
 
 

@@ -15,7 +15,14 @@ from pytest_django.fixtures import Settings
 from portal.admin.signin import DIRECTORY_UNREACHABLE
 from portal.models import AuditEntry
 from portal.roles import ADMINISTRATORS, HELPDESK
-from tests.directory.slapd import ADMINS_GROUP, PASSWORD, Slapd, group_dn, user_dn
+from tests.directory.slapd import (
+    ADMINS_GROUP,
+    NESTED_ADMINS_GROUP,
+    PASSWORD,
+    Slapd,
+    group_dn,
+    user_dn,
+)
 
 STAFF_ONLY = (
     "Please enter the correct username and password for a staff account. Note that both "
@@ -164,6 +171,26 @@ def test_other_django_groups_of_a_directory_user_are_left_alone(
     alice.groups.add(extra)
     assert signed_in(sign_in(Client(), "alice"))
     assert roles(alice) == [ADMINISTRATORS, "Report readers"]
+
+
+@pytest.mark.parametrize(
+    ("group_type", "kims_roles"),
+    [
+        ("nested_active_directory", [ADMINISTRATORS]),
+        ("active_directory", []),
+        ("nested_group_of_names", [ADMINISTRATORS]),
+        ("group_of_names", []),
+    ],
+)
+def test_nested_group_types_follow_groups_in_groups(
+    client: Client, directory: Slapd, settings: Settings, group_type: str, kims_roles: list[str]
+) -> None:
+    settings.DIRECTORY = directory.config(
+        group_type=group_type, administrators_group=NESTED_ADMINS_GROUP
+    )
+    response = sign_in(client, "kim@contoso.com")
+    assert signed_in(response) == bool(kims_roles)
+    assert roles(User.objects.get()) == kims_roles
 
 
 def test_ldaps_with_the_test_ca(client: Client, directory: Slapd, settings: Settings) -> None:
