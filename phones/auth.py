@@ -86,6 +86,10 @@ def check_external(
         else None
     )
     if isinstance(names, ExternalRefusal):
+        # Still counted for the user (not for the address, which a whole office may
+        # share): else during an outage anyone could guess at the passwords that cached
+        # sign-ins still answer.
+        _count_failure(keys[1:])
         return names
     if names is None or name not in names:
         _count_failure(keys)

@@ -47,14 +47,17 @@ def test_the_directory_stopped_mid_run(
 
     request.getfixturevalue("outage")
 
-    # A phone whose sign-in is not cached: 503 Busy with Retry-After, no failure counted.
+    # A phone whose sign-in is not cached: 503 Busy with Retry-After, counted for the
+    # user only (not for the address).
     response = post(
         client, user_xml=ALICE, auth=basic("CONTOSO\\alice", PASSWORD), REMOTE_ADDR="198.51.100.3"
     )
     assert error(response) == (503, "Busy")
     assert response["Retry-After"] == "45"
     assert "WWW-Authenticate" not in response
-    assert cache.get_many(_failure_keys("198.51.100.3", "alice@contoso.com")) == {}
+    assert cache.get_many(_failure_keys("198.51.100.3", "alice@contoso.com")) == {
+        "phones:auth-failures:user:alice@contoso.com": 1
+    }
     # A wrong password cannot be told from a right one now: 503 too, never a 401.
     wrong = post(client, user_xml=ALICE, auth=basic("alice@contoso.com", "wrong"))
     assert error(wrong) == (503, "Busy")

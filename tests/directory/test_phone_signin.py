@@ -139,7 +139,7 @@ def test_an_external_log_upload_signs_in_the_same_way(client: Client, directory:
     assert response.status_code == 201
 
 
-def test_a_directory_that_cannot_be_reached_is_503_and_counts_no_failure(
+def test_a_directory_that_cannot_be_reached_is_503_counted_for_the_user_only(
     client: Client, rule: DeviceUpdateRule, directory: Slapd, settings: Settings
 ) -> None:
     # A certificate the service does not trust: the directory cannot be used.
@@ -150,9 +150,29 @@ def test_a_directory_that_cannot_be_reached_is_503_and_counts_no_failure(
     assert error(response) == (503, "Busy")
     assert response["Retry-After"] == "45"
     assert "WWW-Authenticate" not in response
-    assert cache.get_many(_failure_keys("203.0.113.4", "alice@contoso.com")) == {}
+    # Counted for the user only, not the address a whole office may share.
+    assert cache.get_many(_failure_keys("203.0.113.4", "alice@contoso.com")) == {
+        "phones:auth-failures:user:alice@contoso.com": 1
+    }
     recorder.flush()
     audit = RequestAudit.objects.get()
     assert (audit.status, audit.outcome, audit.message) == (
         503, "refused", "Busy: the directory cannot be reached; try again later",
     )  # fmt: skip
+
+
+def test_guessing_during_an_outage_is_throttled_per_user(
+    client: Client, rule: DeviceUpdateRule, directory: Slapd, settings: Settings
+) -> None:
+    settings.DIRECTORY = directory.config(url=directory.ldaps_url, ca_file=directory.other_ca_file)
+    settings.EXTERNAL_AUTH_MAX_FAILURES = 2
+    here = "203.0.113.4"
+    for _ in range(2):
+        auth = basic("alice@contoso.com", "guess")
+        guess = post(client, user_xml=ALICE, auth=auth, REMOTE_ADDR=here)
+        assert error(guess) == (503, "Busy")
+    throttled = post(client, user_xml=ALICE, auth=basic("alice@contoso.com", PASSWORD))
+    assert error(throttled) == (429, "TooManyRequests")
+    # The address is not throttled: another user behind it is still told to come back.
+    other = post(client, user_xml=PAT, auth=basic("pat@contoso.com", PASSWORD), REMOTE_ADDR=here)
+    assert error(other) == (503, "Busy")
