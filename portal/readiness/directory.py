@@ -9,6 +9,7 @@ that accepts a connection and never answers still costs only the timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import threading
@@ -25,6 +26,7 @@ from portal.readiness.base import CheckResult, Status
 from portal.roles import ADMINISTRATORS, HELPDESK
 
 CHECK = "directory"
+logger = logging.getLogger(__name__)
 
 FIX_REACH = (
     "check DEVICEUPDATE_LDAP_URL (host and port), that the directory server runs, and "
@@ -61,7 +63,16 @@ def directory_checks(*, timeout: float) -> list[CheckResult]:
         try:
             results.extend(_checks(config, deadline, timeout))
         except Exception as error:  # a check reports, it never raises
-            results[:] = [_fail(config.url, f"could not be checked: {error!r}", FIX_REACH)]
+            logger.exception("readiness: the directory check failed")
+            results[:] = [
+                CheckResult(
+                    check=CHECK,
+                    subject=config.url,
+                    status=Status.WARN,
+                    detail=f"could not be checked: {error!r}",
+                    fix="see the service's log; check the DEVICEUPDATE_LDAP_* settings",
+                )
+            ]
 
     worker = threading.Thread(target=run, name="readiness-directory", daemon=True)
     worker.start()

@@ -143,3 +143,21 @@ def test_a_server_that_never_answers_fails_at_the_timeout(
             f"no answer from {silent_server} within 1 s", FIX_REACH,
         )
     ]  # fmt: skip
+
+
+def test_a_check_that_cannot_run_warns_without_a_traceback(
+    directory: Slapd, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import portal.readiness.directory as check
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("libldap is missing")
+
+    monkeypatch.setattr(check, "connect", broken)
+    assert directory_checks(timeout=5) == [
+        CheckResult(
+            "directory", directory.ldap_url, Status.WARN,
+            "could not be checked: RuntimeError('libldap is missing')",
+            "see the service's log; check the DEVICEUPDATE_LDAP_* settings",
+        )
+    ]  # fmt: skip
