@@ -15,8 +15,10 @@ from pytest_django.fixtures import Settings
 from phones.auth import _failure_keys, _success_key
 from phones.models import RequestAudit
 from phones.recorder import recorder
+from portal.admin.signin import DIRECTORY_UNREACHABLE
 from portal.models import DeviceUpdateRule
 from tests.directory.slapd import PASSWORD, Slapd, user_dn
+from tests.directory.test_control_panel import form_errors, sign_in
 from tests.phones.test_external_check import basic, error, post
 from tests.phones.test_update_check import A, same_offer
 
@@ -176,3 +178,12 @@ def test_guessing_during_an_outage_is_throttled_per_user(
     # The address is not throttled: another user behind it is still told to come back.
     other = post(client, user_xml=PAT, auth=basic("pat@contoso.com", PASSWORD), REMOTE_ADDR=here)
     assert error(other) == (503, "Busy")
+
+
+def test_a_refused_service_account_is_503_for_phones_and_said_on_the_sign_in_page(
+    client: Client, rule: DeviceUpdateRule, directory: Slapd, settings: Settings
+) -> None:
+    settings.DIRECTORY = directory.config(bind_password="expired")
+    response = post(client, user_xml=ALICE, auth=basic("alice@contoso.com", PASSWORD))
+    assert error(response) == (503, "Busy")
+    assert form_errors(sign_in(Client(), "alice@contoso.com")) == [DIRECTORY_UNREACHABLE]
