@@ -301,8 +301,12 @@ class Slapd:
 
 
 def create_slapd(*, slapd: str, slapadd: str, folder: Path) -> Slapd:
+    ldap_port = free_port()
+    ldaps_port = free_port()
+    while ldaps_port == ldap_port:
+        ldaps_port = free_port()
     server = Slapd(
-        slapd=slapd, slapadd=slapadd, folder=folder, ldap_port=free_port(), ldaps_port=free_port()
+        slapd=slapd, slapadd=slapadd, folder=folder, ldap_port=ldap_port, ldaps_port=ldaps_port
     )
     server.create()
     return server
