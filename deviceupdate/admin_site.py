@@ -3,6 +3,8 @@ its top level (``admin:fleet-dashboard``, ``admin:rollout-dashboard``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.urls import URLPattern, URLResolver
@@ -21,6 +23,14 @@ class DeviceUpdateAdminSite(admin.AdminSite):
 
         # Before the site's own URLs, whose last pattern catches everything.
         return [*Dashboards(self).urls(), *ReadinessPage(self).urls(), *super().get_urls()]
+
+    @property
+    def login_form(self) -> Any:  # type: ignore[override]
+        # Says "the directory is unreachable" rather than "wrong password" (imported
+        # here, like the dashboards: the form reads the user model).
+        from portal.admin.signin import DirectorySignInForm
+
+        return DirectorySignInForm
 
 
 class DeviceUpdateAdminConfig(AdminConfig):

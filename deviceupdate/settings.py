@@ -21,6 +21,7 @@ import django_stubs_ext
 from kombu import Exchange, Queue
 
 from deviceupdate.brokers import filesystem_transport_options
+from deviceupdate.directory import DirectoryConfig
 from deviceupdate.env import ConfigError, Env
 from deviceupdate.topology_names import normalise_fqdn, server_queue_name
 
@@ -466,6 +467,14 @@ SILENCED_SYSTEM_CHECKS = [
     "security.W021",
 ]
 
+# --- Directory accounts (LDAP / Active Directory; DEVICEUPDATE_LDAP_*) ---------------
+# Optional: without DEVICEUPDATE_LDAP_URL no directory backend is installed. With it,
+# directory accounts are checked first, then local ones (ModelBackend stays last: the
+# break-glass administrators still sign in when the directory is down).
+DIRECTORY: DirectoryConfig | None = DirectoryConfig.from_env(env, base=BASE_DIR)
+if DIRECTORY is not None:
+    AUTHENTICATION_BACKENDS.insert(1, "portal.directory.backend.DirectoryBackend")
+
 # --- REST API -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -503,5 +512,8 @@ LOGGING = {
         # axes writes three INFO lines for every failed sign-in (a phone's too); its
         # warnings (each counted failure, each lockout) are what an operator needs.
         "axes": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+        # django-auth-ldap writes two INFO lines for every directory sign-in; its
+        # warnings (an LDAP error, a missing attribute) are what an operator needs.
+        "django_auth_ldap": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
     },
 }

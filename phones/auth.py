@@ -1,5 +1,6 @@
 """Who is asking: the client's address (trusted proxies only), and the external rules
-of the phone protocol (403 / 401 / 429), checked through Django's auth backends."""
+of the phone protocol (403 / 401 / 429; 503 when the directory cannot be asked),
+checked through Django's auth backends (the directory's among them when configured)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from phones.choices import PhoneError
+from portal.directory.accounts import local_password_account
+from portal.directory.outage import directory_watch
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -75,26 +79,82 @@ def check_external(
     if not header:
         return ExternalRefusal(PhoneError.ANONYMOUS_NOT_SUPPORTED, "credentials are required")
     scheme, _, encoded = header.partition(" ")
-    try:
-        username, _, password = (
-            base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        username = password = ""
-    user = (
-        authenticate(request, username=username, password=password)
+    username, password = _basic_credentials(encoded)
+    names = (
+        _signed_in_names(request, username, password)
         if scheme.lower() == "basic" and username
         else None
     )
-    if user is None or not _is_user(user, name):
+    if isinstance(names, ExternalRefusal):
+        # Still counted for the user (not for the address, which a whole office may
+        # share): else during an outage anyone could guess at the passwords that cached
+        # sign-ins still answer.
+        _count_failure(keys[1:])
+        return names
+    if names is None or name not in names:
         _count_failure(keys)
         return ExternalRefusal(PhoneError.INVALID_CREDENTIALS, "the credentials are not valid")
     return None
 
 
-def _is_user(user: object, name: str) -> bool:
-    """The signed-in user of the phone is this account (by username or e-mail)."""
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    """Basic's ``user:password``. A user may be a SIP address, ``sip:user@domain``, whose
+    own colon does not end it (a password may hold colons; a user name cannot)."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    prefix = "sip:" if decoded[:4].lower() == "sip:" else ""
+    username, _, password = decoded[len(prefix) :].partition(":")
+    return (decoded[:4] + username if prefix else username), password
+
+
+def _signed_in_names(
+    request: HttpRequest, username: str, password: str
+) -> frozenset[str] | ExternalRefusal | None:
+    """The names the UserID may give for the account these credentials sign in to; None
+    when they sign in to none; a 503 refusal when the directory could not be asked."""
+    directory = settings.DIRECTORY
+    key = _success_key(username, password) if directory and directory.cache_seconds else None
+    if key is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return frozenset(cached)
+    with directory_watch() as watch:
+        user = authenticate(request, username=username, password=password)
+    if user is None:
+        # A local account's wrong password is still a failure (counted, 401): an outage
+        # must not open the break-glass accounts to unthrottled guessing.
+        if watch.unreachable and directory is not None and not local_password_account(username):
+            # Not the user's fault: a 401 would make the phone prompt for a password.
+            return ExternalRefusal(
+                PhoneError.BUSY,
+                "the directory cannot be reached; try again later",
+                retry_after=directory.retry_after,
+            )
+        return None
+    directory_names: frozenset[str] | None = getattr(user, "directory_names", None)
+    if directory_names is None:
+        return _local_names(user)
+    if key is not None:
+        assert directory is not None
+        cache.set(key, sorted(directory_names), timeout=directory.cache_seconds)
+    return directory_names
+
+
+def _success_key(username: str, password: str) -> str:
+    """A boot storm signs the same users in again and again: a directory sign-in that
+    succeeded is kept for ``DEVICEUPDATE_LDAP_CACHE_SECONDS`` under a keyed hash of the
+    credentials (never the password itself, nor a plain hash one could guess against)."""
+    digest = salted_hmac(
+        "phones.auth.directory-sign-in", f"{username}\x00{password}", algorithm="sha256"
+    ).hexdigest()
+    return f"phones:directory-sign-in:{digest}"
+
+
+def _local_names(user: object) -> frozenset[str]:
+    """A local account answers to its username and its e-mail address."""
     model = get_user_model()
     username = getattr(user, model.USERNAME_FIELD, "") or ""
     email = getattr(user, "email", "") or ""
-    return name in {str(username).lower(), str(email).lower()}
+    return frozenset(name for name in (str(username).lower(), str(email).lower()) if name)

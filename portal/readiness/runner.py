@@ -17,6 +17,7 @@ from django.conf import settings
 from portal.readiness.base import CheckResult, Status
 from portal.readiness.certificates import certificate_checks
 from portal.readiness.clock import time_checks
+from portal.readiness.directory import directory_checks
 from portal.readiness.dns import dns_checks
 from portal.readiness.network import CheckError
 from portal.readiness.phone import phone_checks
@@ -40,6 +41,7 @@ CHECKS: tuple[Check, ...] = (
     Check("time", time_checks, takes_domains=True),
     Check("phone", phone_checks, takes_domains=True),
     Check("pool", pool_checks),
+    Check("directory", directory_checks),
 )
 
 

@@ -107,6 +107,13 @@ BENCHMARKS = [
         r"log uploads of 10 KB / discarding view: [\d.]+ \(target >= 0.7\)",
         id="log-upload",
     ),
+    pytest.param(
+        "directory_signin_bench.py",
+        ["--rounds", "1"],
+        ["slapd"],
+        r"cached / uncached directory sign-in: [\d.]+$",
+        id="directory-signin",
+    ),
 ]
 
 

@@ -70,9 +70,9 @@ def test_a_check_that_cannot_run_is_a_warning_saying_why_never_a_traceback() -> 
     ]  # fmt: skip
 
 
-def test_the_registered_checks_are_the_five_groups_in_order() -> None:
+def test_the_registered_checks_are_the_six_groups_in_order() -> None:
     assert [check.name for check in runner.CHECKS] == [
-        "dns", "certificates", "time", "phone", "pool",
+        "dns", "certificates", "time", "phone", "pool", "directory",
     ]  # fmt: skip
 
 
