@@ -7,6 +7,7 @@ recorder. Every refusal is the spec's XML error with its status, never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -23,9 +24,11 @@ from phones.errors import phone_error
 from phones.logs import log_upload_parse
 from phones.protocol import (
     MAX_BODY,
+    MAX_USER,
     ProtocolError,
     UpdateCheck,
     parse_update_check,
+    phone_field,
     render_response,
 )
 from phones.recorder import recorder
@@ -35,6 +38,27 @@ from phones.services.records import CheckRecord
 logger = logging.getLogger(__name__)
 XML_TYPES = ("text/xml", "application/xml")
 LOG_UPLOAD_PARAMS = ("type", "name", "mac", "serial", "user")
+
+
+def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
+    """How to read the request's body, within the caller's own limits.
+
+    A chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) is read from
+    the server's own input when the server says that input ends with the body
+    (``wsgi.input_terminated``: gunicorn decodes the chunks), since Django reads at most
+    ``Content-Length`` bytes, none without it. Behind nginx a chunked body arrives with
+    its length (nginx buffers it), so both ways a phone's chunked body is read whole.
+    Any other server cannot say where such a body ends: ``ProtocolError`` (411).
+    """
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if request.META.get("wsgi.input_terminated") and "CONTENT_LENGTH" not in request.META:
+            stream = request.META["wsgi.input"]
+            return stream.read
+        raise ProtocolError(
+            "a chunked body needs a server that decodes it; send Content-Length",
+            code=PhoneError.LENGTH_REQUIRED,
+        )
+    return request.read
 
 
 class UpdateCheckView(APIView):
@@ -74,7 +98,7 @@ class UpdateCheckView(APIView):
         try:
             if (request.content_type or "").lower() not in XML_TYPES:
                 raise ProtocolError("the Content-Type must be text/xml or application/xml")
-            check = parse_update_check(request.read(MAX_BODY + 1))
+            check = parse_update_check(body_reader(request)(MAX_BODY + 1))
         except ProtocolError as error:
             return self._refuse(address, None, error.code, error.message)
         if self.channel == Channel.EXTERNAL:
@@ -148,7 +172,8 @@ class LogUploadView(View):
         try:
             if self.channel == Channel.EXTERNAL:
                 address = client_address(request)
-                refusal = check_external(request, user_id=params["user"], address=address)
+                user = phone_field("user", params["user"].strip(), MAX_USER)
+                refusal = check_external(request, user_id=user, address=address)
                 if refusal is not None:
                     return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
@@ -156,13 +181,16 @@ class LogUploadView(View):
             config = server_log_config()
             upload = log_upload_parse(params=params, channel=self.channel, config=config)
             length = request.META.get("CONTENT_LENGTH") or ""
+            read = body_reader(request)
             log_upload_store(
                 upload=upload,
-                chunks=iter(lambda: request.read(64 * 1024), b""),
+                chunks=iter(lambda: read(64 * 1024), b""),
                 declared_length=int(length) if length.isdigit() else None,
                 config=config,
             )
         except ProtocolError as error:
+            # One line: the message names the field, its value cut to the field's bound.
+            logger.info("log upload refused: %s: %s", error.code, error.message)
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone
