@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -38,6 +38,7 @@ from phones.services.records import CheckRecord
 logger = logging.getLogger(__name__)
 XML_TYPES = ("text/xml", "application/xml")
 LOG_UPLOAD_PARAMS = ("type", "name", "mac", "serial", "user")
+DISCARD_MAX = 4 * 1024 * 1024  # twice nginx's client_max_body_size for the phone paths
 
 
 def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
@@ -59,6 +60,22 @@ def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
             code=PhoneError.LENGTH_REQUIRED,
         )
     return request.read
+
+
+def body_discard(request: HttpRequest) -> None:
+    """Read what is left of a refused request's body, up to ``DISCARD_MAX`` bytes.
+
+    gunicorn drains at most 64 KiB of an unread body, then closes the connection; nginx,
+    still sending the rest of the body it buffered, then answers the phone 502 instead of
+    the refusal. Behind nginx a body is at most 2 MB, so it is read to its end here.
+    """
+    try:
+        read = body_reader(request)
+        left = DISCARD_MAX
+        while left > 0 and (chunk := read(min(64 * 1024, left))):
+            left -= len(chunk)
+    except (ProtocolError, OSError, UnreadablePostError):
+        pass  # nothing to read, or the phone hung up: the server closes the connection
 
 
 class UpdateCheckView(APIView):
@@ -92,6 +109,7 @@ class UpdateCheckView(APIView):
         address = client_address(request)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > MAX_BODY:
+            body_discard(request)
             return self._refuse(
                 address, None, PhoneError.TOO_LARGE, f"the request is larger than {MAX_BODY} bytes"
             )
@@ -100,6 +118,7 @@ class UpdateCheckView(APIView):
                 raise ProtocolError("the Content-Type must be text/xml or application/xml")
             check = parse_update_check(body_reader(request)(MAX_BODY + 1))
         except ProtocolError as error:
+            body_discard(request)
             return self._refuse(address, None, error.code, error.message)
         if self.channel == Channel.EXTERNAL:
             refusal = check_external(request, user_id=check.user_id, address=address)
@@ -191,6 +210,7 @@ class LogUploadView(View):
         except ProtocolError as error:
             # One line: the message names the field, its value cut to the field's bound.
             logger.info("log upload refused: %s: %s", error.code, error.message)
+            body_discard(request)
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone
