@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from deviceupdate.nginx import render_nginx_config
 from tests.conftest import PROJECT_DIR, free_port, missing_service, wait_until
 
 CONFIG = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
@@ -303,4 +302,3 @@ def test_no_refusal_left_a_traceback_in_the_log(wire: Wire, data_dir: Path) -> N
     log = (data_dir / "gunicorn.log").read_text(errors="replace")
     assert "Traceback" not in log
     assert "Invalid request from ip=127.0.0.1: Request Line is too large" in log
-
