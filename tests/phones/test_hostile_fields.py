@@ -251,3 +251,24 @@ def test_a_serial_dot_dot_never_reaches_the_log_store(client: Client, log_dir: P
     assert not (log_dir / "Client" / "CELog").exists()
     assert not (log_dir / "Client").exists() or list((log_dir / "Client").iterdir()) == []
     stored_nothing(log_dir)
+
+
+@pytest.mark.django_db
+def test_the_checks_buffered_with_hostile_ones_are_all_written(
+    client: Client, rule: DeviceUpdateRule
+) -> None:
+    """The issue's case: a 256-character MAC among good checks made every later flush
+    fail on PostgreSQL; now it is refused and audited, and the others land with it."""
+    hostile = [request_xml({**FIELDS, field: value}, MODULE) for field, value, _ in CHECK_CASES]
+    good = [
+        request_xml({**FIELDS, "MACAddress": f"00-04-F2-00-00-{index:02X}"}, MODULE)
+        for index in range(len(hostile))
+    ]
+    for bad, fine in zip(hostile, good, strict=True):
+        assert client.post(URL, data=bad, content_type="text/xml").status_code == 400
+        assert client.post(URL, data=fine, content_type="text/xml").status_code == 200
+    assert recorder.flush() == 2 * len(hostile)
+    assert sorted(RequestAudit.objects.values_list("status", flat=True)) == (
+        [200] * len(good) + [400] * len(hostile)
+    )
+    assert Device.objects.count() == len(good)
