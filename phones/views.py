@@ -194,6 +194,8 @@ class LogUploadView(View):
                 user = phone_field("user", params["user"].strip(), MAX_USER)
                 refusal = check_external(request, user_id=user, address=address)
                 if refusal is not None:
+                    # A 401 must reach the phone (it retries with credentials), not a 502.
+                    body_discard(request)
                     return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
                     )

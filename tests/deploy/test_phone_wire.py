@@ -226,6 +226,25 @@ def test_a_chunked_update_check_is_read_whole(wire: Wire, via: str) -> None:
     assert (status, body) == (413, error("TooLarge", "the request is larger than 65536 bytes"))
 
 
+@pytest.mark.parametrize("via", ["gunicorn", "nginx"])
+def test_a_large_external_upload_without_credentials_gets_its_401_challenge(
+    wire: Wire, data_dir: Path, via: str
+) -> None:
+    """The phone retries with credentials only if the 401 reaches it: the refused body
+    is read to its end, so nginx (still sending it) passes the 401 on, not a 502."""
+    before = stored_logs(data_dir)
+    url = "/RequestHandlerExt/Files?type=DiagLog&name=ext.txt&mac=0004F2112233&user=sip:a@b.c"
+    status, headers, body = send(
+        wire[via], "POST", url, b"x" * 1_500_000, **{"Content-Type": "application/octet-stream"}
+    )
+    assert (status, headers["WWW-Authenticate"], body) == (
+        401,
+        'Basic realm="Device Update"',
+        error("AnonymousNotSupported", "credentials are required"),
+    )
+    assert stored_logs(data_dir) == before
+
+
 def test_past_nginx_body_limit_a_phone_gets_the_xml_error(wire: Wire, data_dir: Path) -> None:
     before = stored_logs(data_dir)
     url = "/RequestHandler/Files?type=DiagLog&name=huge.txt&mac=0004F2112233"
