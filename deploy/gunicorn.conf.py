@@ -11,6 +11,13 @@ graceful_timeout = 20
 accesslog = "-"
 
 
+def on_starting(server: Any) -> None:
+    """gunicorn's own refusals (a URL past its limit) answer the phones' XML, not HTML."""
+    from deviceupdate.gunicorn_errors import install
+
+    install()
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """A graceful stop writes out the request audit this worker still holds."""
     from phones.recorder import recorder

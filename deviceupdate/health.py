@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from deviceupdate.celery import app as celery_app
 from deviceupdate.runtime import runtime_notices
+from phones.services.records import records_quarantined
 
 logger = logging.getLogger(__name__)
 
@@ -49,5 +50,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "status": "ok" if healthy else "unavailable",
         "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
         "notices": runtime_notices(),
+        # Phone records the database refused, kept aside (phones.services.records).
+        "quarantined_records": records_quarantined(),
     }
     return JsonResponse(body, status=200 if healthy else 503)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -44,7 +45,10 @@ def _user_id_name(user_id: str) -> str:
 
 
 def _failure_keys(address: str | None, name: str) -> list[str]:
-    return [f"phones:auth-failures:addr:{address}", f"phones:auth-failures:user:{name}"]
+    # The name by its digest: a phone's UserID may hold spaces and any character, which
+    # a cache key may not (Django's CacheKeyWarning), and is up to 256 characters.
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return [f"phones:auth-failures:addr:{address}", f"phones:auth-failures:user:{digest}"]
 
 
 def _throttled(keys: list[str]) -> bool:

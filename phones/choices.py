@@ -57,6 +57,7 @@ class PhoneError(models.TextChoices):
     INVALID_CREDENTIALS = "InvalidCredentials", 401, "the credentials are not valid"
     NO_SIGNED_IN_USER = "NoSignedInUser", 403, "no user is signed in on the phone"
     NOT_FOUND = "NotFound", 404, "no such file on this server"
+    LENGTH_REQUIRED = "LengthRequired", 411, "the body's length cannot be known"
     TOO_LARGE = "TooLarge", 413, "the request or file is too large"
     UNSUPPORTED_LOG_TYPE = "UnsupportedLogType", 415, "log type or extension not allowed"
     TOO_MANY_REQUESTS = "TooManyRequests", 429, "too many failed sign-ins"

@@ -9,15 +9,20 @@ counter are ``phones.services.log_store``; deleting logs by age is
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from phones.choices import Channel, PhoneError
-from phones.protocol import ProtocolError
-from portal.identifiers import normalise_mac
+from phones.protocol import (
+    MAX_FILE_NAME,
+    MAX_NAME,
+    MAX_USER,
+    ProtocolError,
+    phone_field,
+    phone_mac,
+    phone_serial,
+    shown,
+)
 from portal.selectors import EffectiveLogConfig
-
-_SERIAL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -37,38 +42,44 @@ class LogUpload:
 def log_upload_parse(
     *, params: dict[str, str], channel: Channel, config: EffectiveLogConfig
 ) -> LogUpload:
-    """Check the query parameters against the configuration; ``ProtocolError`` if refused."""
+    """Check the query parameters against the configuration; ``ProtocolError`` if refused.
+
+    The bounds are the update check's (``phones.protocol``): ``name`` a bare file name
+    of at most 255 characters, ``mac`` 12 hex digits, ``serial`` a serial number (never
+    ``.`` or ``..``: with no MAC it names the device's folder), ``user`` at most 256.
+    """
     name = params.get("name", "")
     if (
         not name
-        or len(name) > 255
+        or len(name) > MAX_FILE_NAME
+        or len(name.encode()) > MAX_FILE_NAME  # the file system's limit is in bytes
         or name.startswith(".")  # hidden names are the store's own (part files, usage)
         or any(c in name for c in "/\\")
         or ".." in name
         or not name.isprintable()
     ):
         raise ProtocolError(
-            "name must be a bare file name of printable characters, not starting with a dot"
+            "name must be a bare file name of at most 255 printable characters, not "
+            f"starting with a dot: {shown(name, MAX_FILE_NAME)}"
         )
     raw_mac, serial = params.get("mac", "").strip(), params.get("serial", "").strip()
     if not raw_mac and not serial:
         raise ProtocolError("mac and serial are both empty")
-    try:
-        mac = normalise_mac(raw_mac) if raw_mac else ""
-    except ValueError:
-        raise ProtocolError(f"mac {raw_mac!r} is not a MAC address") from None
-    if serial and not _SERIAL.match(serial):
-        raise ProtocolError(f"serial {serial!r} is not a serial number")
+    mac = phone_mac("mac", raw_mac) if raw_mac else ""
+    if serial:
+        phone_serial("serial", serial)
+    user = phone_field("user", params.get("user", "").strip(), MAX_USER)
     log_type = params.get("type", "")
     allowed_types = {t.lower(): t for t in config.valid_log_file_types}
     if log_type.lower() not in allowed_types:
         raise ProtocolError(
-            f"log type {log_type!r} is not allowed", code=PhoneError.UNSUPPORTED_LOG_TYPE
+            f"log type {shown(log_type, MAX_NAME)} is not allowed",
+            code=PhoneError.UNSUPPORTED_LOG_TYPE,
         )
     extension = os.path.splitext(name)[1].lower()
     if extension not in {e.lower() for e in config.valid_log_file_extensions}:
         raise ProtocolError(
-            f"file extension {extension or '(none)'!r} is not allowed",
+            f"file extension {shown(extension or '(none)', MAX_NAME)} is not allowed",
             code=PhoneError.UNSUPPORTED_LOG_TYPE,
         )
     return LogUpload(
@@ -76,6 +87,6 @@ def log_upload_parse(
         name=name,
         mac=mac,
         serial=serial,
-        user=params.get("user", "")[:256],
+        user=user,
         channel=channel,
     )

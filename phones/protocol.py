@@ -5,6 +5,12 @@ Element names match case-insensitively on their local name, namespaces and unkno
 elements are ignored, Brand/Manufacturer stand for Vendor; DTDs and entities are refused
 (defusedxml's refusals, applied to a streaming expat reader that keeps only the fields
 the protocol reads: building a tree for them cost more than the rest of a check).
+
+Every field has the bound and character set of phone-protocol.md ("Parsing rules"),
+checked here as the request is read (``phone_field`` and the constants below; the log
+upload's parameters use the same checks): a value outside them refuses the request
+with ``InvalidRequest`` naming the field, the value shown cut to its bound, so nothing
+longer than a model column ever reaches the audit or the inventory.
 """
 
 from __future__ import annotations
@@ -26,9 +32,18 @@ from portal.identifiers import normalise_mac, normalise_version
 
 MAX_BODY = 64 * 1024
 MAX_MODULES = 64
-MAX_FIELD = 256
+# The bounds of phone-protocol.md, in characters; every one fits its model column
+# (RequestAudit, Device, DeviceLog: 64 to 256).
+MAX_NAME = 64  # DeviceType, Vendor, Model, Revision, Locale, UpdateType: folder names
+MAX_SERIAL = 64
+MAX_USER = 256
+MAX_FILE_NAME = 255
+MAX_VERSION = 64
+MAX_TIMESTAMP = 64
+MAX_MAC_TEXT = 17  # 12 hex digits with a separator between pairs: 00-04-F2-11-22-33
 _VENDOR_NAMES = ("vendor", "brand", "manufacturer")
-_SERIAL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Letters, digits and "_.:-", not "." or ".." (a serial number names a log folder).
+SERIAL = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.:-]{1,64}")
 
 
 class ProtocolError(Exception):
@@ -161,17 +176,55 @@ def _refuse_external(
     raise ExternalReferenceForbidden(context, base, system_id, public_id)
 
 
-def _text(fields: dict[str, str], *names: str) -> str:
-    for name in names:
-        raw = fields.get(name)
-        if raw is not None:
-            value = raw.strip()
-            if len(value) > MAX_FIELD:
-                raise ProtocolError(f"{name} is longer than {MAX_FIELD} characters")
-            if not value.isprintable():
-                raise ProtocolError(f"{name} contains control characters")
-            return value
-    return ""
+def shown(value: str, bound: int) -> str:
+    """``value`` as a refusal shows it: quoted, escaped, cut to ``bound`` characters."""
+    return repr(value[:bound]) + ("..." if len(value) > bound else "")
+
+
+def phone_field(label: str, value: str, bound: int, *, folder: bool = False) -> str:
+    """``value`` if it is within ``bound`` characters and printable (no control
+    characters); a ``folder`` value (it names a folder of the store) also has no ``/``
+    or ``\\`` and is not ``.`` or ``..``. ``ProtocolError`` naming ``label`` otherwise."""
+    if len(value) > bound:
+        raise ProtocolError(f"{label} is longer than {bound} characters: {shown(value, bound)}")
+    if not value.isprintable():
+        raise ProtocolError(f"{label} contains control characters: {shown(value, bound)}")
+    if folder and ("/" in value or "\\" in value or value in (".", "..")):
+        raise ProtocolError(f"{label} cannot name a folder: {shown(value, bound)}")
+    return value
+
+
+def phone_mac(label: str, raw: str) -> str:
+    """A MAC address as 12 upper-case hex digits; ``ProtocolError`` naming ``label``."""
+    try:
+        if len(raw) > MAX_MAC_TEXT:
+            raise ValueError(raw)
+        mac = normalise_mac(raw)
+        if len(mac) != 12:
+            raise ValueError(raw)
+    except ValueError:
+        raise ProtocolError(
+            f"{label} {shown(raw, MAX_MAC_TEXT)} is not a MAC address (12 hex digits)"
+        ) from None
+    return mac
+
+
+def phone_serial(label: str, serial: str) -> str:
+    """A serial number: letters, digits and ``_.:-``, at most 64, not ``.`` or ``..``."""
+    if not SERIAL.fullmatch(serial):
+        raise ProtocolError(
+            f"{label} {shown(serial, MAX_SERIAL)} is not a serial number "
+            f"(at most {MAX_SERIAL} letters, digits, '_', '.', ':' or '-')"
+        )
+    return serial
+
+
+def _text(fields: dict[str, str], label: str, bound: int, *, folder: bool = False) -> str:
+    """The field ``label`` (matched on its lower-case name), stripped and checked."""
+    raw = fields.get(label.lower())
+    if raw is None:
+        return ""
+    return phone_field(label, raw.strip(), bound, folder=folder)
 
 
 def parse_update_check(body: bytes) -> UpdateCheck:
@@ -192,52 +245,55 @@ def parse_update_check(body: bytes) -> UpdateCheck:
     if reader.root != "request":
         raise ProtocolError("the document is not a <Request>")
     fields = reader.fields
-    raw_mac = _text(fields, "macaddress")
-    serial = _text(fields, "serialnumber")
+    raw_mac = fields.get("macaddress", "").strip()
+    serial = fields.get("serialnumber", "").strip()
     if not raw_mac and not serial:
         raise ProtocolError("MACAddress and SerialNumber are both empty")
-    try:
-        mac = normalise_mac(raw_mac) if raw_mac else ""
-    except ValueError:
-        raise ProtocolError(f"MACAddress {raw_mac!r} is not a MAC address") from None
-    if serial and not _SERIAL.fullmatch(serial):
-        raise ProtocolError(f"SerialNumber {serial!r} is not a serial number")
-    modules: list[Module] = []
-    for module_fields in reader.modules:
-        if len(modules) == MAX_MODULES:
-            raise ProtocolError(f"more than {MAX_MODULES} modules")
-        modules.append(_module(module_fields))
-    device_type = _text(fields, "devicetype")
+    mac = phone_mac("MACAddress", raw_mac) if raw_mac else ""
+    if serial:
+        phone_serial("SerialNumber", serial)
+    if len(reader.modules) > MAX_MODULES:
+        raise ProtocolError(f"more than {MAX_MODULES} modules")
+    modules = tuple(_module(module_fields) for module_fields in reader.modules)
+    device_type = _text(fields, "DeviceType", MAX_NAME, folder=True)
     if not device_type:
         raise ProtocolError("DeviceType is empty")
+    vendor = ""
+    for name in _VENDOR_NAMES:  # the first of the synonyms present counts
+        if name in fields:
+            vendor = phone_field("Vendor", fields[name].strip(), MAX_NAME, folder=True)
+            break
     return UpdateCheck(
         device_type=device_type,
         mac=mac,
         serial=serial,
-        vendor=_text(fields, *_VENDOR_NAMES),
-        model=_text(fields, "model"),
-        revision=_text(fields, "revision"),
-        locale=_text(fields, "locale"),
-        user_id=_text(fields, "userid"),
-        modules=tuple(modules),
+        vendor=vendor,
+        model=_text(fields, "Model", MAX_NAME, folder=True),
+        revision=_text(fields, "Revision", MAX_NAME, folder=True),
+        locale=_text(fields, "Locale", MAX_NAME, folder=True),
+        user_id=_text(fields, "UserID", MAX_USER),
+        modules=modules,
     )
 
 
 def _module(fields: dict[str, str]) -> Module:
-    file_name = _text(fields, "filename")
-    update_type = _text(fields, "updatetype") or file_name.rsplit(".", 1)[0]
+    file_name = _text(fields, "FileName", MAX_FILE_NAME)
+    update_type = _text(fields, "UpdateType", MAX_NAME, folder=True)
+    if not update_type:
+        # The stem of FileName stands for it, under the same bound.
+        update_type = phone_field("UpdateType", file_name.rsplit(".", 1)[0], MAX_NAME, folder=True)
     if not update_type:
         raise ProtocolError("a Module has neither UpdateType nor FileName")
-    raw_version = _text(fields, "version")
+    raw_version = _text(fields, "Version", MAX_VERSION)
     try:
         version = normalise_version(raw_version) if raw_version else ""
     except ValueError:
-        raise ProtocolError(f"Version {raw_version!r} is not a version") from None
+        raise ProtocolError(f"Version {shown(raw_version, MAX_VERSION)} is not a version") from None
     return Module(
         update_type=update_type,
         file_name=file_name,
         version=version,
-        timestamp=_text(fields, "timestamp"),
+        timestamp=_text(fields, "TimeStamp", MAX_TIMESTAMP),
     )
 
 

@@ -7,9 +7,10 @@ recorder. Every refusal is the spec's XML error with its status, never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -23,9 +24,11 @@ from phones.errors import phone_error
 from phones.logs import log_upload_parse
 from phones.protocol import (
     MAX_BODY,
+    MAX_USER,
     ProtocolError,
     UpdateCheck,
     parse_update_check,
+    phone_field,
     render_response,
 )
 from phones.recorder import recorder
@@ -35,6 +38,44 @@ from phones.services.records import CheckRecord
 logger = logging.getLogger(__name__)
 XML_TYPES = ("text/xml", "application/xml")
 LOG_UPLOAD_PARAMS = ("type", "name", "mac", "serial", "user")
+DISCARD_MAX = 4 * 1024 * 1024  # twice nginx's client_max_body_size for the phone paths
+
+
+def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
+    """How to read the request's body, within the caller's own limits.
+
+    A chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) is read from
+    the server's own input when the server says that input ends with the body
+    (``wsgi.input_terminated``: gunicorn decodes the chunks), since Django reads at most
+    ``Content-Length`` bytes, none without it. Behind nginx a chunked body arrives with
+    its length (nginx buffers it), so both ways a phone's chunked body is read whole.
+    Any other server cannot say where such a body ends: ``ProtocolError`` (411).
+    """
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if request.META.get("wsgi.input_terminated") and "CONTENT_LENGTH" not in request.META:
+            stream = request.META["wsgi.input"]
+            return stream.read
+        raise ProtocolError(
+            "a chunked body needs a server that decodes it; send Content-Length",
+            code=PhoneError.LENGTH_REQUIRED,
+        )
+    return request.read
+
+
+def body_discard(request: HttpRequest) -> None:
+    """Read what is left of a refused request's body, up to ``DISCARD_MAX`` bytes.
+
+    gunicorn drains at most 64 KiB of an unread body, then closes the connection; nginx,
+    still sending the rest of the body it buffered, then answers the phone 502 instead of
+    the refusal. Behind nginx a body is at most 2 MB, so it is read to its end here.
+    """
+    try:
+        read = body_reader(request)
+        left = DISCARD_MAX
+        while left > 0 and (chunk := read(min(64 * 1024, left))):
+            left -= len(chunk)
+    except (ProtocolError, OSError, UnreadablePostError):
+        pass  # nothing to read, or the phone hung up: the server closes the connection
 
 
 class UpdateCheckView(APIView):
@@ -68,14 +109,16 @@ class UpdateCheckView(APIView):
         address = client_address(request)
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > MAX_BODY:
+            body_discard(request)
             return self._refuse(
                 address, None, PhoneError.TOO_LARGE, f"the request is larger than {MAX_BODY} bytes"
             )
         try:
             if (request.content_type or "").lower() not in XML_TYPES:
                 raise ProtocolError("the Content-Type must be text/xml or application/xml")
-            check = parse_update_check(request.read(MAX_BODY + 1))
+            check = parse_update_check(body_reader(request)(MAX_BODY + 1))
         except ProtocolError as error:
+            body_discard(request)
             return self._refuse(address, None, error.code, error.message)
         if self.channel == Channel.EXTERNAL:
             refusal = check_external(request, user_id=check.user_id, address=address)
@@ -148,21 +191,28 @@ class LogUploadView(View):
         try:
             if self.channel == Channel.EXTERNAL:
                 address = client_address(request)
-                refusal = check_external(request, user_id=params["user"], address=address)
+                user = phone_field("user", params["user"].strip(), MAX_USER)
+                refusal = check_external(request, user_id=user, address=address)
                 if refusal is not None:
+                    # A 401 must reach the phone (it retries with credentials), not a 502.
+                    body_discard(request)
                     return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
                     )
             config = server_log_config()
             upload = log_upload_parse(params=params, channel=self.channel, config=config)
             length = request.META.get("CONTENT_LENGTH") or ""
+            read = body_reader(request)
             log_upload_store(
                 upload=upload,
-                chunks=iter(lambda: request.read(64 * 1024), b""),
+                chunks=iter(lambda: read(64 * 1024), b""),
                 declared_length=int(length) if length.isdigit() else None,
                 config=config,
             )
         except ProtocolError as error:
+            # One line: the message names the field, its value cut to the field's bound.
+            logger.info("log upload refused: %s: %s", error.code, error.message)
+            body_discard(request)
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone

@@ -6,11 +6,20 @@ upsert per phone (keeping when it was first seen) and a line in this server's da
 audit file; a download a ``DownloadEvent`` row; a stored log its row in the log list
 (one upsert per file) and then the store's usage copied to the database. The buffer,
 its flush thread and the process's ``recorder`` are in ``phones.recorder``.
+
+One record that cannot be written never costs the others: a batch that fails is written
+again one record at a time, and a record that fails alone goes to the quarantine (JSON
+lines in ``<data dir>/quarantine/phone-records.jsonl``, bounded, counted on ``/healthz``)
+with an audit row; the rest are written. A database that cannot be reached at all is
+no record's fault: that error goes back to the caller, which keeps the whole batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 
 from phones.choices import Channel, DeviceState, Outcome
 from phones.decision import Decision
@@ -26,7 +36,13 @@ from phones.models import Device, DeviceLog, DownloadEvent, RequestAudit
 from phones.protocol import UpdateCheck
 from phones.services.log_store import usage_publish
 from phones.services.rows import RowWriter
+from portal.models import AuditEntry
 
+logger = logging.getLogger(__name__)
+QUARANTINE_MAX_BYTES = 16 * 1024 * 1024  # past this, a failed record is only logged
+QUARANTINE_LINE_MAX = 64 * 1024
+# The database unreachable, locked or shutting down: the batch is kept and retried whole.
+_UNREACHABLE = (OperationalError, InterfaceError)
 _UNSAFE = re.compile(r"[;#,\r\n\t]")
 
 
@@ -141,8 +157,41 @@ Record = CheckRecord | StoredLog | DownloadRecord
 
 def write_records(records: Iterable[Record], *, server: str) -> int:
     """Write what ``records`` hold; idempotent but for downloads, which a retry after a
-    failed write may repeat (harmless: the observation job takes the earliest)."""
+    failed write may repeat (harmless: the observation job takes the earliest).
+
+    Returns how many were written. A batch that fails is written one record at a time;
+    a record that fails alone is quarantined (``records_quarantine``), never retried.
+    ``OperationalError``/``InterfaceError`` (the database unreachable) are raised: the
+    caller keeps every record of the batch for its next flush.
+    """
     records = list(records)
+    try:
+        with transaction.atomic():
+            _write_rows(records, server=server)
+        written = records
+    except _UNREACHABLE:
+        raise
+    except Exception as error:  # a record the database refuses: find it, keep the rest
+        logger.warning(
+            "a batch of %d records failed (%s); writing them one at a time",
+            len(records), _one_line(error),
+        )  # fmt: skip
+        written = []
+        for record in records:
+            try:
+                with transaction.atomic():
+                    _write_rows([record], server=server)
+            except _UNREACHABLE:
+                raise
+            except Exception as single:
+                records_quarantine(record=record, server=server, error=single)
+            else:
+                written.append(record)
+    _write_audit_files([r for r in written if isinstance(r, CheckRecord)], server=server)
+    return len(written)
+
+
+def _write_rows(records: list[Record], *, server: str) -> None:
     logs = [record for record in records if isinstance(record, StoredLog)]
     checks = [record for record in records if isinstance(record, CheckRecord)]
     downloads = [record for record in records if isinstance(record, DownloadRecord)]
@@ -154,7 +203,80 @@ def write_records(records: Iterable[Record], *, server: str) -> int:
         )
     if checks:
         _write_checks(checks, server=server)
-    return len(checks) + len(logs) + len(downloads)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def quarantine_path() -> Path:
+    """This data directory's quarantine of records the database refused."""
+    return Path(settings.DATA_DIR) / "quarantine" / "phone-records.jsonl"
+
+
+def records_quarantine(*, record: Record, server: str, error: BaseException) -> bool:
+    """Keep a record the database refused as one JSON line beside the store, and audit
+    it; False when the quarantine is full (the record is then only logged)."""
+    reason = _one_line(error)
+    if isinstance(record, CheckRecord):
+        kind, key, row = "check", str(record.request_id), _audit_row(record, server)
+    elif isinstance(record, StoredLog):
+        kind, key, row = "log", record.path, dict(vars(record))
+    else:
+        kind, key, row = "download", f"{record.folder}/{record.file_name}", dict(vars(record))
+    line = json.dumps(
+        {"kind": kind, "key": key, "server": server, "error": reason, "row": row},
+        default=str,
+        ensure_ascii=True,
+    )
+    if len(line) > QUARANTINE_LINE_MAX:
+        line = json.dumps(
+            {"kind": kind, "key": key[:200], "server": server, "error": reason,
+             "row_cut": line[:QUARANTINE_LINE_MAX // 2]},
+        )  # fmt: skip
+    path = quarantine_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_APPEND: every process of this server adds whole lines to the one file.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        kept = os.fstat(fd).st_size + len(line) + 1 <= QUARANTINE_MAX_BYTES
+        if kept:
+            os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+    logger.error(
+        "%s record %s could not be written (%s); %s",
+        kind, key[:200], reason,
+        f"quarantined in {path}" if kept else f"dropped: the quarantine {path} is full",
+    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            AuditEntry.objects.create(
+                actor_name="recorder",
+                action="phones.record.quarantined",
+                object_type=f"phones.{kind}",
+                object_id=key[:100],
+                object_repr=f"{kind} {key}"[:400],
+                changes={
+                    "quarantine": [None, str(path) if kept else "full"],
+                    "error": [None, reason],
+                },
+            )
+    except Exception as audit_error:  # the quarantine line is what matters
+        logger.error(
+            "could not audit the quarantined record %s: %s", key[:200], _one_line(audit_error)
+        )
+    return kept
+
+
+def records_quarantined() -> int:
+    """How many records the quarantine holds (its lines)."""
+    try:
+        with open(quarantine_path(), "rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
 
 
 def _write_logs(logs: list[StoredLog], *, server: str) -> None:
@@ -192,13 +314,19 @@ _device_rows = RowWriter(
 
 
 def _write_checks(records: list[CheckRecord], *, server: str) -> None:
-    """Audit rows, inventory upserts and file lines."""
+    """Audit rows and inventory upserts."""
     _audit_rows.write(_audit_row(record, server) for record in records)
     latest: dict[str, CheckRecord] = {}
     for record in records:
         if record.check is not None and record.decision is not None:
             latest[record.check.identity] = record
     _device_rows.write(_device_row(record, server) for record in latest.values())
+
+
+def _write_audit_files(records: list[CheckRecord], *, server: str) -> None:
+    """The lines of this server's daily audit files, once the rows are written."""
+    if not records:
+        return
     by_day: dict[str, list[str]] = {}
     for record in records:
         by_day.setdefault(record.created_at.strftime("%Y%m%d"), []).append(

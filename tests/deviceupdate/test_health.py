@@ -26,6 +26,7 @@ def test_healthz_reports_ok_when_database_and_broker_answer(
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok"},
         "notices": [],
+        "quarantined_records": 0,
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -46,6 +47,7 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(
         "status": "unavailable",
         "checks": {"database": "ok", "broker": "unavailable"},
         "notices": [],
+        "quarantined_records": 0,
     }
 
 

@@ -14,6 +14,7 @@ def test_every_code_has_the_status_the_spec_gives_it() -> None:
         "InvalidCredentials": 401,
         "NoSignedInUser": 403,
         "NotFound": 404,
+        "LengthRequired": 411,
         "TooLarge": 413,
         "UnsupportedLogType": 415,
         "TooManyRequests": 429,

@@ -88,8 +88,8 @@ def test_one_module_past_the_limit_is_refused() -> None:
         (b"<Request><DeviceType>UCPhone", "malformed XML: no element found: line 1, column 28"),
         (b"<x:Request/>", "malformed XML: unbound prefix: line 1, column 0"),
         (request(b"<Model>a\x01b</Model>"), "malformed XML: not well-formed (invalid token): line 2, column 86"),  # noqa: E501
-        (request(b"<Model>a&#9;b</Model>"), "model contains control characters"),
-        (request(b"<Model>" + b"m" * 257 + b"</Model>"), "model is longer than 256 characters"),
+        (request(b"<Model>a&#9;b</Model>"), "Model contains control characters: 'a\\tb'"),
+        (request(b"<Model>" + b"m" * 65 + b"</Model>"), f"Model is longer than 64 characters: '{'m' * 64}'..."),  # noqa: E501
         (b"<Response><DeviceType>UCPhone</DeviceType></Response>", "the document is not a <Request>"),  # noqa: E501
     ],
     ids=["internal DTD", "external DTD", "undefined entity", "truncated", "unbound prefix",
