@@ -24,7 +24,7 @@ from phones.selectors import RolloutProgress, device_outcomes, rollout_progress
 from portal.api.serializers import RolloutStateField
 from portal.api.views import PortalViewSet
 from portal.models import Rollout
-from portal.services.fleet import device_identity_parse
+from portal.selectors import device_identity_parse
 
 # --- Serializers --------------------------------------------------------------------
 

@@ -25,8 +25,7 @@ from portal.device_class import DeviceClass
 from portal.identifiers import normalise_mac
 from portal.models import DeviceControl, Rollout, Server
 from portal.selectors import wave_targets_of
-from portal.services.rollouts import wave_describe
-from portal.waves import first_waves, reach_of
+from portal.waves import first_waves, reach_of, wave_describe
 
 HISTORY_LIMIT = 50
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portal.models import RolloutWave
 
 BUCKETS = 10_000
 
@@ -78,3 +82,12 @@ def first_waves(
     if never in first:  # some buckets no reach takes: leave out their phones
         return {identity: index for identity, index in found.items() if index < never}
     return found
+
+
+def wave_describe(wave: RolloutWave) -> str:
+    """A stored wave as its plan wrote it: ``25 %`` or ``site:Paris, group:Pilot``."""
+    if wave.percent is not None:
+        return f"{wave.percent} %"
+    names = [*(f"site:{s.name}" for s in wave.sites.all())]
+    names += [f"group:{g.name}" for g in wave.groups.all()]
+    return ", ".join(names)

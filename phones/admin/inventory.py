@@ -37,8 +37,9 @@ from portal.device_class import DeviceClass
 from portal.errors import DomainError
 from portal.identifiers import parse_version
 from portal.models import DeviceControl, DeviceUpdateRule, Server, Site, UpdateVersion
+from portal.selectors import rule_versions
 from portal.services.audit import Actor
-from portal.services.fleet import device_hold, device_pin, device_release, rule_versions
+from portal.services.fleet import device_hold, device_pin, device_release
 
 
 def versions_text(versions: dict[str, str]) -> str | None:

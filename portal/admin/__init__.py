@@ -2,6 +2,7 @@
 
 from portal.admin import (
     audit,
+    fleet,
     imports,
     lockouts,
     log_config,
@@ -15,6 +16,7 @@ from portal.admin import (
 
 __all__ = [
     "audit",
+    "fleet",
     "imports",
     "lockouts",
     "log_config",

@@ -10,7 +10,6 @@ saying what reaches phones, each a thin wrapper over its service. Planning needs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -28,13 +26,15 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, service_check
+from portal.admin.base import actor_of, service_check
 from portal.choices import RolloutState
 from portal.errors import DomainError
-from portal.models import DeviceGroup, DeviceUpdateRule, Rollout, RolloutWave
+from portal.models import DeviceUpdateRule, Rollout, RolloutWave
 from portal.services.audit import Actor
-from portal.services.fleet import device_group_delete, device_group_save
 from portal.services.rollouts import (
+    ACTIVE,
+    MAX_COUNT,
+    ROLLOUT_MOVES,
     RolloutPlan,
     rollout_advance,
     rollout_cancel,
@@ -42,13 +42,11 @@ from portal.services.rollouts import (
     rollout_plan,
     rollout_restore,
     rollout_resume,
-    wave_describe,
     wave_parse,
 )
+from portal.waves import wave_describe
 
 PLAN_DEFAULTS = RolloutPlan(waves=())
-# Django's IntegerField would accept numbers the database columns cannot hold.
-MAX_COUNT = 2**31 - 1
 
 
 def dashboard_url(rollout_id: int) -> str | None:
@@ -199,8 +197,6 @@ def plan_preview(rule: DeviceUpdateRule, plan: RolloutPlan) -> list[str]:
 
 # -- transitions ------------------------------------------------------------------------
 
-ACTIVE = frozenset(RolloutState.active())
-
 
 @dataclass(frozen=True)
 class Transition:
@@ -213,21 +209,15 @@ class Transition:
 
 
 TRANSITIONS: dict[str, Transition] = {
-    t.name: t
-    for t in (
-        Transition(
-            "advance", "Advance", frozenset({RolloutState.RUNNING, RolloutState.PAUSED}),
-            rollout_advance,
-        ),
-        Transition("pause", "Pause", frozenset({RolloutState.RUNNING}), rollout_pause),
-        Transition(
-            "resume", "Resume", frozenset({RolloutState.PAUSED, RolloutState.HALTED}),
-            rollout_resume,
-        ),
-        Transition("cancel", "Cancel", ACTIVE, rollout_cancel),
-        Transition("restore", "Restore", ACTIVE, rollout_restore),
+    move.action: Transition(move.action, move.label, move.allowed, service)
+    for move, service in (
+        (ROLLOUT_MOVES["advance"], rollout_advance),
+        (ROLLOUT_MOVES["pause"], rollout_pause),
+        (ROLLOUT_MOVES["resume"], rollout_resume),
+        (ROLLOUT_MOVES["cancel"], rollout_cancel),
+        (ROLLOUT_MOVES["restore"], rollout_restore),
     )
-}  # fmt: skip
+}
 
 
 def _waves_of(rollout: Rollout) -> list[RolloutWave]:
@@ -568,84 +558,3 @@ class RolloutAdmin(admin.ModelAdmin[Rollout]):
             back_url=back,
             now=timezone.now(),
         )
-
-
-# -- device groups ----------------------------------------------------------------------
-
-MEMBER_SEPARATORS = re.compile(r"[\s,;]+")
-
-
-class DeviceGroupForm(ServiceForm[DeviceGroup]):
-    members = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 40}),
-        help_text="The group's phones, one a line: MAC addresses in any form (00-04-F2-11-22-33)"
-        " or serial numbers (SN:CX6-0012345 when a serial could be read as a MAC).",
-    )
-
-    class Meta:
-        model = DeviceGroup
-        fields = ("name", "description")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.initial["members"] = "\n".join(
-                member.identity for member in self.instance.members.all()
-            )
-
-    def validate_unique(self) -> None:
-        """The service checks names itself, ignoring case (one message, not two)."""
-
-    def apply(self) -> DeviceGroup:
-        data = self.cleaned_data
-        # A fresh copy: the service records the difference from what is stored.
-        stored = (
-            DeviceGroup.objects.get(pk=self.instance.pk) if self.instance.pk is not None else None
-        )
-        try:
-            return device_group_save(
-                name=data["name"],
-                description=data.get("description") or "",
-                members=[m for m in MEMBER_SEPARATORS.split(data.get("members") or "") if m],
-                group=stored,
-                actor=self.actor,
-            )
-        except DomainError as error:
-            if error.field == "identity":  # one member the service could not read
-                raise DomainError(error.message, field="members", code=error.code) from None
-            raise
-
-
-@admin.register(DeviceGroup)
-class DeviceGroupAdmin(ServiceAdmin[DeviceGroup]):
-    form = DeviceGroupForm
-    list_display = ("name", "description", "member_count", "created_at")
-    search_fields = ("name", "description")
-    readonly_fields = ("member_list",)
-
-    def get_fields(self, request: HttpRequest, obj: DeviceGroup | None = None) -> tuple[str, ...]:
-        # The members are a form field, not a model field: who only looks sees a list.
-        if obj is None or self.has_change_permission(request, obj):
-            return ("name", "description", "members")
-        return ("name", "description", "member_list")
-
-    @admin.display(description="members")
-    def member_list(self, obj: DeviceGroup) -> str:
-        return ", ".join(member.identity for member in obj.members.all()) or "-"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DeviceGroup]:
-        return super().get_queryset(request).annotate(member_total=Count("members"))
-
-    @admin.display(description="phones", ordering="member_total")
-    def member_count(self, obj: DeviceGroup) -> int:
-        return int(getattr(obj, "member_total", 0))
-
-    def delete_model(self, request: HttpRequest, obj: DeviceGroup) -> None:
-        device_group_delete(group=obj, actor=actor_of(request))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[DeviceGroup]) -> None:
-        actor = actor_of(request)
-        with transaction.atomic():
-            for group in queryset:
-                device_group_delete(group=group, actor=actor)

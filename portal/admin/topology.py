@@ -11,16 +11,14 @@ from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import InlineModelAdmin
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet
-from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from portal.admin.base import ServiceAdmin, actor_of, adopt, service_check
+from portal.admin.base import ServiceAdmin, actor_of, adopt
+from portal.admin.fleet import MaintenanceWindowInline
 from portal.choices import Weekday
 from portal.models import MaintenanceWindow, Pool, Server, Site
-from portal.services.audit import Actor
 from portal.services.cleanup import unused_files_clear_queue
 from portal.services.fleet import maintenance_window_create, maintenance_window_delete
 from portal.services.replication import servers_resync_queue
@@ -62,79 +60,6 @@ class PoolInline(admin.TabularInline[Pool, Site]):
     extra = 0
     fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")
     show_change_link = True
-
-
-def _deleted(form: ModelForm[MaintenanceWindow]) -> bool:
-    return bool(form.cleaned_data.get("DELETE", False))
-
-
-class MaintenanceWindowFormSet(BaseInlineFormSet[MaintenanceWindow, Site, Any]):
-    """The site's windows: ``clean()`` dry-runs the deletions and new windows through
-    the services, so a refusal (empty, overlapping) shows on the row at fault."""
-
-    actor: Actor  # set per request by MaintenanceWindowInline.get_formset
-
-    def _new_forms(self) -> list[ModelForm[MaintenanceWindow]]:
-        return [
-            form
-            for form in self.forms
-            if form.instance.pk is None and form.has_changed() and not _deleted(form)
-        ]
-
-    def clean(self) -> None:
-        super().clean()
-        if any(self.errors):
-            return
-        blamed: list[ModelForm[MaintenanceWindow]] = []
-
-        def apply() -> None:
-            for form in self.forms:
-                if form.instance.pk is not None and _deleted(form):
-                    # A copy: delete() clears the pk of the object it deletes, and the
-                    # form's own instance is deleted again for real by save_formset.
-                    window = MaintenanceWindow.objects.get(pk=form.instance.pk)
-                    maintenance_window_delete(window=window, actor=self.actor)
-            for form in self._new_forms():
-                blamed[:] = [form]
-                data = form.cleaned_data
-                maintenance_window_create(
-                    site=self.instance,
-                    weekday=data["weekday"],
-                    start=data["start"],
-                    end=data["end"],
-                    actor=self.actor,
-                )
-
-        error = service_check(apply)
-        if error is not None:
-            if not blamed:  # a deletion refused: no row to point at
-                raise ValidationError(error.message)
-            form = blamed[0]
-            field = error.field if error.field in form.fields else None
-            form.add_error(field, error.message)
-
-
-class MaintenanceWindowInline(admin.TabularInline[MaintenanceWindow, Site]):
-    """Added and deleted, never edited: the services create and delete windows."""
-
-    model = MaintenanceWindow
-    formset = MaintenanceWindowFormSet
-    extra = 0
-    fields = ("weekday", "start", "end")
-
-    def get_formset(
-        self, request: HttpRequest, obj: Site | None = None, **kwargs: Any
-    ) -> type[BaseInlineFormSet[MaintenanceWindow, Site, Any]]:
-        formset = super().get_formset(request, obj, **kwargs)
-        if request.user.is_authenticated:
-            return type(formset.__name__, (formset,), {"actor": actor_of(request)})
-        return formset
-
-    # The stubs type the inline's obj as the parent, as Django passes it.
-    def has_change_permission(  # type: ignore[override]
-        self, request: HttpRequest, obj: Site | None = None
-    ) -> bool:
-        return False
 
 
 @admin.register(Site)

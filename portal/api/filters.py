@@ -17,9 +17,7 @@ from portal.models import (
     Rollout,
     TestDevice,
 )
-from portal.selectors import rules_state_q
-from portal.services.fleet import device_identity_parse
-from portal.services.rules import rule_by_identity
+from portal.selectors import device_identity_parse, rule_by_identity, rules_state_q
 
 
 class RuleFilter(filters.FilterSet):

@@ -32,11 +32,11 @@ from portal.models import (
     TrustedPublisher,
 )
 from portal.services.log_config import SETTINGS
-from portal.services.rollouts import plan_summary, wave_describe
+from portal.services.rollouts import MAX_COUNT, plan_summary
+from portal.waves import wave_describe
 
 # The largest count a database integer column holds; larger input is refused here
 # rather than by the database.
-MAX_COUNT = 2_147_483_647
 
 # --- Rules --------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ from portal.models import (
     TestDevice,
     TrustedPublisher,
 )
-from portal.selectors import log_config_effective, scope_resolve
+from portal.selectors import log_config_effective, rule_by_identity, scope_resolve
 from portal.services.audit import Actor
 from portal.services.fleet import (
     device_group_delete,
@@ -103,14 +103,7 @@ from portal.services.rollouts import (
     rollout_resume,
     wave_parse,
 )
-from portal.services.rules import (
-    rule_approve,
-    rule_by_identity,
-    rule_remove,
-    rule_reset,
-    rule_restore,
-    rules_apply,
-)
+from portal.services.rules import rule_approve, rule_remove, rule_reset, rule_restore, rules_apply
 from portal.services.testdevices import testdevice_create, testdevice_delete, testdevice_update
 from portal.services.topology import topology_save
 

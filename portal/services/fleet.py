@@ -12,10 +12,9 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from portal.choices import DeviceControlKind, IdentifierType, RolloutState, Weekday
-from portal.device_class import RuleClass
+from portal.choices import DeviceControlKind, RolloutState, Weekday
 from portal.errors import DomainError
-from portal.identifiers import normalise_mac, normalise_serial, normalise_version
+from portal.identifiers import normalise_version
 from portal.models import (
     DeviceControl,
     DeviceGroup,
@@ -24,40 +23,12 @@ from portal.models import (
     MaintenanceWindow,
     RolloutWave,
     Site,
-    UpdateVersion,
 )
+from portal.selectors import device_identity_parse, rule_versions
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
 
 MAX_GROUP_MEMBERS = 100_000
-
-
-def device_identity_parse(text: str) -> tuple[str, str, str]:
-    """``MAC:…``, ``SN:…``, a MAC in any form or a serial number, as
-    (identity, identifier type, identifier) with the inventory's spelling."""
-    value = text.strip()
-    kind, _, rest = value.partition(":")
-    if kind.upper() == "SN" and rest:
-        return _serial_identity(rest)
-    if kind.upper() == "MAC" and rest:
-        value = rest
-    try:
-        mac = normalise_mac(value)
-    except ValueError:
-        if kind.upper() == "MAC":
-            raise DomainError(f"{rest!r} is not a MAC address", field="identity") from None
-        return _serial_identity(value)
-    return f"MAC:{mac}", IdentifierType.MAC_ADDRESS, mac
-
-
-def _serial_identity(value: str) -> tuple[str, str, str]:
-    try:
-        serial = normalise_serial(value)
-    except ValueError:
-        raise DomainError(
-            f"{value!r} is neither a MAC address nor a serial number", field="identity"
-        ) from None
-    return f"SN:{serial.upper()}", IdentifierType.SERIAL_NUMBER, serial.upper()
 
 
 def _control_save(
@@ -94,13 +65,6 @@ def device_hold(*, identity: str, rule: DeviceUpdateRule, actor: Actor) -> Devic
     return _control_save(
         identity=key, rule=rule, kind=DeviceControlKind.HOLD, version="", actor=actor
     )
-
-
-def rule_versions(rule: DeviceUpdateRule) -> set[str]:
-    """Every version the rule has had: stored for its class, or named by the rule."""
-    stored = UpdateVersion.objects.filter(RuleClass.of(rule).q()).values_list("version", flat=True)
-    named = (rule.pending_version, rule.approved_version, rule.restore_version)
-    return {version for version in (*stored, *named) if version}
 
 
 def device_pin(

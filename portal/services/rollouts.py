@@ -1,4 +1,9 @@
-"""Staged rollouts: a pending version approved wave by wave (Step 7).
+"""Staged rollouts: a pending version approved wave by wave (Step 7); the plan and its
+state. The other half of "rollouts" is the phone side's: ``phones.selectors`` observes
+each wave's phones and ``phones.services.rollout_watch`` moves a rollout on its gates.
+
+The state machine is ``ROLLOUT_MOVES`` (read through ``rollout_transition``), used by
+these services, the control panel's buttons and the command's help:
 
 | action  | allowed when               | effect                                              |
 | plan    | the rule has P, no active  | a running rollout at wave 1 (A stays, P stays)      |
@@ -39,9 +44,74 @@ from portal.selectors import rollout_active
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
 from portal.services.rules import rule_approve, rule_reset
+from portal.waves import wave_describe
 
 logger = logging.getLogger(__name__)
 MAX_WAVES = 20
+# The largest count a plan may hold: what a database integer column holds. The entry
+# points refuse larger numbers before they reach the service (form, serializer, command).
+MAX_COUNT = 2_147_483_647
+ACTIVE = RolloutState.active()
+
+
+@dataclass(frozen=True)
+class RolloutMove:
+    """One transition of the rollout state machine."""
+
+    action: str  # the verb: "advance"
+    done: str  # its past, the audit's and the refusal's word: "advanced"
+    allowed: frozenset[RolloutState]
+    after: RolloutState  # advance from the last wave: completed instead
+    label: str  # the control panel's button
+    help: str  # what it does, for the command's help
+    by_hand: bool = True  # offered to administrators (halt is the watch's)
+
+
+ROLLOUT_MOVES: dict[str, RolloutMove] = {
+    move.action: move
+    for move in (
+        RolloutMove(
+            "advance", "advanced", frozenset({RolloutState.RUNNING, RolloutState.PAUSED}),
+            RolloutState.RUNNING, "Advance",
+            "go to the next wave; after the last the rollout completes and the version is "
+            "approved for everyone",
+        ),
+        RolloutMove(
+            "pause", "paused", frozenset({RolloutState.RUNNING}), RolloutState.PAUSED, "Pause",
+            "offer the version to no new phone until resumed",
+        ),
+        RolloutMove(
+            "halt", "halted", frozenset({RolloutState.RUNNING}), RolloutState.HALTED, "Halt",
+            "the automatic stop: offer the version to no new phone", by_hand=False,
+        ),
+        RolloutMove(
+            "resume", "resumed", frozenset({RolloutState.PAUSED, RolloutState.HALTED}),
+            RolloutState.RUNNING, "Resume",
+            "run again (after a halt only failures from now on count)",
+        ),
+        RolloutMove(
+            "cancel", "cancelled", ACTIVE, RolloutState.CANCELLED, "Cancel",
+            "stop for good: phones running the version keep it, no other phone gets it",
+        ),
+        RolloutMove(
+            "restore", "restored", ACTIVE, RolloutState.RESTORED, "Restore",
+            "send everyone back: the pending version is cancelled and every phone is offered "
+            "the approved version again",
+        ),
+    )
+}  # fmt: skip
+
+
+def rollout_transition(
+    action: str, state: RolloutState, *, last_wave: bool = False
+) -> RolloutState | None:
+    """The state after ``action`` from ``state`` (None: not allowed from there)."""
+    move = ROLLOUT_MOVES[action]
+    if state not in move.allowed:
+        return None
+    if action == "advance" and last_wave:
+        return RolloutState.COMPLETED
+    return move.after
 
 
 @dataclass(frozen=True)
@@ -179,14 +249,6 @@ def plan_summary(rollout: Rollout) -> dict[str, Any]:
     }
 
 
-def wave_describe(wave: RolloutWave) -> str:
-    if wave.percent is not None:
-        return f"{wave.percent} %"
-    names = [*(f"site:{s.name}" for s in wave.sites.all())]
-    names += [f"group:{g.name}" for g in wave.groups.all()]
-    return ", ".join(names)
-
-
 def rollout_plan(
     *, rule: DeviceUpdateRule, plan: RolloutPlan, actor: Actor, now: dt.datetime | None = None
 ) -> Rollout:
@@ -262,11 +324,12 @@ def _locked(rollout: Rollout) -> Rollout:
         raise DomainError(f"rollout #{rollout.pk} no longer exists") from None
 
 
-def _refuse(rollout: Rollout, action: str, allowed: set[RolloutState]) -> None:
-    if rollout.state not in allowed:
+def _refuse(rollout: Rollout, action: str) -> None:
+    move = ROLLOUT_MOVES[action]
+    if rollout_transition(action, RolloutState(rollout.state)) is None:
         raise DomainError(
-            f"rollout #{rollout.pk} is {rollout.state}: it cannot be {action} "
-            f"(only when {' or '.join(sorted(allowed))})",
+            f"rollout #{rollout.pk} is {rollout.state}: it cannot be {move.done} "
+            f"(only when {' or '.join(sorted(move.allowed))})",
             field="state",
         )
 
@@ -311,7 +374,7 @@ def rollout_advance(
     now = now or timezone.now()
     with transaction.atomic():
         rollout = _locked(rollout)
-        _refuse(rollout, "advanced", {RolloutState.RUNNING, RolloutState.PAUSED})
+        _refuse(rollout, "advance")
         waves = list(rollout.waves.order_by("position"))
         current = waves[rollout.current_wave]
         current.completed_at = now
@@ -337,21 +400,15 @@ def rollout_advance(
 
 
 def _move(
-    rollout: Rollout,
-    *,
-    actor: Actor,
-    action: str,
-    allowed: set[RolloutState],
-    state: RolloutState,
-    reason: str,
-    now: dt.datetime | None,
+    rollout: Rollout, *, actor: Actor, action: str, reason: str, now: dt.datetime | None
 ) -> Rollout:
-    """One transition that only changes the state (``action``: the audit's verb)."""
+    """One transition that only changes the state (``action``: a move of the table)."""
+    move = ROLLOUT_MOVES[action]
     with transaction.atomic():
         rollout = _locked(rollout)
-        _refuse(rollout, action, allowed)
+        _refuse(rollout, action)
         _transition(
-            rollout, actor=actor, action=action, state=state, reason=reason,
+            rollout, actor=actor, action=move.done, state=move.after, reason=reason,
             now=now or timezone.now(),
         )  # fmt: skip
         return rollout
@@ -366,8 +423,7 @@ def rollout_pause(
 ) -> Rollout:
     """Offer the version to no new phone until resumed."""
     return _move(
-        rollout, actor=actor, action="paused", allowed={RolloutState.RUNNING},
-        state=RolloutState.PAUSED, reason=reason, now=now,
+        rollout, actor=actor, action="pause", reason=reason, now=now,
     )  # fmt: skip
 
 
@@ -376,8 +432,7 @@ def rollout_halt(
 ) -> Rollout:
     """The automatic stop (or an administrator's): offered to no new phone."""
     return _move(
-        rollout, actor=actor, action="halted", allowed={RolloutState.RUNNING},
-        state=RolloutState.HALTED, reason=reason, now=now,
+        rollout, actor=actor, action="halt", reason=reason, now=now,
     )  # fmt: skip
 
 
@@ -392,7 +447,7 @@ def rollout_resume(
     now = now or timezone.now()
     with transaction.atomic():
         rollout = _locked(rollout)
-        _refuse(rollout, "resumed", {RolloutState.PAUSED, RolloutState.HALTED})
+        _refuse(rollout, "resume")
         extra: dict[str, list[Any]] = {}
         if rollout.state == RolloutState.HALTED:
             extra["counting_since"] = [rollout.counting_since.isoformat(), now.isoformat()]
@@ -414,8 +469,7 @@ def rollout_cancel(
     """Stop for good: phones running the version keep it, no other phone gets it; the
     version stays pending (test devices keep it)."""
     return _move(
-        rollout, actor=actor, action="cancelled", allowed=set(RolloutState.active()),
-        state=RolloutState.CANCELLED, reason=reason, now=now,
+        rollout, actor=actor, action="cancel", reason=reason, now=now,
     )  # fmt: skip
 
 
@@ -430,24 +484,12 @@ def rollout_restore(
     every phone is offered the approved version again."""
     with transaction.atomic():
         rollout = _move(
-            rollout, actor=actor, action="restored", allowed=set(RolloutState.active()),
-            state=RolloutState.RESTORED, reason=reason, now=now,
+            rollout, actor=actor, action="restore", reason=reason, now=now,
         )  # fmt: skip
         rule = rollout.rule
         if rule.pending_version == rollout.to_version:
             rule_reset(rule=rule, actor=actor)
         return rollout
-
-
-def rollout_by_id(rollout_id: int | str) -> Rollout:
-    """The rollout ``#id``; DomainError if none."""
-    text = str(rollout_id).strip().lstrip("#")
-    if not re.fullmatch(r"[0-9]+", text):
-        raise DomainError(f"{rollout_id!r} is not a rollout number", field="rollout")
-    rollout = Rollout.objects.select_related("rule__pool").filter(pk=int(text)).first()
-    if rollout is None:
-        raise DomainError(f"no rollout #{text}", field="rollout", code="not_found")
-    return rollout
 
 
 def notification_recipients() -> list[str]:

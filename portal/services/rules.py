@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models.functions import Lower
 
 from portal.choices import RuleAction
 from portal.device_class import RULE_CLASS_FIELDS, RuleClass
@@ -260,27 +259,3 @@ def rules_apply(
         else:
             outcomes.append(RuleOutcome(identity=identity, ok=True, message=_DONE[action]))
     return outcomes
-
-
-def rule_by_identity(identity: str) -> DeviceUpdateRule:
-    """The rule named ``service:WebServer:<pool FQDN>/<rule Id>``; DomainError if none."""
-    prefix = "service:WebServer:"
-    pool_fqdn, _, rule_id = identity.removeprefix(prefix).partition("/")
-    if not identity.startswith(prefix) or not pool_fqdn or not rule_id:
-        raise DomainError(
-            f"{identity!r} is not a rule identity (service:WebServer:<pool FQDN>/<rule Id>)",
-            field="identity",
-        )
-    try:
-        parsed = uuid.UUID(rule_id)
-    except ValueError:
-        raise DomainError(f"{rule_id!r} is not a GUID", field="identity") from None
-    rule = (
-        DeviceUpdateRule.objects.select_related("pool")
-        .annotate(pool_fqdn_lower=Lower("pool__fqdn"))
-        .filter(pool_fqdn_lower=pool_fqdn.lower(), rule_id=parsed)
-        .first()
-    )
-    if rule is None:
-        raise DomainError(f"no rule {identity}", field="identity", code="not_found")
-    return rule

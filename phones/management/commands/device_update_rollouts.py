@@ -13,37 +13,36 @@ from phones.services.rollout_watch import rollouts_observe
 from portal.choices import RolloutState
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import Rollout
+from portal.selectors import rollout_by_id, rule_by_identity
 from portal.services.rollouts import (
+    MAX_COUNT,
+    ROLLOUT_MOVES,
     RolloutPlan,
     plan_summary,
     rollout_advance,
-    rollout_by_id,
     rollout_cancel,
     rollout_pause,
     rollout_plan,
     rollout_restore,
     rollout_resume,
-    wave_describe,
     wave_parse,
 )
-from portal.services.rules import rule_by_identity
+from portal.waves import wave_describe
 
-MAX_COUNT = 2_147_483_647  # what a database integer column holds
 ROLLOUT_HELP = "the rollout's number (7 or #7)"
 RULE_HELP = "service:WebServer:<pool FQDN>/<rule Id GUID>"
 
-# action -> (service, help)
+# action -> (service, help), the help from the state machine
 TRANSITIONS: dict[str, tuple[Callable[..., Rollout], str]] = {
-    "advance": (rollout_advance, "go to the next wave; after the last the rollout completes "
-                "and the version is approved for everyone (running or paused)"),
-    "pause": (rollout_pause, "offer the version to no new phone until resumed (running)"),
-    "resume": (rollout_resume, "run again (paused or halted; after a halt only failures "
-               "from now on count)"),
-    "cancel": (rollout_cancel, "stop for good: phones running the version keep it, no "
-               "other phone gets it"),
-    "restore": (rollout_restore, "send everyone back: the pending version is cancelled and "
-                "every phone is offered the approved version again"),
-}  # fmt: skip
+    move.action: (service, f"{move.help} ({' or '.join(sorted(move.allowed))})")
+    for move, service in (
+        (ROLLOUT_MOVES["advance"], rollout_advance),
+        (ROLLOUT_MOVES["pause"], rollout_pause),
+        (ROLLOUT_MOVES["resume"], rollout_resume),
+        (ROLLOUT_MOVES["cancel"], rollout_cancel),
+        (ROLLOUT_MOVES["restore"], rollout_restore),
+    )
+}
 
 
 def count(text: str) -> int:

@@ -11,8 +11,8 @@ from portal.choices import DeviceControlKind
 from portal.errors import DomainError
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import DeviceControl
-from portal.services.fleet import device_hold, device_identity_parse, device_pin, device_release
-from portal.services.rules import rule_by_identity
+from portal.selectors import device_identity_parse, rule_by_identity
+from portal.services.fleet import device_hold, device_pin, device_release
 
 IDENTITY_HELP = "MAC:<hex>, SN:<serial>, a MAC address in any form, or a serial number"
 RULE_HELP = "service:WebServer:<pool FQDN>/<rule Id GUID>"

@@ -7,7 +7,8 @@ from typing import Any
 from portal.errors import DomainError
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import DeviceGroup
-from portal.services.fleet import device_group_delete, device_group_save, device_identity_parse
+from portal.selectors import device_identity_parse
+from portal.services.fleet import device_group_delete, device_group_save
 
 MEMBER_HELP = "MAC addresses in any form, serial numbers, MAC:<hex> or SN:<serial>"
 

@@ -8,8 +8,8 @@ from portal.choices import RuleAction, RuleState
 from portal.errors import DomainError
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import DeviceUpdateRule
-from portal.selectors import rules_list
-from portal.services.rules import RuleOutcome, rule_by_identity, rules_apply
+from portal.selectors import rule_by_identity, rules_list
+from portal.services.rules import RuleOutcome, rules_apply
 
 ACTION_HELP = {
     RuleAction.APPROVE: "approve the pending version (R := A; A := P; P := empty); needs P",

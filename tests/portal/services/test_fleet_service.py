@@ -27,17 +27,16 @@ from portal.models import (
     Site,
     UpdateVersion,
 )
+from portal.selectors import device_identity_parse, rule_versions
 from portal.services.audit import Actor
 from portal.services.fleet import (
     device_group_delete,
     device_group_save,
     device_hold,
-    device_identity_parse,
     device_pin,
     device_release,
     maintenance_window_create,
     maintenance_window_delete,
-    rule_versions,
 )
 from portal.services.generation import decision_generation_current
 from portal.services.rollouts import (

@@ -30,6 +30,7 @@ from portal.models import (
     Site,
 )
 from portal.roles import ADMINISTRATORS, HELPDESK
+from portal.selectors import rollout_by_id
 from portal.services.audit import Actor
 from portal.services.generation import decision_generation_current
 from portal.services.rollouts import (
@@ -39,7 +40,6 @@ from portal.services.rollouts import (
     notification_recipients,
     plan_summary,
     rollout_advance,
-    rollout_by_id,
     rollout_cancel,
     rollout_halt,
     rollout_notify,

@@ -11,10 +11,10 @@ from portal.choices import RuleAction, RuleState
 from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.models import AuditEntry, DeviceUpdateRule, Pool
+from portal.selectors import rule_by_identity
 from portal.services.audit import Actor
 from portal.services.rules import (
     rule_approve,
-    rule_by_identity,
     rule_remove,
     rule_reset,
     rule_restore,

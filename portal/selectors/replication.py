@@ -1,126 +1,23 @@
-"""Reads of the control panel: scopes, effective log settings, rule lists."""
+"""Reads of replication state, as the control panel shows it."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, fields
-from datetime import time
+from dataclasses import dataclass
 
 from django.db.models import Case, Count, Q, QuerySet, When
 
-from portal.choices import ReplicaState, RolloutState, RuleState
+from portal.choices import ReplicaState
 from portal.device_class import RuleClass
-from portal.errors import DomainError
 from portal.models import (
-    DeviceGroupMember,
-    DeviceLogConfiguration,
     DeviceUpdateRule,
     ImportJob,
     Pool,
-    Rollout,
-    RolloutWave,
     Server,
     ServerFile,
-    Site,
     UpdateFile,
     UpdateVersion,
 )
-from portal.waves import Reach, WaveTargets, reach_of
-
-
-def scope_resolve(scope: str) -> Site | None:
-    """``global`` is None; ``site:<name>`` is that site; anything else is refused."""
-    text = scope.strip()
-    if text.lower() == "global":
-        return None
-    if text.lower().startswith("site:") and text[5:].strip():
-        name = text[5:].strip()
-        site = Site.objects.filter(name__iexact=name).first()
-        if site is None:
-            raise DomainError(f"no site named {name!r}", field="scope", code="unknown_scope")
-        return site
-    raise DomainError(
-        f"{scope!r} is not a scope (global or site:<name>)", field="scope", code="unknown_scope"
-    )
-
-
-@dataclass(frozen=True)
-class EffectiveLogConfig:
-    """The log settings in force for a site's servers, and where they come from."""
-
-    source: str
-    log_cleanup_interval_days: int
-    log_cleanup_time_of_day: time | None
-    log_flush_interval_minutes: int
-    max_log_cache_limit: int
-    max_log_file_size: int
-    valid_log_file_extensions: list[str]
-    valid_log_file_types: list[str]
-    log_store_quota: int
-
-
-def _effective_from(config: DeviceLogConfiguration, source: str) -> EffectiveLogConfig:
-    values = {
-        item.name: getattr(config, item.name)
-        for item in fields(EffectiveLogConfig)
-        if item.name != "source"
-    }
-    return EffectiveLogConfig(source=source, **values)
-
-
-def log_config_effective(*, site: Site | None) -> EffectiveLogConfig:
-    """A site's own settings, else the global ones, else the spec's defaults."""
-    configs = log_configs_by_site()
-    return configs.get(site.pk if site else None, configs[None])
-
-
-def log_configs_by_site() -> dict[int | None, EffectiveLogConfig]:
-    """Every site's effective log settings in one query; the key ``None`` holds what a
-    site without its own settings (or a server outside the topology) gets."""
-    rows = list(DeviceLogConfiguration.objects.select_related("site"))
-    fallback = next(
-        (_effective_from(row, "global") for row in rows if row.site_id is None),
-        _effective_from(DeviceLogConfiguration(), "defaults"),
-    )
-    configs: dict[int | None, EffectiveLogConfig] = {None: fallback}
-    for row in rows:
-        if row.site is not None:
-            configs[row.site_id] = _effective_from(row, f"site:{row.site.name}")
-    return configs
-
-
-def rules_list(
-    *,
-    pool_fqdn: str | None = None,
-    brand: str | None = None,
-    model: str | None = None,
-    state: str | None = None,
-) -> QuerySet[DeviceUpdateRule]:
-    """Rules filtered as the Device Update list and `device_update_rules list` do."""
-    rules = DeviceUpdateRule.objects.select_related("pool")
-    if pool_fqdn:
-        rules = rules.filter(pool__fqdn__iexact=pool_fqdn)
-    if brand:
-        rules = rules.filter(brand__iexact=brand)
-    if model:
-        rules = rules.filter(model__iexact=model)
-    if state:
-        rules = rules.filter(rules_state_q(RuleState(state)))
-    return rules
-
-
-def rules_state_q(state: RuleState) -> Q:
-    """The state of the rule list, as a database condition (mirrors ``rule.state``)."""
-    pending = ~Q(pending_version="")
-    approved = ~Q(approved_version="")
-    return {
-        RuleState.PENDING: pending & ~approved,
-        RuleState.PENDING_APPROVED: pending & approved,
-        RuleState.APPROVED: ~pending & approved & Q(restored=False),
-        RuleState.RESTORED: ~pending & approved & Q(restored=True),
-        RuleState.NOT_USED: ~pending & ~approved,
-    }[state]
-
 
 # --- Replication state, as the control panel shows it --------------------------------
 
@@ -339,86 +236,3 @@ def replication_overview(*, lagging_limit: int = 50) -> list[ServerReplication]:
             )
         )
     return overview
-
-
-@dataclass(frozen=True)
-class GoverningRollout:
-    """A rollout that decides what its rule's phones are offered, with the phones
-    its waves up to the current one take (``reach``)."""
-
-    rollout: Rollout
-    reach: Reach
-    waves: tuple[WaveTargets, ...]
-
-    @property
-    def offering(self) -> bool:
-        """Running: new phones of the reach are offered the version; otherwise only
-        phones already running it keep it."""
-        return self.rollout.state == RolloutState.RUNNING
-
-
-def rollout_active(*, rule: DeviceUpdateRule) -> Rollout | None:
-    """The rule's running, paused or halted rollout (at most one), if any."""
-    return rule.rollouts.filter(state__in=RolloutState.active()).first()
-
-
-def wave_targets_of(rollouts: list[Rollout]) -> dict[int, tuple[WaveTargets, ...]]:
-    """Each rollout's waves in order, with the identities of their groups' members."""
-    ids = [rollout.pk for rollout in rollouts]
-    waves = list(RolloutWave.objects.filter(rollout_id__in=ids).order_by("rollout_id", "position"))
-    wave_ids = [wave.pk for wave in waves]
-    sites: dict[int, set[int]] = defaultdict(set)
-    for wave_id, site_id in RolloutWave.sites.through.objects.filter(
-        rolloutwave_id__in=wave_ids
-    ).values_list("rolloutwave_id", "site_id"):
-        sites[wave_id].add(site_id)
-    groups: dict[int, set[int]] = defaultdict(set)
-    for wave_id, group_id in RolloutWave.groups.through.objects.filter(
-        rolloutwave_id__in=wave_ids
-    ).values_list("rolloutwave_id", "devicegroup_id"):
-        groups[wave_id].add(group_id)
-    members: dict[int, set[str]] = defaultdict(set)
-    for member in DeviceGroupMember.objects.filter(
-        group_id__in={g for ids_ in groups.values() for g in ids_}
-    ):
-        members[member.group_id].add(member.identity)
-    found: dict[int, list[WaveTargets]] = defaultdict(list)
-    for wave in waves:
-        found[wave.rollout_id].append(
-            WaveTargets(
-                percent=wave.percent,
-                site_ids=frozenset(sites[wave.pk]),
-                identities=frozenset(i for g in groups[wave.pk] for i in members[g]),
-            )
-        )
-    return {rollout_id: tuple(targets) for rollout_id, targets in found.items()}
-
-
-def rollouts_governing() -> dict[int, GoverningRollout]:
-    """By rule id: the active rollout of each rule, or the latest cancelled one while its
-    version is still the rule's pending version (who runs it keeps it)."""
-    chosen: dict[int, Rollout] = {}
-    candidates = Rollout.objects.select_related("rule").filter(
-        state__in=[*RolloutState.active(), RolloutState.CANCELLED]
-    )
-    for rollout in candidates.order_by("rule_id", "created_at", "pk"):
-        if rollout.state == RolloutState.CANCELLED and (
-            rollout.rule.pending_version != rollout.to_version
-        ):
-            # Drops an earlier cancelled choice, never the rule's active rollout.
-            earlier = chosen.get(rollout.rule_id)
-            if earlier is not None and earlier.state not in RolloutState.active():
-                del chosen[rollout.rule_id]
-            continue
-        current = chosen.get(rollout.rule_id)
-        if current is None or current.state not in RolloutState.active():
-            chosen[rollout.rule_id] = rollout
-    targets = wave_targets_of(list(chosen.values()))
-    return {
-        rule_id: GoverningRollout(
-            rollout=rollout,
-            reach=reach_of(targets.get(rollout.pk, ())[: rollout.current_wave + 1]),
-            waves=targets.get(rollout.pk, ()),
-        )
-        for rule_id, rollout in chosen.items()
-    }
