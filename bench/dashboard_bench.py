@@ -272,7 +272,7 @@ def main() -> None:
         from django.test.utils import CaptureQueriesContext
 
         from phones.dashboards import fleet_overview, fleet_states, fleet_versions, rollout_history
-        from phones.selectors import rollout_progress
+        from phones.services.rollout_watch import rollout_progress
 
         print(f"database: {connection.vendor}")
         try:

@@ -20,7 +20,8 @@ from rest_framework.routers import SimpleRouter
 
 from phones.choices import ObservedState
 from phones.models import Device, DeviceOutcome
-from phones.selectors import RolloutProgress, device_outcomes, rollout_progress
+from phones.selectors import device_outcomes
+from phones.services.rollout_watch import RolloutProgress, rollout_progress
 from portal.api.serializers import RolloutStateField
 from portal.api.views import PortalViewSet
 from portal.models import Rollout

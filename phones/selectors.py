@@ -1,14 +1,18 @@
-"""Reads of the inventory: a phone's check-in history and what it would be offered now."""
+"""Reads of the inventory: a phone's check-in history and what it would be offered now;
+and the phone side's half of "rollouts": what each wave's phones were seen doing.
+
+The other half, the plan and its state, is the portal's (``portal.services.rollouts``,
+``portal.selectors.rollouts``); the gates that judge these counts are the rollout
+watch's (``phones.services.rollout_watch``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
-from django.utils import timezone
 
 from phones.choices import ObservedState
 from phones.decision import (
@@ -20,7 +24,6 @@ from phones.decision import (
 )
 from phones.models import Device, DeviceOutcome, RequestAudit
 from phones.protocol import Module, UpdateCheck
-from portal.choices import RolloutState
 from portal.device_class import DeviceClass
 from portal.identifiers import normalise_mac
 from portal.models import DeviceControl, Rollout, Server
@@ -142,23 +145,14 @@ class FailedPhone:
 
 
 @dataclass(frozen=True)
-class RolloutProgress:
-    """A rollout's population, its waves' counts and what its current wave waits for."""
+class RolloutObservation:
+    """A rollout's population and its waves' counts, as the observation job saw them;
+    ``phones.services.rollout_watch.rollout_progress`` adds the gate's verdict."""
 
     rollout: Rollout
     population: int
     waves: tuple[WaveProgress, ...]
     failed_phones: tuple[FailedPhone, ...]  # newest first, at most FAILED_PHONES_LIMIT
-    gate: str  # one line: what the current wave waits for, or why it halted/completed
-
-
-@dataclass(frozen=True)
-class GateVerdict:
-    """What the gates say about a running rollout's current wave: ``halt``, ``advance``,
-    ``ready`` (passed, but advancing is manual) or ``wait``; with the reason."""
-
-    action: str
-    reason: str
 
 
 def _population_of(rollout: Rollout) -> QuerySet[Device]:
@@ -182,12 +176,11 @@ def rollout_population(*, rollout: Rollout) -> dict[str, int]:
     return dict(_population_of(rollout).values_list("identity", "pk"))
 
 
-def rollout_progress(*, rollout: Rollout, now: datetime | None = None) -> RolloutProgress:
+def rollout_observation(*, rollout: Rollout) -> RolloutObservation:
     """Per wave, its own phones and how many were offered, downloaded, run or failed the
-    rollout's version; with the gate line. A handful of queries whatever the fleet size:
+    rollout's version. A handful of queries whatever the fleet size:
     the buckets are computed here (once per phone, portal.waves.first_waves), not in the
     database."""
-    now = now or timezone.now()
     rule = rollout.rule
     waves = list(rollout.waves.prefetch_related("sites", "groups").order_by("position"))
     targets = wave_targets_of([rollout]).get(rollout.pk, ())
@@ -252,69 +245,11 @@ def rollout_progress(*, rollout: Rollout, now: datetime | None = None) -> Rollou
         )
         for wave, row in zip(waves, counts, strict=True)
     )
-    if rollout.state == RolloutState.RUNNING and rollout.current_wave < len(progress):
-        gate = rollout_gate(
-            rollout=rollout, wave=progress[rollout.current_wave], waves=len(progress), now=now
-        ).reason
-    else:
-        gate = f"{rollout.state}: {rollout.reason}"
-    return RolloutProgress(
+    return RolloutObservation(
         rollout=rollout,
         population=len(population),
         waves=progress,
         failed_phones=tuple(failed_phones),
-        gate=gate,
-    )
-
-
-def _percent(part: int, whole: int) -> str:
-    value = round(100 * part / whole, 1) if whole else 0.0
-    return f"{value:g}"
-
-
-def rollout_gate(*, rollout: Rollout, wave: WaveProgress, waves: int, now: datetime) -> GateVerdict:
-    """The failure gate first, then the success gate, for the current wave."""
-    number = wave.position + 1
-    observed = wave.running + wave.failed
-    if observed >= rollout.min_sample:
-        crossed = ""
-        if wave.failed * 100 > rollout.failure_percent * observed:
-            crossed = f"{_percent(wave.failed, observed)} % > {rollout.failure_percent} %"
-        elif rollout.failure_max_phones is not None and wave.failed > rollout.failure_max_phones:
-            crossed = f"{wave.failed} > {rollout.failure_max_phones} phones"
-        if crossed:
-            reason = (
-                f"wave {number}: {wave.failed} of {observed} observed phones failed ({crossed})"
-            )
-            if rollout.automatic_halt:
-                return GateVerdict("halt", reason)
-            return GateVerdict("wait", f"{reason}; automatic halt is off")
-    soaked = int((now - rollout.wave_started_at) / timedelta(minutes=1))
-    soak = f"soaked {soaked} min"
-    if not wave.planned:
-        # Never passed by itself: right after a plan, or when the inventory has not yet
-        # seen the wave's phones, an empty wave would otherwise let the version through to
-        # the next waves untried.
-        return GateVerdict(
-            "wait",
-            f"wave {number} waits: no phones in the wave yet (advance it by hand to skip it), "
-            f"{soak}",
-        )
-    share_ok = wave.running * 100 >= rollout.success_percent * wave.planned
-    share = (
-        f"{wave.running} of {wave.planned} phones running {rollout.to_version} "
-        f"({_percent(wave.running, wave.planned)} % "
-        f"{'>=' if share_ok else '<'} {rollout.success_percent} %)"
-    )
-    if share_ok and soaked >= rollout.min_soak_minutes:
-        passed = f"wave {number}: {share}, {soak} (>= {rollout.min_soak_minutes} min)"
-        if rollout.automatic_advance:
-            return GateVerdict("advance", passed)
-        step = "complete" if number >= waves else "advance"
-        return GateVerdict("ready", f"{passed}; ready to {step} by hand")
-    return GateVerdict(
-        "wait",
-        f"wave {number} waits: {share}, {wave.failed} failed, {soak} of {rollout.min_soak_minutes}",
     )
 
 

@@ -34,7 +34,7 @@ from phones.dashboards import (
     rollout_history,
 )
 from phones.models import Device
-from phones.selectors import RolloutProgress, rollout_progress
+from phones.services.rollout_watch import RolloutProgress, rollout_progress
 from portal.models import Rollout
 
 PERMISSION = "phones.view_device"

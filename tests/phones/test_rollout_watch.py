@@ -17,8 +17,7 @@ from pytest_django.fixtures import Settings
 from phones.decision import decision_tables
 from phones.models import Device, DeviceOutcome, ObservationCursor, RolloutSample
 from phones.recorder import recorder
-from phones.selectors import rollout_progress
-from phones.services.rollout_watch import LOCK_KEY, rollouts_observe
+from phones.services.rollout_watch import LOCK_KEY, rollout_progress, rollouts_observe
 from phones.tasks import rollouts_observe_task
 from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout, TestDevice
 from portal.services.fleet import device_hold

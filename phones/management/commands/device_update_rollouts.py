@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from phones.api import progress_data
-from phones.selectors import rollout_progress
-from phones.services.rollout_watch import rollouts_observe
+from phones.services.rollout_watch import rollout_progress, rollouts_observe
 from portal.choices import RolloutState
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import Rollout
