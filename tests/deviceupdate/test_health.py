@@ -12,7 +12,7 @@ from deviceupdate.celery import app as celery_app
 @pytest.fixture
 def cabextract(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if cabextract were installed, whatever this machine has."""
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda name: f"/usr/bin/{name}")
 
 
 @pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_healthz_refuses_writes(client: Client) -> None:
 def test_healthz_says_when_lzx_packages_cannot_be_read(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda name: None)
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda name: None)
     response = client.get("/healthz")
     assert response.status_code == 200  # the phones are served all the same
     assert response.json()["notices"] == [

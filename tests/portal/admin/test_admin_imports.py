@@ -449,7 +449,7 @@ def test_the_import_page_warns_when_lzx_packages_cannot_be_read(
 ) -> None:
     client.force_login(administrator)
     assert "lzx-notice" not in client.get(IMPORT_PAGE).content.decode()
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda name: None)
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda name: None)
     page = client.get(IMPORT_PAGE).content.decode()
     assert (
         '<p class="errornote lzx-notice">LZX-compressed packages need the cabextract program '

@@ -217,7 +217,7 @@ def test_lzx_without_cabextract_is_refused_clearly(
 ) -> None:
     path = fixture_cab("normal_2files_2folders.cab")
     listing = read_cabinet(path)
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda _name: None)
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda _name: None)
 
     with pytest.raises(PackageError) as caught:
         extract_cabinet(path, staging, listing)
@@ -419,7 +419,7 @@ def test_data_check_of_lzx_without_cabextract_is_refused(
 ) -> None:
     path = fixture_cab("normal_2files_2folders.cab")
     listing = read_cabinet(path)
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda _name: None)
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda _name: None)
 
     with pytest.raises(PackageError) as caught:
         check_cabinet_data(path, listing)

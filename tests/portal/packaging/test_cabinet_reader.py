@@ -590,7 +590,7 @@ def test_unreadable_cabinet_is_refused_in_one_line(
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(name, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("portal.packaging.cabinet.os.open", denied)
+    monkeypatch.setattr("portal.packaging.cabinet.headers.os.open", denied)
 
     assert refusal(path).message == f"cannot read the cabinet {path.name}: permission denied"
 
@@ -612,7 +612,7 @@ def test_lzx_support_is_none_with_cabextract(need_tool: Callable[[str], str]) ->
 
 
 def test_lzx_support_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("portal.packaging.cabinet.shutil.which", lambda _name: None)
+    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda _name: None)
 
     assert (
         lzx_support()
