@@ -12,7 +12,9 @@ from deviceupdate.celery import app as celery_app
 @pytest.fixture
 def cabextract(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if cabextract were installed, whatever this machine has."""
-    monkeypatch.setattr("portal.packaging.cabinet.cabextract.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(
+        "portal.packaging.cabinet.cabextract.shutil.which", lambda name: f"/usr/bin/{name}"
+    )
 
 
 @pytest.mark.django_db

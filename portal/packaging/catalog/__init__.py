@@ -58,6 +58,14 @@ from portal.packaging.catalog.asn1 import (
     TrustedSubjects,
     _decoding,
 )
+from portal.packaging.catalog.chain import (
+    HASH_ALGORITHMS,
+    _check_chain,
+    _load_certificate,
+    _try_load_certificate,
+    certificate_signature_digest,
+)
+from portal.packaging.catalog.digests import cabinet_digest, pe_image_digest
 from portal.packaging.catalog.members import (
     CatalogCompanion,
     CatalogMember,
@@ -66,28 +74,23 @@ from portal.packaging.catalog.members import (
     _compare_members,
     _Comparison,
     _members,
-    cabinet_digest,
     escaped_name,
-    pe_image_digest,
 )
 from portal.packaging.catalog.signature import (
     _INVALID_CATALOG,
-    HASH_ALGORITHMS,
-    SignatureSummary,
-    TimestampInfo,
-    _check_chain,
     _check_signature,
     _embedded_certificates,
-    _load_certificate,
     _load_signed_data,
     _parse,
     _ParsedCatalog,
     _Signature,
     _signatures,
     _signer_certificate,
+)
+from portal.packaging.catalog.summary import (
+    SignatureSummary,
+    TimestampInfo,
     _summarize,
-    _try_load_certificate,
-    certificate_signature_digest,
     summarize_signature,
 )
 from portal.packaging.errors import PackageError

@@ -6,6 +6,9 @@ algorithm, so SHA-1 chains verify and MD5 is refused) and validating it at the s
 time, and describing any Authenticode signature (signer and chain certificates, signing
 time, timestamps and SpcSpOpusInfo) unjudged as a ``SignatureSummary`` through
 ``summarize_signature``.
+
+The chain to a trusted publisher is ``catalog.chain``; the unjudged description of a
+signature is ``catalog.summary``.
 """
 
 from __future__ import annotations
@@ -14,95 +17,34 @@ import contextlib
 import datetime
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from asn1crypto import cms, core, tsp
+from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from portal.packaging.catalog.asn1 import (
     _CONTENT_TYPE,
     _DECODING_ERRORS,
     _MESSAGE_DIGEST,
     _SIGNING_TIME,
-    ID_AA_TIME_STAMP,
-    PKCS9_COUNTERSIGNATURE,
     SPC_NESTED_SIGNATURE_OBJID,
-    SPC_RFC3161_OBJID,
-    SPC_SP_OPUS_INFO_OBJID,
     SZOID_CATALOG_LIST,
     SZOID_CATALOG_LIST_MEMBER,
     SZOID_CATALOG_LIST_MEMBER2,
     SZOID_CTL,
     CertificateTrustList,
-    SpcLink,
-    SpcSpOpusInfo,
-    SpcString,
     _decoding,
-    _short,
 )
+from portal.packaging.catalog.chain import HASH_ALGORITHMS, _try_load_certificate
 from portal.packaging.errors import PackageError
 
-HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
-_CHAIN_DEPTH = 8
 _MAX_SIGNATURES = 16
-_CERTIFICATE_SCHEMES = frozenset({"rsassa_pkcs1v15", "rsassa_pss", "ecdsa"})
 _INVALID_CATALOG = "the catalog is not a valid security catalog"
 _INVALID_SIGNATURE = "the signature is not valid PKCS #7 signed data"
-
-
-# -------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class CertificateInfo:
-    subject: str
-    issuer: str
-    serial: str  # hexadecimal
-    not_before: datetime.datetime
-    not_after: datetime.datetime
-    sha256: str  # fingerprint, lower-case hexadecimal
-
-
-@dataclass(frozen=True)
-class TimestampInfo:
-    kind: str  # "rfc3161" or "countersignature"
-    time: datetime.datetime | None
-    authority: str  # the timestamp signer's subject, "" if unknown
-    # Whether the timestamp covers this signature: RFC 3161 messageImprint (or, for a
-    # countersignature, its messageDigest) equals the hash of the signature value.
-    imprint_matches: bool | None
-
-
-@dataclass(frozen=True)
-class SignatureSummary:
-    signer: CertificateInfo | None
-    chain: tuple[CertificateInfo, ...]  # signer first, then each issuer found
-    signature_digest: str
-    signature_scheme: str
-    signing_time: datetime.datetime | None
-    signing_time_source: str  # "signingTime", "thisUpdate" or ""
-    timestamps: tuple[TimestampInfo, ...]
-    program_name: str  # from SpcSpOpusInfo, "" when absent
-    program_url: str
-    content_type: str  # dotted OID of the signed content
-    nested: bool = False  # a signature nested in the first signer's unsigned attributes
-    # The hash of each chain certificate's own signature (the root's is not relied upon).
-    chain_digests: tuple[str, ...] = ()
-
-    @property
-    def unsigned(self) -> bool:
-        return self.signer is None and not self.signature_digest
 
 
 @dataclass(frozen=True)
@@ -111,21 +53,6 @@ class _ParsedCatalog:
     ctl: CertificateTrustList
     ctl_octets: bytes
     version: int  # member format: 1 or 2
-
-
-# ------------------------------------------------------------------------ summarizing
-
-
-def summarize_signature(
-    der: bytes, *, trusted_publishers: Sequence[bytes] = ()
-) -> SignatureSummary:
-    """Describe a PKCS #7 signature (a catalog's, or a signed cabinet's Authenticode
-    signature) without judging it; refuse only what is not signed data at all."""
-    signed_data = _load_signed_data(
-        der, invalid=_INVALID_SIGNATURE, not_signed="the signature is not PKCS #7 signed data"
-    )
-    trusted = [cert for cert in map(_try_load_certificate, trusted_publishers) if cert]
-    return _summarize(signed_data, trusted=trusted, invalid=_INVALID_SIGNATURE, warnings=[])
 
 
 # --------------------------------------------------------------- loading and checking
@@ -345,395 +272,6 @@ def _aware(value: object) -> datetime.datetime | None:
     if not isinstance(value, datetime.datetime) or value.tzinfo is None:
         return None
     return value
-
-
-def _load_certificate(data: bytes) -> x509.Certificate:
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as error:
-        raise PackageError(
-            f"a trusted publisher certificate cannot be read ({_short(error)})"
-        ) from None
-
-
-def _try_load_certificate(data: bytes) -> x509.Certificate | None:
-    try:
-        return _load_certificate(data)
-    except PackageError:
-        return None
-
-
-def _check_chain(
-    signer: x509.Certificate,
-    *,
-    embedded: list[x509.Certificate],
-    trusted: list[x509.Certificate],
-    at: datetime.datetime,
-) -> list[x509.Certificate]:
-    """The path from the signer to a trusted publisher, every link valid at ``at``.
-
-    Each certificate's signature is verified with its issuer's key and the certificate's
-    own signature algorithm (so SHA-1 chains of the Lync era verify). A refusal names what
-    failed; "does not chain to a trusted publisher" only when no trusted issuer is found.
-    """
-    if not trusted:
-        raise PackageError("no trusted publisher certificate is configured")
-    _require_usage(signer, x509.KeyUsage, "digital_signature", "sign catalogs")
-    trusted_der = {cert.public_bytes(Encoding.DER) for cert in trusted}
-    chain = [signer]
-    current = signer
-    for _ in range(_CHAIN_DEPTH):
-        _require_valid_at(current, at)
-        if current.public_bytes(Encoding.DER) in trusted_der:
-            return chain
-        issuer = _verified_issuer(current, [*trusted, *embedded])
-        if issuer is None:
-            raise PackageError(
-                "the catalog's signer does not chain to a trusted publisher "
-                f"({signer.subject.rfc4514_string()})"
-            )
-        chain.append(issuer)
-        current = issuer
-    raise PackageError("the catalog's certificate chain is too long")
-
-
-def _verified_issuer(
-    certificate: x509.Certificate, candidates: list[x509.Certificate]
-) -> x509.Certificate | None:
-    """The first candidate that issued ``certificate``; None when no candidate has its
-    issuer's name. A named issuer that fails is refused with the reason it failed."""
-    first_error: PackageError | None = None
-    for candidate in candidates:
-        if candidate.subject != certificate.issuer or candidate == certificate:
-            continue
-        try:
-            if not _is_ca(candidate):
-                raise PackageError(
-                    f"certificate {candidate.subject.rfc4514_string()} may not issue "
-                    "certificates (key usage)"
-                )
-            verify_certificate_signature(certificate, candidate)
-        except PackageError as error:
-            if isinstance(error, _NotIssuerKey) and not _same_key_identifier(
-                certificate, candidate
-            ):
-                continue  # another CA of the same name, not this certificate's issuer
-            first_error = first_error or error
-            continue
-        return candidate
-    if first_error is not None:
-        raise first_error
-    return None
-
-
-class _NotIssuerKey(PackageError):
-    """The issuer's key did not make the signature: a bad signature, or another key."""
-
-
-def _same_key_identifier(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether the certificate names ``issuer``'s key (authority and subject key identifiers)."""
-    try:
-        authority = certificate.extensions.get_extension_for_class(
-            x509.AuthorityKeyIdentifier
-        ).value.key_identifier
-        subject = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-    return authority is not None and authority == subject
-
-
-def certificate_signature_digest(certificate: x509.Certificate) -> str:
-    """The hash algorithm of a certificate's own signature ("sha1", "sha256", "md5", ...)."""
-    algorithm = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
-        "signature_algorithm"
-    ]
-    try:
-        return str(algorithm.hash_algo)
-    except ValueError:
-        return str(algorithm["algorithm"].dotted)
-
-
-def verify_certificate_signature(certificate: x509.Certificate, issuer: x509.Certificate) -> None:
-    """Verify ``certificate``'s signature with ``issuer``'s public key, using the hash and
-    scheme the certificate names (RSA PKCS #1 v1.5 or PSS, ECDSA); refuse MD5 and any
-    algorithm not known here, naming it."""
-    subject = certificate.subject.rfc4514_string()
-    algorithm = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))[
-        "signature_algorithm"
-    ]
-    name = str(algorithm["algorithm"].native)
-    try:
-        scheme = algorithm.signature_algo
-        digest_name = algorithm.hash_algo
-    except ValueError:
-        raise PackageError(
-            f"certificate {subject} is signed with {name}, an algorithm that is not supported"
-        ) from None
-    if digest_name == "md5":
-        raise PackageError(f"certificate {subject} is signed with MD5 ({name}), which is refused")
-    if digest_name not in HASH_ALGORITHMS or scheme not in _CERTIFICATE_SCHEMES:
-        raise PackageError(
-            f"certificate {subject} is signed with {name}, an algorithm that is not supported"
-        )
-    hash_algorithm = HASH_ALGORITHMS[digest_name]()
-    key = issuer.public_key()
-    try:
-        if scheme == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(
-                certificate.signature,
-                certificate.tbs_certificate_bytes,
-                padding.PKCS1v15(),
-                hash_algorithm,
-            )
-        elif scheme == "rsassa_pss" and isinstance(key, rsa.RSAPublicKey):
-            parameters = algorithm["parameters"]
-            mgf_hash = parameters["mask_gen_algorithm"]["parameters"]["algorithm"].native
-            if mgf_hash not in HASH_ALGORITHMS:
-                raise PackageError(
-                    f"certificate {subject} is signed with RSA-PSS and MGF1 over {mgf_hash}, "
-                    "which is not supported"
-                )
-            pss = padding.PSS(
-                mgf=padding.MGF1(HASH_ALGORITHMS[mgf_hash]()),
-                salt_length=int(parameters["salt_length"].native),
-            )
-            key.verify(
-                certificate.signature, certificate.tbs_certificate_bytes, pss, hash_algorithm
-            )
-        elif scheme == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(
-                certificate.signature,
-                certificate.tbs_certificate_bytes,
-                ec.ECDSA(hash_algorithm),
-            )
-        else:
-            raise _NotIssuerKey(
-                f"certificate {subject} is signed with {name}, which its issuer's key cannot verify"
-            )
-    except InvalidSignature:
-        raise _NotIssuerKey(
-            f"the signature of certificate {subject} by "
-            f"{issuer.subject.rfc4514_string()} is not valid"
-        ) from None
-
-
-def _find_issuer(
-    certificate: x509.Certificate, candidates: list[x509.Certificate]
-) -> x509.Certificate | None:
-    """For display: the first candidate that verifiably issued ``certificate``."""
-    for candidate in candidates:
-        if candidate.subject != certificate.issuer or candidate == certificate:
-            continue
-        try:
-            verify_certificate_signature(certificate, candidate)
-        except (PackageError, ValueError, TypeError):
-            continue
-        return candidate
-    return None
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        # Lync-era roots (X.509 v1 or without the extension) are trusted as issuers only
-        # when the administrator trusts them or they are self-signed.
-        return certificate.subject == certificate.issuer
-    if not constraints.value.ca:
-        return False
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return True
-    return usage.key_cert_sign
-
-
-def _require_usage(
-    certificate: x509.Certificate, kind: type[x509.KeyUsage], flag: str, purpose: str
-) -> None:
-    try:
-        usage = certificate.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return
-    if not getattr(usage, flag):
-        raise PackageError(
-            f"the signer certificate may not {purpose} (key usage; "
-            f"{certificate.subject.rfc4514_string()})"
-        )
-
-
-def _require_valid_at(certificate: x509.Certificate, at: datetime.datetime) -> None:
-    if not certificate.not_valid_before_utc <= at <= certificate.not_valid_after_utc:
-        raise PackageError(
-            f"certificate {certificate.subject.rfc4514_string()} was not valid at the catalog's "
-            f"signing time {at.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()}"
-            f" to {certificate.not_valid_after_utc.isoformat()})"
-        )
-
-
-# ----------------------------------------------------------------------- summaries
-
-
-def _summarize(
-    signed_data: cms.SignedData,
-    *,
-    trusted: list[x509.Certificate],
-    invalid: str,
-    warnings: list[str],
-    ctl: CertificateTrustList | None = None,
-    signer_info: cms.SignerInfo | None = None,
-    extra_certificates: Sequence[x509.Certificate] = (),
-    nested: bool = False,
-) -> SignatureSummary:
-    """The signer, chain, times and publisher information of a signature, unjudged: of
-    ``signer_info`` when given, else of the first signer (none: an unsigned summary)."""
-    with _decoding(invalid):
-        content_type = signed_data["encap_content_info"]["content_type"].dotted
-        if ctl is None and content_type == SZOID_CTL:
-            with contextlib.suppress(*_DECODING_ERRORS):
-                ctl = _trust_list(signed_data)
-        signer_infos = list(signed_data["signer_infos"])
-        embedded = [*_embedded_certificates(signed_data), *extra_certificates]
-        if signer_info is None:
-            if not signer_infos:
-                return SignatureSummary(None, (), "", "", None, "", (), "", "", content_type)
-            signer_info = signer_infos[0]
-        signature = signer_info["signature"].native
-        digest = signer_info["digest_algorithm"]["algorithm"].native
-        algorithm = signer_info["signature_algorithm"]
-        try:
-            scheme = algorithm.signature_algo
-        except ValueError:
-            scheme = algorithm["algorithm"].native
-        signer = _find_by_sid(signer_info["sid"], embedded)
-        signed = _attributes(signer_info["signed_attrs"])
-        unsigned = _attributes(signer_info["unsigned_attrs"])
-    try:
-        signing_time, time_source = _signing_time(signed, ctl)
-    except _DECODING_ERRORS:
-        signing_time, time_source = None, ""
-    program_name, program_url = _opus_info(signed, warnings)
-    timestamps = _timestamps(unsigned, signature, embedded, warnings)
-    chain: list[x509.Certificate] = []
-    current = signer
-    while current is not None and current not in chain and len(chain) < _CHAIN_DEPTH:
-        chain.append(current)
-        current = _find_issuer(current, trusted) or _find_issuer(current, embedded)
-    return SignatureSummary(
-        signer=_certificate_info(signer) if signer else None,
-        chain=tuple(_certificate_info(certificate) for certificate in chain),
-        signature_digest=digest,
-        signature_scheme=str(scheme),
-        signing_time=signing_time,
-        signing_time_source=time_source,
-        timestamps=tuple(timestamps),
-        program_name=program_name,
-        program_url=program_url,
-        content_type=content_type,
-        nested=nested,
-        chain_digests=tuple(certificate_signature_digest(c) for c in chain[:-1] or chain),
-    )
-
-
-def _certificate_info(certificate: x509.Certificate) -> CertificateInfo:
-    return CertificateInfo(
-        subject=certificate.subject.rfc4514_string(),
-        issuer=certificate.issuer.rfc4514_string(),
-        serial=format(certificate.serial_number, "x"),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        sha256=certificate.fingerprint(hashes.SHA256()).hex(),
-    )
-
-
-def _opus_info(signed: Mapping[str, cms.CMSAttribute], warnings: list[str]) -> tuple[str, str]:
-    """SpcSpOpusInfo's program name and link; ("", "") when absent or unreadable."""
-    if SPC_SP_OPUS_INFO_OBJID not in signed:
-        return "", ""
-    try:
-        values = list(signed[SPC_SP_OPUS_INFO_OBJID]["values"])
-        opus = values[0].parse(SpcSpOpusInfo)
-        name = opus["program_name"]
-        link = opus["more_info"]
-        program_name = str(name.chosen.native) if isinstance(name, SpcString) else ""
-        program_url = ""
-        if isinstance(link, SpcLink) and link.name == "url":
-            program_url = str(link.chosen.native)
-        elif isinstance(link, SpcLink) and link.name == "file":
-            program_url = str(link.chosen.chosen.native)
-    except (*_DECODING_ERRORS, AttributeError) as error:
-        warnings.append(f"the signature's publisher information cannot be read ({_short(error)})")
-        return "", ""
-    return program_name, program_url
-
-
-def _timestamps(
-    unsigned: Mapping[str, cms.CMSAttribute],
-    signature: bytes,
-    embedded: list[x509.Certificate],
-    warnings: list[str],
-) -> list[TimestampInfo]:
-    """Timestamps are reported, not relied upon: validity is judged at the signing time."""
-    found: list[TimestampInfo] = []
-    for oid, attribute in unsigned.items():
-        if oid in (SPC_RFC3161_OBJID, ID_AA_TIME_STAMP):
-            kind = "rfc3161"
-        elif oid == PKCS9_COUNTERSIGNATURE:
-            kind = "countersignature"
-        else:
-            continue
-        try:
-            for value in attribute["values"]:
-                if kind == "rfc3161":
-                    found.append(_rfc3161_timestamp(value, signature, embedded))
-                else:
-                    found.append(_countersignature(value, signature, embedded))
-        except (*_DECODING_ERRORS, AttributeError) as error:
-            warnings.append(f"the signature's timestamp cannot be read ({_short(error)})")
-            found.append(TimestampInfo(kind, None, "", None))
-    for timestamp in found:
-        if timestamp.imprint_matches is False:
-            warnings.append("the signature's timestamp was made for another signature")
-    return found
-
-
-def _rfc3161_timestamp(
-    token: cms.ContentInfo, signature: bytes, embedded: list[x509.Certificate]
-) -> TimestampInfo:
-    signed_data = token["content"]
-    tst_info = signed_data["encap_content_info"]["content"].parsed
-    if not isinstance(tst_info, tsp.TSTInfo):
-        raise ValueError("the timestamp token holds no TSTInfo")
-    imprint = tst_info["message_imprint"]
-    time = _aware(tst_info["gen_time"].native)
-    matches = _digest_matches(
-        imprint["hash_algorithm"]["algorithm"].native, signature, imprint["hashed_message"].native
-    )
-    authority = ""
-    signer_infos = list(signed_data["signer_infos"])
-    if signer_infos:
-        certificates = _embedded_certificates(signed_data) + embedded
-        tsa = _find_by_sid(signer_infos[0]["sid"], certificates)
-        authority = tsa.subject.rfc4514_string() if tsa else ""
-    return TimestampInfo("rfc3161", time, authority, matches)
-
-
-def _countersignature(
-    signer_info: cms.SignerInfo, signature: bytes, embedded: list[x509.Certificate]
-) -> TimestampInfo:
-    attributes = _attributes(signer_info["signed_attrs"])
-    time, _source = _signing_time(attributes, None)
-    matches = None
-    if _MESSAGE_DIGEST in attributes:
-        digests = list(attributes[_MESSAGE_DIGEST]["values"])
-        algorithm = signer_info["digest_algorithm"]["algorithm"].native
-        matches = _digest_matches(algorithm, signature, digests[0].native) if digests else None
-    authority = _find_by_sid(signer_info["sid"], embedded)
-    return TimestampInfo(
-        "countersignature", time, authority.subject.rfc4514_string() if authority else "", matches
-    )
 
 
 def _digest_matches(algorithm: str, data: bytes, expected: bytes) -> bool | None:
