@@ -12,7 +12,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from phones.api import router as phones_router
+from phones.api.urls import router as phones_router
 from portal.api.urls import router as portal_router
 
 app_name = "api"

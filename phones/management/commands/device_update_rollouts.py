@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from phones.api import progress_data
+from phones.api.serializers import progress_data
 from phones.services.rollout_watch import rollout_progress, rollouts_observe
 from portal.choices import RolloutState
 from portal.management.base import Actions, Handler, PortalCommand
