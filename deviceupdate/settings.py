@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "axes",
     "portal",
     "phones",
+    # The tooling, for its make_demo_package command (it calls the app, never the reverse).
+    "deviceupdate_devtools",
 ]
 
 MIDDLEWARE = [

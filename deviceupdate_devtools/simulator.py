@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from deviceupdate_devtools.demo import DEMO_UPDATES
 from phones.choices import PhoneError
 from portal.identifiers import normalise_version
-from portal.services.demo import DEMO_UPDATES
 
 MAX_PHONES = 100_000
 MAX_ROUNDS = 1_000

@@ -1,8 +1,9 @@
 """The import graph, read from the source with ``ast``: tasks call services and never
 the other way round (services queue work by task name through ``deviceupdate.dispatch``),
-the portal never depends on the phone side, the test and demo tooling
-(``deviceupdate_devtools``) is reached only from the demo and the simulator command, and
-no module of the project is part of an import cycle."""
+no selector imports a service, the portal never depends on the phone side, the test and
+demo tooling (``deviceupdate_devtools``) is reached only from the simulator command (the
+demo is the tooling's, calling the app), each model module holds only its own
+subdomain's models, and no module of the project is part of an import cycle."""
 
 from __future__ import annotations
 
@@ -147,20 +148,90 @@ def test_the_portal_never_imports_the_phone_side() -> None:
     assert offending == set()
 
 
-def test_only_the_demo_and_the_simulator_command_import_the_tooling() -> None:
+def test_only_the_simulator_command_imports_the_tooling() -> None:
     graph = modules_under("portal", "phones", "deviceupdate")
     assert len(graph) >= 100
-    # The demo service writes the demo package with the builder and simulate_phones runs
-    # the simulated fleet; nothing else of the apps, and nothing of deviceupdate/.
-    assert importers_of(TOOLING, graph) == {
-        "portal.services.demo",
-        "phones.management.commands.simulate_phones",
+    # simulate_phones runs the simulated fleet; nothing else of the apps, and nothing of
+    # deviceupdate/. The demo package is the tooling's own (its make_demo_package command):
+    # the tooling calls the app, never the reverse.
+    assert importers_of(TOOLING, graph) == {"phones.management.commands.simulate_phones"}
+    tooling = modules_under(TOOLING)
+    assert importers_of(f"{TOOLING}.demo", tooling) == {
+        f"{TOOLING}.management.commands.make_demo_package",
+        f"{TOOLING}.simulator",
     }
-    # Nor does request-serving code reach the builder through the demo service: only the
-    # make_demo_package command uses it.
-    assert importers_of("portal.services.demo", graph) == {
-        "portal.management.commands.make_demo_package"
+    # The demo reaches the app through its services only (trusting its CA is audited).
+    reached = {name for name in tooling[f"{TOOLING}.demo"] if is_within(name, "portal")}
+    assert {name for name in reached if is_within(name, "portal.services")} != set()
+    assert all(is_within(name, "portal.services") or is_within(name, "portal.models")
+               for name in reached), reached  # fmt: skip
+
+
+def is_selector(module: str) -> bool:
+    return any(part == "selectors" for part in module.split("."))
+
+
+def test_no_selector_imports_a_service() -> None:
+    graph = modules_under("portal", "phones")
+    selectors = {module for module in graph if is_selector(module)}
+    assert {"portal.selectors", "portal.selectors.rules", "phones.selectors"} <= selectors
+    offending = {
+        (module, name)
+        for module in selectors
+        for name in graph[module]
+        if is_within(name, "portal.services") or is_within(name, "phones.services")
     }
+    assert offending == set()
+
+
+# The models of each subdomain, by the module that must hold them. A model module holds
+# no model named here for another module (fleet is not rollouts, and so on).
+SUBDOMAIN_MODELS = {
+    "portal.models.audit": {"AuditEntry"},
+    "portal.models.fleet": {
+        "DeviceControl",
+        "DeviceGroup",
+        "DeviceGroupMember",
+        "MaintenanceWindow",
+    },
+    "portal.models.log_config": {"DeviceLogConfiguration"},
+    "portal.models.packages": {"ImportJob", "UpdateFile", "UpdateVersion"},
+    "portal.models.publishers": {"TrustedPublisher"},
+    "portal.models.replication": {"ServerFile"},
+    "portal.models.rollouts": {"Rollout", "RolloutWave"},
+    "portal.models.rules": {"DeviceUpdateRule"},
+    "portal.models.testdevices": {"TestDevice"},
+    "portal.models.topology": {"Pool", "Server", "Site"},
+}
+
+
+def models_of(path: Path) -> set[str]:
+    """The classes a model module defines at its top level."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+def test_no_model_module_holds_another_subdomains_models() -> None:
+    found = {
+        module_name(path): models_of(path)
+        for path in sorted((PROJECT_DIR / "portal" / "models").glob("*.py"))
+        if path.name != "__init__.py"
+    }
+    assert set(SUBDOMAIN_MODELS) <= set(found)
+    owner = {model: module for module, models in SUBDOMAIN_MODELS.items() for model in models}
+    misplaced = {
+        (module, model)
+        for module, models in found.items()
+        for model in models
+        if owner.get(model, module) != module
+    }
+    assert misplaced == set()
+    missing = {
+        (module, model)
+        for module, models in SUBDOMAIN_MODELS.items()
+        for model in models - found[module]
+    }
+    assert missing == set()
 
 
 def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_server() -> None:

@@ -16,13 +16,13 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from pytest_django.live_server_helper import LiveServer
 
+from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary
 from phones.models import Device, RequestAudit
 from phones.recorder import recorder
 from portal.choices import ReplicaState, RuleAction
 from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
-from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rules_apply
 from tests.conftest import wait_until

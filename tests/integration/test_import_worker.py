@@ -12,10 +12,10 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from deviceupdate_devtools.demo import demo_package_make
 from portal.choices import ImportStatus
 from portal.models import DeviceUpdateRule, ImportJob, Pool, Site, UpdateFile
 from portal.services.audit import Actor
-from portal.services.demo import demo_package_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

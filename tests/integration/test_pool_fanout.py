@@ -16,10 +16,10 @@ import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from deviceupdate_devtools.demo import demo_package_make
 from portal.choices import ReplicaState
 from portal.models import Pool, Server, ServerFile, Site, UpdateFile
 from portal.services.audit import Actor
-from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.replication import server_verified_folders
 from portal.tasks import server_check_store_task

@@ -14,13 +14,13 @@ import pytest
 from django.conf import settings
 from pytest_django.live_server_helper import LiveServer
 
+from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary, models_named
 from phones.recorder import recorder
 from phones.tasks import rollouts_observe_task
 from portal.choices import ReplicaState, RolloutState, RuleAction
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
-from portal.services.demo import demo_package_make
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan, rollout_restore
 from portal.services.rules import rules_apply

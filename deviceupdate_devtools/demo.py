@@ -1,5 +1,8 @@
 """A demo package for first runs: real, signed, and trusted by a demo CA of this install.
 
+The tooling calls the app here (``publisher_add``, audited like any other change); the
+app never imports the tooling for the demo.
+
 The demo CA and publisher keys live under ``$DEVICEUPDATE_DATA_DIR/demo`` (mode 0600),
 so running it again signs with the same CA; the CA is added to the trusted publishers
 once, audited like any other.

@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deviceupdate_devtools.demo import demo_package_make
 from portal.identifiers import normalise_version
 from portal.services.audit import Actor
-from portal.services.demo import demo_package_make
 
 
 class Command(BaseCommand):
