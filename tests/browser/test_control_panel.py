@@ -5,7 +5,6 @@ read-only view, and a refused action that changes nothing."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,18 +13,17 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 
-from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule, Pool, Site, TestDevice
 from portal.services.audit import Actor
 from portal.services.rules import rule_approve, rule_set_pending
+from tests.factories import CX600
+from tests.factories import RULE_A as RULE_ID
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 RULES = "/admin/portal/deviceupdaterule/"
 TEST_DEVICES = "/admin/portal/testdevice/"
 AUDIT_TRAIL = "/admin/portal/auditentry/"
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 FIRST = "4.0.7577.4387"
 SECOND = "4.0.7577.5000"
 # Packages come in from the command line; its actor is told apart from the signed-in user.

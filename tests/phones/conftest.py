@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,15 +21,10 @@ from portal.models import (
     UpdateFile,
     UpdateVersion,
 )
+from tests.factories import CX600_DEVICE, RuleFactory
+from tests.factories import RULE_A as RULE_ID
 
-CLASS = {
-    "device_type": "UCPhone",
-    "brand": "Polycom",
-    "model": "CX600",
-    "revision": "Rev-1",
-    "locale": "ENU",
-}
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
+CLASS = CX600_DEVICE  # the rule fixture's device class, as a phone reports it
 
 
 @pytest.fixture(autouse=True)
@@ -98,12 +92,10 @@ def rule(pool: Pool, server: Server) -> DeviceUpdateRule:
     stored and verified on this server."""
     for version in ("4.0.7577.4363", "4.0.7577.4387", "4.0.7577.5000"):
         stored_version(version, verified_on=server)
-    return DeviceUpdateRule.objects.create(
+    return RuleFactory(
         pool=pool,
         rule_id=RULE_ID,
-        update_type="CPE",
         pending_version="4.0.7577.5000",
         approved_version="4.0.7577.4387",
         restore_version="4.0.7577.4363",
-        **CLASS,
     )

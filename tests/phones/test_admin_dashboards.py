@@ -32,6 +32,9 @@ from portal.models import DeviceUpdateRule, Pool, Rollout, Server, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from tests.factories import RULE_A as CX600_RULE
+from tests.factories import RULE_B as CX700_RULE
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +43,6 @@ INDEX = "/admin/"
 ONE, TWO = "1.0", "2.0"
 NOON = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 SETUP = Actor.system("tests")
-CX600_RULE = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-CX700_RULE = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 
 
 # --- rows ---------------------------------------------------------------------------
@@ -80,21 +81,14 @@ def phone(
     state: str = DeviceState.UP_TO_DATE,
 ) -> Device:
     mac = f"0004F2{number:06X}"
-    return Device.objects.create(
+    return DeviceFactory(
         identity=f"MAC:{mac}",
         mac=mac,
         serial=f"SN{number}",
-        device_type="UCPhone",
-        brand="Polycom",
         model=model,
-        revision="Rev-1",
-        locale="ENU",
         installed={"CPE": ONE} if installed is None else installed,
         state=state,
         first_seen=NOON,
-        last_seen=NOON,
-        last_channel="internal",
-        last_server="fe01.example.org",
     )
 
 

@@ -10,8 +10,7 @@ import uuid
 import pytest
 
 from portal.choices import IdentifierType, RolloutState
-from portal.device_class import RuleClass
-from portal.models import DeviceGroup, DeviceGroupMember, DeviceUpdateRule, Pool, Rollout, Site
+from portal.models import DeviceGroup, DeviceGroupMember, DeviceUpdateRule, Rollout, Site
 from portal.selectors import GoverningRollout, rollouts_governing
 from portal.services.audit import Actor
 from portal.services.rollouts import (
@@ -26,12 +25,11 @@ from portal.services.rollouts import (
 )
 from portal.services.rules import rule_reset, rule_set_pending
 from portal.waves import Reach, WaveTargets
+from tests.factories import CX600, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 A, P, Y = "4.0.7577.4387", "4.0.7577.5000", "4.0.7577.6000"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 NOBODY: frozenset[str] = frozenset()
@@ -40,12 +38,9 @@ NOWHERE: frozenset[int] = frozenset()
 
 @pytest.fixture
 def rule() -> DeviceUpdateRule:
-    return DeviceUpdateRule.objects.create(
-        pool=Pool.objects.get(),
-        rule_id=RULE_ID,
+    return RuleFactory(
         pending_version=P,
         approved_version=A,
-        **vars(CX600),
     )
 
 

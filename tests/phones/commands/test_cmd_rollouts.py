@@ -14,15 +14,15 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
-from phones.choices import Channel, DeviceState, ObservedState
+from phones.choices import ObservedState
 from phones.models import Device, DeviceOutcome
 from phones.services.rollout_watch import LOCK_KEY
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, RolloutWave, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -305,13 +305,12 @@ def test_list_of_an_unknown_rule_is_refused(identity: str) -> None:
 
 
 def phone(identity: str, *, installed: str, server: str) -> Device:
-    now = timezone.now()
-    return Device.objects.create(
-        identity=identity, mac=identity.removeprefix("MAC:"), device_type="UCPhone",
-        brand="Polycom", model="CX600", revision="Rev-1", locale="ENU",
-        installed={"CPE": installed}, state=DeviceState.UP_TO_DATE, first_seen=now,
-        last_seen=now, last_channel=Channel.INTERNAL, last_server=server,
-    )  # fmt: skip
+    return DeviceFactory(
+        identity=identity,
+        mac=identity.removeprefix("MAC:"),
+        installed={"CPE": installed},
+        last_server=server,
+    )
 
 
 @pytest.fixture

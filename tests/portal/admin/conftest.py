@@ -11,11 +11,7 @@ from django.contrib.messages import get_messages
 
 from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Site
-
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-CX700 = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
-RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
+from tests.factories import CX600, RULE_A, RuleFactory
 
 
 @pytest.fixture
@@ -43,14 +39,14 @@ def make_rule(pool01: Pool) -> MakeRule:
         device_class: RuleClass = CX600,
         rule_id: uuid.UUID = RULE_A,
     ) -> DeviceUpdateRule:
-        return DeviceUpdateRule.objects.create(
+        return RuleFactory(
             pool=pool01,
             rule_id=rule_id,
             pending_version=pending,
             approved_version=approved,
             restore_version=restore,
             restored=restored,
-            **vars(device_class),
+            device_class=device_class,
         )
 
     return make

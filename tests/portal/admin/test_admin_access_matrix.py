@@ -22,7 +22,7 @@ from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
 from portal.services.testdevices import testdevice_create
-from tests.portal.admin.conftest import CX700, RULE_B
+from tests.factories import CX700, RULE_B
 
 pytestmark = pytest.mark.django_db
 

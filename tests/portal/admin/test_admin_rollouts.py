@@ -20,7 +20,7 @@ from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
-from tests.portal.admin.conftest import CX700, RULE_B
+from tests.factories import CX700, RULE_B
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,6 @@ restore / remove, each confirmed on a page that says what will reach phones."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule
+from tests.factories import CX700
+from tests.factories import RULE_B as CX700_RULE_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,6 @@ Messages = Callable[[Any], list[tuple[str, str]]]
 PENDING_APPROVED = ("4.0.2", "4.0.1", "4.0.0", False)
 APPROVED = ("", "4.0.1", "4.0.0", False)
 PENDING_ONLY = ("4.0.2", "", "", False)
-CX700 = RuleClass("UCPhone", "Polycom", "CX700", "Rev-1", "ENU", "CPE")
-CX700_RULE_ID = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 
 
 def rule_in(

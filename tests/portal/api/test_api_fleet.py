@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from portal.device_class import RuleClass
 from portal.models import (
     AuditEntry,
     DeviceControl,
@@ -30,14 +29,12 @@ from portal.services.fleet import (
     maintenance_window_create,
 )
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from tests.factories import AASTRA, RULE_A, RULE_B
 
 pytestmark = pytest.mark.django_db
 
-RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 IDENTITY = f"service:WebServer:pool01.example.org/{RULE_A}"
 IDENTITY_B = f"service:WebServer:pool01.example.org/{RULE_B}"
-AASTRA = RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
 SETUP = Actor.system("setup")
 
 

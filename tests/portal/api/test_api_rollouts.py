@@ -9,12 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from phones.choices import Channel, DeviceState, ObservedState
+from phones.choices import ObservedState
 from phones.models import Device, DeviceOutcome
-from portal.device_class import RuleClass
 from portal.models import (
     AuditEntry,
     DeviceUpdateRule,
@@ -27,13 +25,11 @@ from portal.models import (
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from tests.factories import AASTRA, RULE_A, RULE_B, DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
-RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 IDENTITY = f"service:WebServer:pool01.example.org/{RULE_A}"
-AASTRA = RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
 SETUP = Actor.system("setup")
 PLAN = {"rule": IDENTITY, "waves": [5, "25", "site:redmond", "group:PILOT", 100]}
 
@@ -473,12 +469,9 @@ def test_a_reason_longer_than_400_characters_is_refused(
 
 
 def phone(identity: str, *, installed: str) -> Device:
-    now = timezone.now()
-    return Device.objects.create(
-        identity=identity, mac=identity.removeprefix("MAC:"), device_type="UCPhone",
-        brand="polycom", model="cx600", revision="Rev-1", locale="ENU",
-        installed={"CPE": installed}, state=DeviceState.UP_TO_DATE, first_seen=now,
-        last_seen=now, last_channel=Channel.INTERNAL, last_server="web01.example.org",
+    return DeviceFactory(
+        identity=identity, mac=identity.removeprefix("MAC:"), brand="polycom", model="cx600",
+        installed={"CPE": installed}, last_server="web01.example.org",
     )  # fmt: skip
 
 

@@ -9,17 +9,13 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from portal.device_class import RuleClass
 from portal.models import AuditEntry, DeviceUpdateRule, Pool
 from portal.services.audit import Actor
 from portal.services.rules import rule_set_pending
+from tests.factories import AASTRA, CX600, RULE_A, RULE_B
 
 pytestmark = pytest.mark.django_db
 
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-AASTRA = RuleClass("UCPhone", "Aastra", "6725ip", "Rev-2", "DEU", "Firmware")
-RULE_A = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-RULE_B = uuid.UUID("7f3c1d2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f")
 IDENTITY_A = f"service:WebServer:pool01.example.org/{RULE_A}"
 IDENTITY_B = f"service:WebServer:pool01.example.org/{RULE_B}"
 

@@ -21,7 +21,6 @@ from portal.models import (
     DeviceGroupMember,
     DeviceUpdateRule,
     MaintenanceWindow,
-    Pool,
     Rollout,
     RolloutWave,
     Site,
@@ -47,29 +46,21 @@ from portal.services.rollouts import (
     rollout_pause,
     rollout_plan,
 )
+from tests.factories import CX600, RuleFactory
+from tests.factories import RULE_A as RULE_ID
 
 pytestmark = pytest.mark.django_db
 
 Capture = Callable[..., AbstractContextManager[Any]]
 ACTOR = Actor.system("tests")
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
-CLASS = {
-    "device_type": "UCPhone",
-    "brand": "Polycom",
-    "model": "CX600",
-    "revision": "Rev-1",
-    "locale": "ENU",
-    "update_type": "CPE",
-}
+CLASS = vars(CX600)
 R, A, P = "4.0.7577.4363", "4.0.7577.4387", "4.0.7577.5000"
 MAC = "MAC:0004F2112233"
 
 
 def make_rule(rule_id: uuid.UUID = RULE_ID, **overrides: str) -> DeviceUpdateRule:
-    values = {**CLASS, "pending_version": P, "approved_version": A, "restore_version": R}
-    return DeviceUpdateRule.objects.create(
-        pool=Pool.objects.get(), rule_id=rule_id, **{**values, **overrides}
-    )
+    values = {"pending_version": P, "approved_version": A, "restore_version": R}
+    return RuleFactory(rule_id=rule_id, **{**values, **overrides})
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -18,13 +17,11 @@ from django.core.mail.message import EmailMessage
 from pytest_django.fixtures import Settings
 
 from portal.choices import RolloutState
-from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.models import (
     AuditEntry,
     DeviceGroup,
     DeviceUpdateRule,
-    Pool,
     Rollout,
     RolloutWave,
     Site,
@@ -56,13 +53,13 @@ from portal.services.rules import (
     rule_restore,
     rule_set_pending,
 )
+from tests.factories import CX600, RuleFactory
+from tests.factories import RULE_A as RULE_ID
 
 pytestmark = pytest.mark.django_db
 
 Capture = Callable[..., AbstractContextManager[Any]]
 ACTOR = Actor.system("tests")
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 R, A, P = "4.0.7577.4363", "4.0.7577.4387", "4.0.7577.5000"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # the plan
 T1 = T0 + dt.timedelta(hours=5)  # the setup's last transition
@@ -80,13 +77,10 @@ def notify(settings: Settings) -> None:
 @pytest.fixture
 def rule() -> DeviceUpdateRule:
     """Pending P, approved A, restore R."""
-    return DeviceUpdateRule.objects.create(
-        pool=Pool.objects.get(),
-        rule_id=RULE_ID,
+    return RuleFactory(
         pending_version=P,
         approved_version=A,
         restore_version=R,
-        **vars(CX600),
     )
 
 

@@ -21,12 +21,12 @@ from portal.services.rules import (
     rule_set_pending,
     rules_apply,
 )
+from tests.factories import CX600, RuleFactory
+from tests.factories import RULE_A as RULE_ID
 
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("tests")
-CX600 = RuleClass("UCPhone", "Polycom", "CX600", "Rev-1", "ENU", "CPE")
-RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 
 # (P, A, R, restored) of every state a rule can be in.
 STATES: dict[str, tuple[str, str, str, bool]] = {
@@ -41,14 +41,11 @@ STATES: dict[str, tuple[str, str, str, bool]] = {
 
 def make_rule(state: str) -> DeviceUpdateRule:
     pending, approved, restore, restored = STATES[state]
-    return DeviceUpdateRule.objects.create(
-        pool=Pool.objects.get(),
-        rule_id=RULE_ID,
+    return RuleFactory(
         pending_version=pending,
         approved_version=approved,
         restore_version=restore,
         restored=restored,
-        **vars(CX600),
     )
 
 

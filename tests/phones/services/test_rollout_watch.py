@@ -29,8 +29,15 @@ from portal.services.rollouts import (
     rollout_resume,
 )
 from portal.waves import bucket
-from tests.phones.conftest import RULE_ID
-from tests.phones.test_outcomes import ADMIN, START, Clock, SimPhone, check_in, frozen_clock
+from tests.factories import RULE_A as RULE_ID
+from tests.phones.services.test_outcomes import (
+    ADMIN,
+    START,
+    Clock,
+    SimPhone,
+    check_in,
+    frozen_clock,
+)
 
 A, P = "4.0.7577.4387", "4.0.7577.5000"
 PHONES = 40
