@@ -92,7 +92,7 @@ def rule(pool: Pool, server: Server) -> DeviceUpdateRule:
     stored and verified on this server."""
     for version in ("4.0.7577.4363", "4.0.7577.4387", "4.0.7577.5000"):
         stored_version(version, verified_on=server)
-    return RuleFactory(
+    return RuleFactory.create(
         pool=pool,
         rule_id=RULE_ID,
         pending_version="4.0.7577.5000",

@@ -81,7 +81,7 @@ def phone(
     state: str = DeviceState.UP_TO_DATE,
 ) -> Device:
     mac = f"0004F2{number:06X}"
-    return DeviceFactory(
+    return DeviceFactory.create(
         identity=f"MAC:{mac}",
         mac=mac,
         serial=f"SN{number}",

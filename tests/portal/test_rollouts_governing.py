@@ -38,7 +38,7 @@ NOWHERE: frozenset[int] = frozenset()
 
 @pytest.fixture
 def rule() -> DeviceUpdateRule:
-    return RuleFactory(
+    return RuleFactory.create(
         pending_version=P,
         approved_version=A,
     )

@@ -305,7 +305,7 @@ def test_list_of_an_unknown_rule_is_refused(identity: str) -> None:
 
 
 def phone(identity: str, *, installed: str, server: str) -> Device:
-    return DeviceFactory(
+    return DeviceFactory.create(
         identity=identity,
         mac=identity.removeprefix("MAC:"),
         installed={"CPE": installed},

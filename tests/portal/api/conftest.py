@@ -64,7 +64,7 @@ def make_rule(pool01: Pool) -> MakeRule:
         device_class: RuleClass = CX600,
         rule_id: uuid.UUID = RULE_A,
     ) -> DeviceUpdateRule:
-        return RuleFactory(
+        return RuleFactory.create(
             pool=pool01,
             rule_id=rule_id,
             pending_version=pending,

@@ -469,7 +469,7 @@ def test_a_reason_longer_than_400_characters_is_refused(
 
 
 def phone(identity: str, *, installed: str) -> Device:
-    return DeviceFactory(
+    return DeviceFactory.create(
         identity=identity, mac=identity.removeprefix("MAC:"), brand="polycom", model="cx600",
         installed={"CPE": installed}, last_server="web01.example.org",
     )  # fmt: skip

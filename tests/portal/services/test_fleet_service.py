@@ -60,7 +60,7 @@ MAC = "MAC:0004F2112233"
 
 def make_rule(rule_id: uuid.UUID = RULE_ID, **overrides: str) -> DeviceUpdateRule:
     values = {"pending_version": P, "approved_version": A, "restore_version": R}
-    return RuleFactory(rule_id=rule_id, **{**values, **overrides})
+    return RuleFactory.create(rule_id=rule_id, **{**values, **overrides})
 
 
 @pytest.fixture

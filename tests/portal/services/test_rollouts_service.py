@@ -77,7 +77,7 @@ def notify(settings: Settings) -> None:
 @pytest.fixture
 def rule() -> DeviceUpdateRule:
     """Pending P, approved A, restore R."""
-    return RuleFactory(
+    return RuleFactory.create(
         pending_version=P,
         approved_version=A,
         restore_version=R,

@@ -41,7 +41,7 @@ STATES: dict[str, tuple[str, str, str, bool]] = {
 
 def make_rule(state: str) -> DeviceUpdateRule:
     pending, approved, restore, restored = STATES[state]
-    return RuleFactory(
+    return RuleFactory.create(
         pending_version=pending,
         approved_version=approved,
         restore_version=restore,
