@@ -16,13 +16,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import dj_database_url
 import django_stubs_ext
 from kombu import Exchange, Queue
 
 from deviceupdate.brokers import filesystem_transport_options
+from deviceupdate.databases import database_config
 from deviceupdate.directory import DirectoryConfig
 from deviceupdate.env import ConfigError, Env
+from deviceupdate.logging_config import logging_config
 from deviceupdate.topology_names import normalise_fqdn, server_queue_name
 
 # Lets generic admin and queryset classes be subscripted at run time, as typed.
@@ -147,25 +148,9 @@ if _database_url is None:
         raise ConfigError("DATABASE_URL", "is required when DEVICEUPDATE_ENV=production")
     _database_url = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 DATABASE_URL: str = _database_url
-try:
-    # Persistent connections in production; elsewhere every request closes its own, so
-    # no thread (a test's live server, a dev server) leaves a session open behind it.
-    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60 if PRODUCTION else 0)
-except (ValueError, KeyError) as error:
-    raise ConfigError("DATABASE_URL", f"cannot be parsed ({error})") from None
-if _database["ENGINE"] == "django.db.backends.sqlite3":
-    _database["OPTIONS"] = {
-        # WAL lets the web server read while a worker writes; IMMEDIATE takes the write
-        # lock up front so concurrent writers wait (timeout) instead of failing.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-    # A file, not memory, so that worker processes started by tests share it.
-    _database["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
-else:
-    _database["CONN_HEALTH_CHECKS"] = True
-DATABASES: dict[str, Any] = {"default": _database}
+DATABASES: dict[str, Any] = {
+    "default": database_config(DATABASE_URL, production=PRODUCTION, data_dir=DATA_DIR)
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (shared by every process of this server) ---------------------------------
@@ -449,8 +434,6 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)
-# Phones inside the firewall speak plain HTTP (BaseURL is http://), so their endpoints,
-# the internal downloads and the health probe are never redirected to HTTPS.
 # Only the control panel and the API are redirected: phones inside the firewall speak
 # plain HTTP (BaseURL is http://), so their update checks, log uploads and downloads, the
 # static files and the health probe are never redirected to HTTPS.
@@ -507,26 +490,4 @@ USE_TZ = True
 
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # An expected refusal (a 403, an unknown Host) is its one line, not a traceback.
-    "filters": {"refusals": {"()": "deviceupdate.log_filters.RefusalsWithoutTraceback"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["refusals"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # axes writes three INFO lines for every failed sign-in (a phone's too); its
-        # warnings (each counted failure, each lockout) are what an operator needs.
-        "axes": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
-        # django-auth-ldap writes two INFO lines for every directory sign-in; its
-        # warnings (an LDAP error, a missing attribute) are what an operator needs.
-        "django_auth_ldap": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
-    },
-}
+LOGGING = logging_config(LOG_LEVEL)
