@@ -327,10 +327,15 @@ class DeliveryOutcome:
 
 
 def _describe(error: Exception) -> str:
-    """One line for a failed attempt (urllib3 prefixes its own with an object's repr)."""
-    if isinstance(error, urllib3.exceptions.TimeoutError):
+    """One line for a failed attempt (the URL is in the webhook, not repeated here)."""
+    # NewConnectionError is a TimeoutError too (urllib3 keeps it so for compatibility).
+    timeout = isinstance(error, urllib3.exceptions.TimeoutError)
+    if timeout and not isinstance(error, urllib3.exceptions.NewConnectionError):
         return f"no answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s"
-    text = str(error).split(">: ", 1)[-1] or type(error).__name__
+    text = str(error)
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        text = text.partition("): ")[2] or text  # drop "HTTPConnection(host=..., port=...)"
+    text = text or type(error).__name__
     return " ".join(text.split())[:400]
 
 
