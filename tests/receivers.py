@@ -39,7 +39,9 @@ class WebhookReceiver:
         expected = hmac.new(
             self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
         ).hexdigest()
-        return hmac.compare_digest(headers.get("X-DeviceUpdate-Signature", ""), f"sha256={expected}")
+        return hmac.compare_digest(
+            headers.get("X-DeviceUpdate-Signature", ""), f"sha256={expected}"
+        )
 
 
 @contextmanager
@@ -136,4 +138,3 @@ def _serving(server: socketserver.BaseServer) -> Iterator[None]:
         server.shutdown()
         server.server_close()
         thread.join(10)
-

@@ -138,7 +138,9 @@ def test_try_again_later_is_retried(status: int, countdowns: list[int]) -> None:
 
 def test_a_refused_connection_is_recorded_and_retried(countdowns: list[int]) -> None:
     webhook = registered(f"http://127.0.0.1:{free_port()}/hook")
-    assert deliver(webhook) == "Failed to establish a new connection: [Errno 111] Connection refused"
+    assert (
+        deliver(webhook) == "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
     assert attempts(webhook) == [
         (n, None, "Failed to establish a new connection: [Errno 111] Connection refused")
         for n in (1, 2, 3)
