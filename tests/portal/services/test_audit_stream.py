@@ -106,13 +106,17 @@ def test_a_rolled_back_change_is_not_streamed(
 ) -> None:
     settings.AUDIT_SINK = "file"
     settings.AUDIT_FILE = tmp_path / "audit.jsonl"
+
+    def refused_after_the_audit() -> None:
+        with transaction.atomic():
+            signin_lockout_record(username="mallory", address="192.0.2.7", failures=5)
+            raise RuntimeError("refused")
+
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError, match="^refused$"),
-        transaction.atomic(),
     ):
-        signin_lockout_record(username="mallory", address="192.0.2.7", failures=5)
-        raise RuntimeError("refused")
+        refused_after_the_audit()
     assert callbacks == []
     assert not (tmp_path / "audit.jsonl").exists()
 
