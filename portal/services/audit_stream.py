@@ -2,7 +2,8 @@
 a SIEM reads (``DEVICEUPDATE_AUDIT_SINK``: syslog, a file, or none).
 
 A sink that fails never fails the audited change: the change is committed before the
-line is written; the failure is counted, and logged once until the sink works again.
+line is written; the failure is counted, and logged once until the sink works again
+(tried again 30 s after a failure; the lines meanwhile are counted as lost).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,14 +28,19 @@ logger = logging.getLogger(__name__)
 APP_NAME = "deviceupdate"
 MSGID = "audit"
 SEND_TIMEOUT_SECONDS = 5.0
+# After a failure the sink is not tried again for this long (those lines are counted as
+# lost): a receiver that does not answer must not hold every audited change for the
+# send timeout, row after row.
+RETRY_AFTER_SECONDS = 30.0
 
 _lock = threading.Lock()
-_state = {"failures": 0, "failing": False}
+_state: dict[str, Any] = {"failures": 0, "failing": False, "retry_at": 0.0}
 
 
 def audit_stream_failures() -> int:
     """How many audit lines this process could not write to the sink."""
-    return _state["failures"]
+    failures: int = _state["failures"]
+    return failures
 
 
 def audit_line(entry: AuditEntry) -> str:
@@ -79,6 +86,10 @@ def _append(path: Path, line: str) -> None:
 def audit_stream_write(*, entry: AuditEntry) -> bool:
     """Write one committed row to the configured sink; False (counted) if it failed."""
     sink = settings.AUDIT_SINK
+    if _state["failing"] and time.monotonic() < _state["retry_at"]:
+        with _lock:
+            _state["failures"] += 1
+        return False
     try:
         if sink == "syslog":
             syslog_send(
@@ -94,6 +105,7 @@ def audit_stream_write(*, entry: AuditEntry) -> bool:
             _state["failures"] += 1
             first = not _state["failing"]
             _state["failing"] = True
+            _state["retry_at"] = time.monotonic() + RETRY_AFTER_SECONDS
         if first:
             logger.error(
                 "the audit stream (%s) failed, lines are being lost until it works again: %s",

@@ -31,9 +31,9 @@ FQDN = "fe01.example.org"
 def stream(settings: Settings) -> Iterator[None]:
     settings.SERVER_FQDN = FQDN
     settings.AUDIT_SYSLOG_FACILITY = "local0"
-    audit_stream._state.update(failures=0, failing=False)
+    audit_stream._state.update(failures=0, failing=False, retry_at=0.0)
     yield
-    audit_stream._state.update(failures=0, failing=False)
+    audit_stream._state.update(failures=0, failing=False, retry_at=0.0)
 
 
 def lock_out(capture: Capture, username: str = "mallory") -> AuditEntry:
@@ -132,7 +132,7 @@ def test_no_sink_by_default_queues_nothing(
     assert AuditEntry.objects.count() == 1
 
 
-def test_a_failing_sink_keeps_the_change_counts_and_logs_once(
+def test_a_failing_sink_keeps_the_change_counts_and_logs_once_and_pauses(
     settings: Settings, django_capture_on_commit_callbacks: Capture, caplog: Any
 ) -> None:
     settings.AUDIT_SINK = "syslog"
@@ -147,13 +147,19 @@ def test_a_failing_sink_keeps_the_change_counts_and_logs_once(
         "the audit stream (syslog) failed, lines are being lost until it works again: "
         "[Errno 111] Connection refused"
     ]
-    # It works again: said once, and the count stays.
+    # It works again, but is not tried until the pause after the failure is over.
     with tcp_syslog_receiver() as receiver, caplog.at_level(logging.WARNING):
         settings.AUDIT_SYSLOG_ADDRESS = receiver.address
         lock_out(django_capture_on_commit_callbacks, username="trent")
+        assert audit_stream.audit_stream_failures() == 3
+        audit_stream._state["retry_at"] = 0.0  # the pause is over
+        trudy = lock_out(django_capture_on_commit_callbacks, username="trudy")
         wait_until(lambda: len(receiver.messages) == 1, "one syslog frame")
+    assert receiver.messages[0].endswith(
+        f'"id":{trudy.pk},"object":"trudy","object_id":"None","object_type":"auth.user"}}'.encode()
+    )
     assert caplog.records[-1].getMessage() == "the audit stream (syslog) works again"
-    assert audit_stream.audit_stream_failures() == 2
+    assert audit_stream.audit_stream_failures() == 3
 
 
 @pytest.mark.parametrize(
