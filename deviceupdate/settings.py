@@ -23,6 +23,7 @@ from kombu import Exchange, Queue
 from deviceupdate.brokers import filesystem_transport_options
 from deviceupdate.directory import DirectoryConfig
 from deviceupdate.env import ConfigError, Env
+from deviceupdate.syslog import FACILITIES, parse_host_port
 from deviceupdate.topology_names import normalise_fqdn, server_queue_name
 
 # Lets generic admin and queryset classes be subscripted at run time, as typed.
@@ -393,6 +394,36 @@ READINESS_HEARTBEAT_MAX_AGE = env.integer(
     minimum=10,
     maximum=86400,
 )
+# --- Webhooks and the audit stream ------------------------------------------------
+# Outbound webhooks (portal.services.webhooks): each attempt waits this long for an
+# answer; a connection error, a timeout, a 5xx, 408 or 429 is retried after
+# BACKOFF * 2**(attempt - 1) seconds (at most BACKOFF_MAX), up to MAX_ATTEMPTS in all.
+WEBHOOK_TIMEOUT_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120
+)
+WEBHOOK_MAX_ATTEMPTS = env.integer("DEVICEUPDATE_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+WEBHOOK_BACKOFF_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_BACKOFF_SECONDS", 30, minimum=0, maximum=3600
+)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_BACKOFF_MAX_SECONDS", 3600, minimum=0, maximum=86400
+)
+# Every audit-trail row is also written, after commit, as one JSON line to this sink:
+# none, syslog (RFC 5424 to DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS over UDP or TCP) or file.
+AUDIT_SINK = env.choice("DEVICEUPDATE_AUDIT_SINK", "none", ("none", "syslog", "file"))
+AUDIT_SYSLOG_PROTOCOL = env.choice("DEVICEUPDATE_AUDIT_SYSLOG_PROTOCOL", "udp", ("udp", "tcp"))
+AUDIT_SYSLOG_FACILITY = env.choice(
+    "DEVICEUPDATE_AUDIT_SYSLOG_FACILITY",
+    "local0",
+    tuple(FACILITIES),
+)
+try:
+    AUDIT_SYSLOG_ADDRESS = parse_host_port(
+        env.string("DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS", "127.0.0.1:514")
+    )
+except ValueError as error:
+    raise ConfigError("DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS", str(error)) from None
+AUDIT_FILE = env.path("DEVICEUPDATE_AUDIT_FILE", LOG_DIR / "audit.jsonl", base=BASE_DIR)
 
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,6 +11,7 @@ from portal.admin import (
     rules,
     testdevices,
     topology,
+    webhooks,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "rules",
     "testdevices",
     "topology",
+    "webhooks",
 ]

@@ -16,6 +16,7 @@ from portal.models.rollouts import (
 from portal.models.rules import DeviceUpdateRule
 from portal.models.testdevices import TestDevice
 from portal.models.topology import Pool, Server, Site
+from portal.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "AuditEntry",
@@ -36,4 +37,6 @@ __all__ = [
     "TrustedPublisher",
     "UpdateFile",
     "UpdateVersion",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue, enqueue_now
-from portal.choices import ImportStatus, UpdateFileRole
+from portal.choices import ImportStatus, UpdateFileRole, WebhookEvent
 from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.identifiers import parse_version
@@ -52,6 +52,7 @@ from portal.packaging.inspection import (
 from portal.services.audit import Actor, audit_record
 from portal.services.replication import replication_queue
 from portal.services.rules import rule_set_pending
+from portal.services.webhooks import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +223,24 @@ def _finish(job: ImportJob, *, status: ImportStatus, error: str = "") -> None:
         step="done" if status == ImportStatus.SUCCEEDED else "refused",
         finished_at=timezone.now(),
     )
+    webhook_event_emit(event=IMPORT_EVENTS[status], payload=import_event_data(job, error=error))
+
+
+IMPORT_EVENTS = {
+    ImportStatus.SUCCEEDED: WebhookEvent.IMPORT_SUCCEEDED,
+    ImportStatus.FAILED: WebhookEvent.IMPORT_REFUSED,
+}
+
+
+def import_event_data(job: ImportJob, *, error: str) -> dict[str, Any]:
+    """What a webhook is told of a finished import (its updates are in the API)."""
+    return {
+        "import": job.pk,
+        "package": job.package_name,
+        "package_sha256": job.package_sha256,
+        "actor": job.actor_name,
+        "error": error or None,
+    }
 
 
 def _undo(stored: list[str]) -> None:
