@@ -223,7 +223,8 @@ CELERY_TASK_QUEUES: tuple[Queue, ...] = (
 CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
+    # Every minute: an import whose worker died is failed within its lease plus a minute.
+    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 60},
     "device-logs-retention": {
         "task": "phones.tasks.device_logs_retention_task",
         "schedule": 3600,
@@ -289,6 +290,20 @@ IMPORT_MAX_PACKAGE_SIZE = env.integer(
     "DEVICEUPDATE_MAX_PACKAGE_SIZE", 4 * 1024**3, minimum=1024, maximum=64 * 1024**3
 )
 IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
+# A running import renews its job's lease every IMPORT_LEASE_RENEW_SECONDS; once the
+# lease has run out (IMPORT_LEASE_SECONDS after the last renewal) its worker is taken
+# for dead and beat's recovery fails the job and removes what it left.
+IMPORT_LEASE_RENEW_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS", 30, minimum=1, maximum=3600
+)
+IMPORT_LEASE_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_SECONDS", 150, minimum=3, maximum=86400
+)
+if IMPORT_LEASE_SECONDS < 3 * IMPORT_LEASE_RENEW_SECONDS:
+    raise ConfigError(
+        "DEVICEUPDATE_IMPORT_LEASE_SECONDS",
+        "must be at least three times DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS",
+    )
 
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)

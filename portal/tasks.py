@@ -46,9 +46,11 @@ def package_import_task(*, job_id: int) -> str | None:
 
 @shared_task
 def imports_recover_task() -> dict[str, int]:
-    """Beat: fail imports whose worker died, requeue lost ones, sweep orphan files."""
+    """Beat: fail imports whose worker died (their lease ran out), requeue lost ones,
+    sweep orphan files."""
     from portal.services.imports import central_store_sweep_orphans, imports_recover
 
+    # For jobs without a lease (claimed before leases existed) and lost messages.
     stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     failed, requeued = imports_recover(stale_after=stale_after)
     swept = central_store_sweep_orphans(older_than=stale_after)
