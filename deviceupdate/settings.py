@@ -105,7 +105,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, plus a 503 in one line for a database that cannot be written.
+    "deviceupdate.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -319,6 +320,17 @@ DOWNLOAD_ACCESS_LOG = env.path(
 # Device logs phones upload, and the request handler's daily audit files, on this server.
 DEVICE_LOG_DIR = env.path(
     "DEVICEUPDATE_LOG_STORE_DIR", DATA_DIR / "DeviceUpdateLogs", base=BASE_DIR
+)
+
+# --- Health (/healthz) ------------------------------------------------------------
+# Free space each local store (central, this server's, device logs) must keep.
+HEALTH_MIN_FREE_BYTES = (
+    env.integer("DEVICEUPDATE_HEALTH_MIN_FREE_MB", 1024, minimum=0, maximum=10**9) * 1024**2
+)
+# Update checks and logs a web process may hold unwritten before it is unhealthy (the
+# recorder keeps what it could not write: a backlog this long means its writes fail).
+HEALTH_MAX_RECORDER_BACKLOG = env.integer(
+    "DEVICEUPDATE_HEALTH_MAX_RECORDER_BACKLOG", 50_000, minimum=1, maximum=10**9
 )
 
 # --- Phone endpoints --------------------------------------------------------------

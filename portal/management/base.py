@@ -1,7 +1,9 @@
 """What the portal's management commands share: actions as subcommands, ``--json``,
 and refusals as one ``error: ...`` line on stderr with exit status 1.
 
-A command lists its actions in ``add_actions`` and maps each to a handler in
+Every command of the service derives from ``ProjectCommand``: a database that cannot
+take writes is one ``error:`` line and exit status 1. A command lists its actions in
+``add_actions`` and maps each to a handler in
 ``handlers``; a handler calls one service or selector and prints the result with
 ``emit`` (text) or ``emit_json``. A ``DomainError`` from a service becomes the one-line
 refusal; nothing was changed, since services refuse before they write.
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
+from deviceupdate.database import database_error_line, database_unavailable
 from portal.errors import DomainError
 from portal.services.audit import Actor
 
@@ -76,7 +80,22 @@ def command_actor() -> Actor:
     return Actor.system(f"manage.py ({user})")
 
 
-class PortalCommand(BaseCommand):
+class ProjectCommand(BaseCommand):
+    """Base of every command of the service: a database that cannot be written (read-only,
+    disk full, gone) is one ``error: the database is not writable: ...`` line on stderr
+    and exit status 1, never a traceback."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError as error:
+            if not database_unavailable(error):
+                raise
+            self.stderr.write(f"error: {database_error_line(error)}")
+            raise SystemExit(1) from None
+
+
+class PortalCommand(ProjectCommand):
     """Base of commands of the form ``manage.py <command> <action> [options] [--json]``."""
 
     as_json: bool

@@ -8,17 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from portal.choices import ImportStatus
 from portal.errors import DomainError
-from portal.management.base import readable_file
+from portal.management.base import ProjectCommand, readable_file
 from portal.models import ImportJob, Pool
 from portal.services.audit import Actor
 from portal.services.imports import package_import_start
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Queue the import of a device update package (.cab) for the given pools (default: "
         "all). With --wait, wait for a worker to finish it and print the outcome; a refused "

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from portal.errors import DomainError
-from portal.management.base import readable_file
+from portal.management.base import ProjectCommand, readable_file
 from portal.services.imports import package_inspect
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Show what a device update package (.cab) or security catalog (.cat) holds and the "
         "verdict its import would reach against the trusted publishers, with the reason. "

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from deviceupdate.nginx import render_nginx_config
+from portal.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Print the nginx server block for this server, to include in nginx's http block."
 
     def add_arguments(self, parser: CommandParser) -> None:

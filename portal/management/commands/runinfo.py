@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from deviceupdate.runtime import describe_runtime
+from portal.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Print the database, broker and file store in use, and the service's URLs."
 
     def add_arguments(self, parser: CommandParser) -> None:
