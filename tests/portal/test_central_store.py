@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from portal.services.central_store import (
     StoreVerifyError,
@@ -69,3 +73,49 @@ def test_a_writers_temporary_files_are_discarded_and_no_one_elses(
     assert central_store_discard(owner="job-3") == [".incoming/job-3/a"]
     assert not mine.parent.exists()
     assert other.read_bytes() == b"part"
+
+
+@pytest.fixture
+def s3_bucket(settings: Any) -> Iterator[Any]:
+    """The central store on an S3-compatible bucket (moto's in-process S3)."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="central")
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": "central",
+                    "region_name": "us-east-1",
+                    "default_acl": "private",
+                    "file_overwrite": False,
+                },
+            },
+        }
+        yield client
+
+
+def _keys(client: Any) -> list[str]:
+    listing = client.list_objects_v2(Bucket="central")
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_on_s3_a_verified_object_is_copied_to_its_key_and_the_temporary_one_removed(
+    s3_bucket: Any, source: Path
+) -> None:
+    central_store_put(
+        source=source,
+        name=NAME,
+        size=len(DATA),
+        sha256=hashlib.sha256(DATA).hexdigest(),
+        owner="job-5",
+    )
+    assert _keys(s3_bucket) == [NAME]
+    assert s3_bucket.get_object(Bucket="central", Key=NAME)["Body"].read() == DATA
+
+
+def test_on_s3_a_copy_that_does_not_match_never_takes_its_key(s3_bucket: Any, source: Path) -> None:
+    with pytest.raises(StoreVerifyError):
+        central_store_put(source=source, name=NAME, size=len(DATA), sha256="0" * 64, owner="j")
+    assert _keys(s3_bucket) == []
