@@ -226,6 +226,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Every minute: an import whose worker died is failed within its lease plus a minute.
     "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 60},
+    "central-store-sweep": {"task": "portal.tasks.central_store_sweep_task", "schedule": 300},
     "device-logs-retention": {
         "task": "phones.tasks.device_logs_retention_task",
         "schedule": 3600,

@@ -24,6 +24,7 @@ from portal.services.imports import (
     package_import_run,
     package_import_start,
 )
+from portal.tasks import central_store_sweep_task, imports_recover_task
 
 pytestmark = pytest.mark.django_db
 
@@ -178,3 +179,16 @@ def test_temporary_files_no_running_import_owns_are_swept(
     os.utime(leftover, (old, old))
     assert central_store_sweep_orphans(older_than=HOUR) == [".incoming/job-999/0123abcd"]
     assert not leftover.exists()
+
+
+def test_beat_recovers_every_minute_and_sweeps_the_store_apart(
+    stores: dict[str, Path], db: None, settings: Any
+) -> None:
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["imports-recover"] == {
+        "task": "portal.tasks.imports_recover_task",
+        "schedule": 60,
+    }
+    assert schedule["central-store-sweep"]["task"] == "portal.tasks.central_store_sweep_task"
+    assert imports_recover_task() == {"failed": 0, "requeued": 0}
+    assert central_store_sweep_task() == 0
