@@ -66,9 +66,11 @@ def central_store_discard(*, owner: str) -> list[str]:
 
 def central_store_walk(storage: Storage, prefix: str) -> Iterator[str]:
     """Every file name under ``prefix`` in ``storage``."""
-    if not storage.exists(prefix):
+    # Not ``exists``: an object store has no folders, so it would say False for one.
+    try:
+        directories, files = storage.listdir(prefix)
+    except FileNotFoundError:
         return
-    directories, files = storage.listdir(prefix)
     for file_name in files:
         yield f"{prefix}/{file_name}"
     for directory in directories:

@@ -119,3 +119,15 @@ def test_on_s3_a_copy_that_does_not_match_never_takes_its_key(s3_bucket: Any, so
     with pytest.raises(StoreVerifyError):
         central_store_put(source=source, name=NAME, size=len(DATA), sha256="0" * 64, owner="j")
     assert _keys(s3_bucket) == []
+
+
+def test_on_s3_a_writers_temporary_objects_are_discarded_and_no_one_elses(
+    s3_bucket: Any,
+) -> None:
+    for key in (".incoming/job-6/a", ".incoming/job-6/sub/b", ".incoming/job-7/c"):
+        s3_bucket.put_object(Bucket="central", Key=key, Body=b"part")
+    assert sorted(central_store_discard(owner="job-6")) == [
+        ".incoming/job-6/a",
+        ".incoming/job-6/sub/b",
+    ]
+    assert _keys(s3_bucket) == [".incoming/job-7/c"]
