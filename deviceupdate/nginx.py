@@ -33,6 +33,8 @@ def render_nginx_config(
         "RETRY_AFTER": str(settings.DOWNLOAD_RETRY_AFTER),
         "PHONE_MAX_BODY": "2m",
         "UPLOAD_MAX_BODY": str(settings.IMPORT_MAX_PACKAGE_SIZE),
+        # Forms and JSON: Django itself refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE.
+        "PANEL_MAX_BODY": "8m",
         "PROXY_SNIPPET": str(DEPLOY_DIR / "deviceupdate-proxy.snippet"),
     }
     text = (DEPLOY_DIR / "deviceupdate.conf.template").read_text()

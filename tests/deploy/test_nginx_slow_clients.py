@@ -1,6 +1,7 @@
-"""Slow clients behind the shipped nginx: sixteen phones that send their bodies slowly
-(more than gunicorn has threads) cost the other phones nothing, since nginx reads each
-body whole before gunicorn sees it."""
+"""Slow clients behind the shipped nginx: sixteen clients that send their bodies slowly
+(more than gunicorn has threads), to the phone endpoint or to the control panel or the
+API, cost the phones nothing, since nginx reads each body whole before gunicorn sees
+it; only package uploads are passed on as they arrive."""
 
 from __future__ import annotations
 
@@ -150,12 +151,16 @@ http {{
         process.stderr.close()
 
 
-def test_the_phone_location_buffers_request_bodies() -> None:
+def _location(text: str, opening: str) -> str:
+    block = text[text.index(opening) :]
+    return block[: block.index("}")]
+
+
+def test_only_package_uploads_are_passed_on_unbuffered() -> None:
     text = render_nginx_config(
         listen="80", server_name="pool01.example.org", upstream="127.0.0.1:8000"
     )
-    phones = text[text.index("location /RequestHandler {") :]
-    phones = phones[: phones.index("}")]
+    phones = _location(text, "location /RequestHandler {")
     for directive in (
         "client_max_body_size 2m;",
         "client_body_buffer_size 64k;",
@@ -163,6 +168,18 @@ def test_the_phone_location_buffers_request_bodies() -> None:
         "proxy_request_buffering on;",
     ):
         assert f"\n        {directive}\n" in phones
+    panel = _location(text, "location / {")
+    for directive in (
+        "client_max_body_size 8m;",
+        "client_body_timeout 30s;",
+        "proxy_request_buffering on;",
+    ):
+        assert f"\n        {directive}\n" in panel
+    uploads = _location(
+        text, 'location ~ "^/(?:admin/portal/importjob/import/|api/v1/imports/)$" {'
+    )
+    assert "\n        proxy_request_buffering off;\n" in uploads
+    assert text.count("proxy_request_buffering off;") == 1
 
 
 def _requests_in_progress(status_port: int) -> int:
@@ -177,12 +194,13 @@ def _requests_in_progress(status_port: int) -> int:
     return int(text.split("Writing:")[1].split()[0]) - 1
 
 
+@pytest.mark.parametrize("slow_path", [URL, "/admin/login/", "/api/v1/rules/"])
 def test_update_checks_are_answered_while_sixteen_slow_bodies_are_held_open(
-    nginx: Nginx,
+    nginx: Nginx, slow_path: str
 ) -> None:
     port, status_port = nginx
     head = (
-        f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+        f"POST {slow_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
         f"Content-Length: {len(CHECK)}\r\n\r\n"
     ).encode()
     slow = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(SLOW_CLIENTS)]
@@ -206,13 +224,16 @@ def test_update_checks_are_answered_while_sixteen_slow_bodies_are_held_open(
             connection.setblocking(True)
         assert _requests_in_progress(status_port) == SLOW_CLIENTS
 
-        # Their bodies complete: each is answered as any other check.
+        # Their bodies complete: each is answered (a check as any other; the control
+        # panel's and the API's refuse an anonymous POST).
         for connection in slow:
             connection.sendall(CHECK[40:])
+        expected = {URL: b"200", "/admin/login/": b"403", "/api/v1/rules/": b"403"}[slow_path]
         for connection in slow:
             reply = _read_response(connection)
-            assert reply.startswith(b"HTTP/1.1 200 ")
-            assert reply.endswith(NOTHING)
+            assert reply.split(b" ", 2)[:2] == [b"HTTP/1.1", expected]
+            if slow_path == URL:
+                assert reply.endswith(NOTHING)
     finally:
         for connection in slow:
             connection.close()
