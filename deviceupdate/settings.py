@@ -110,7 +110,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, plus a 503 in one line for a database that cannot be written.
+    "deviceupdate.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -229,7 +230,9 @@ CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
-    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
+    # Every minute: an import whose worker died is failed within its lease plus a minute.
+    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 60},
+    "central-store-sweep": {"task": "portal.tasks.central_store_sweep_task", "schedule": 300},
     "device-logs-retention": {
         "task": "phones.tasks.device_logs_retention_task",
         "schedule": 3600,
@@ -295,6 +298,20 @@ IMPORT_MAX_PACKAGE_SIZE = env.integer(
     "DEVICEUPDATE_MAX_PACKAGE_SIZE", 4 * 1024**3, minimum=1024, maximum=64 * 1024**3
 )
 IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
+# A running import renews its job's lease every IMPORT_LEASE_RENEW_SECONDS; once the
+# lease has run out (IMPORT_LEASE_SECONDS after the last renewal) its worker is taken
+# for dead and beat's recovery fails the job and removes what it left.
+IMPORT_LEASE_RENEW_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS", 30, minimum=1, maximum=3600
+)
+IMPORT_LEASE_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_SECONDS", 150, minimum=3, maximum=86400
+)
+if IMPORT_LEASE_SECONDS < 3 * IMPORT_LEASE_RENEW_SECONDS:
+    raise ConfigError(
+        "DEVICEUPDATE_IMPORT_LEASE_SECONDS",
+        "must be at least three times DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS",
+    )
 
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
@@ -310,6 +327,17 @@ DOWNLOAD_ACCESS_LOG = env.path(
 # Device logs phones upload, and the request handler's daily audit files, on this server.
 DEVICE_LOG_DIR = env.path(
     "DEVICEUPDATE_LOG_STORE_DIR", DATA_DIR / "DeviceUpdateLogs", base=BASE_DIR
+)
+
+# --- Health (/healthz) ------------------------------------------------------------
+# Free space each local store (central, this server's, device logs) must keep.
+HEALTH_MIN_FREE_BYTES = (
+    env.integer("DEVICEUPDATE_HEALTH_MIN_FREE_MB", 1024, minimum=0, maximum=10**9) * 1024**2
+)
+# Update checks and logs a web process may hold unwritten before it is unhealthy (the
+# recorder keeps what it could not write: a backlog this long means its writes fail).
+HEALTH_MAX_RECORDER_BACKLOG = env.integer(
+    "DEVICEUPDATE_HEALTH_MAX_RECORDER_BACKLOG", 50_000, minimum=1, maximum=10**9
 )
 
 # --- Phone endpoints --------------------------------------------------------------

@@ -47,13 +47,24 @@ def package_import_task(*, job_id: int) -> str | None:
 
 @shared_task
 def imports_recover_task() -> dict[str, int]:
-    """Beat: fail imports whose worker died, requeue lost ones, sweep orphan files."""
-    from portal.services.imports import central_store_sweep_orphans, imports_recover
+    """Beat (every minute): fail imports whose worker died (their lease ran out),
+    requeue lost ones."""
+    from portal.services.imports import imports_recover
 
+    # For jobs without a lease (claimed before leases existed) and lost messages.
     stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     failed, requeued = imports_recover(stale_after=stale_after)
-    swept = central_store_sweep_orphans(older_than=stale_after)
-    return {"failed": failed, "requeued": requeued, "swept": len(swept)}
+    return {"failed": failed, "requeued": requeued}
+
+
+@shared_task
+def central_store_sweep_task() -> int:
+    """Beat: delete files of the central store no update records and no import is
+    writing (it lists the whole store, so it runs less often than the recovery)."""
+    from portal.services.imports import central_store_sweep_orphans
+
+    stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return len(central_store_sweep_orphans(older_than=stale_after))
 
 
 def this_server(server_fqdn: str) -> Server | None:
