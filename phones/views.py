@@ -22,6 +22,7 @@ from phones.choices import Channel, Outcome, PhoneError
 from phones.decision import offer_for_request, server_log_config
 from phones.errors import phone_error
 from phones.logs import log_upload_parse
+from phones.metrics import REQUEST_DURATION, log_upload_counted, update_check_counted
 from phones.protocol import (
     MAX_BODY,
     MAX_USER,
@@ -99,11 +100,15 @@ class UpdateCheckView(APIView):
         # APIView's state is used.
         if request.method != "POST":
             return phone_error(PhoneError.INVALID_REQUEST, "use POST")
-        try:
-            return self.post(request)
-        except Exception:
-            logger.exception("update check failed")  # never a 500 for a phone
-            return phone_error(PhoneError.INVALID_REQUEST, "the request could not be processed")
+        with REQUEST_DURATION.labels("update_check").time():
+            try:
+                return self.post(request)
+            except Exception:
+                logger.exception("update check failed")  # never a 500 for a phone
+                update_check_counted(self.channel, None)
+                return phone_error(
+                    PhoneError.INVALID_REQUEST, "the request could not be processed"
+                )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         address = client_address(request)
@@ -127,6 +132,7 @@ class UpdateCheckView(APIView):
                     address, check, refusal.code, refusal.message, retry_after=refusal.retry_after
                 )
         decision = offer_for_request(check=check)
+        update_check_counted(self.channel, decision)
         recorder.record(
             CheckRecord(
                 created_at=timezone.now(),
@@ -154,6 +160,7 @@ class UpdateCheckView(APIView):
         retry_after: int | None = None,
     ) -> HttpResponse:
         response = phone_error(code, message, retry_after=retry_after)
+        update_check_counted(self.channel, None)
         recorder.record(
             CheckRecord(
                 created_at=timezone.now(),
@@ -187,6 +194,10 @@ class LogUploadView(View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        with REQUEST_DURATION.labels("log_upload").time():
+            return self._post(request)
+
+    def _post(self, request: HttpRequest) -> HttpResponse:
         params = {key: request.GET.get(key, "") for key in LOG_UPLOAD_PARAMS}
         try:
             if self.channel == Channel.EXTERNAL:
@@ -196,6 +207,7 @@ class LogUploadView(View):
                 if refusal is not None:
                     # A 401 must reach the phone (it retries with credentials), not a 502.
                     body_discard(request)
+                    log_upload_counted(self.channel, refusal.code)
                     return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
                     )
@@ -213,10 +225,13 @@ class LogUploadView(View):
             # One line: the message names the field, its value cut to the field's bound.
             logger.info("log upload refused: %s: %s", error.code, error.message)
             body_discard(request)
+            log_upload_counted(self.channel, error.code)
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone
+            log_upload_counted(self.channel, PhoneError.INVALID_REQUEST)
             return phone_error(PhoneError.INVALID_REQUEST, "the upload could not be processed")
+        log_upload_counted(self.channel, None)
         return HttpResponse(
             '<?xml version="1.0" encoding="utf-8"?>\n'
             "<LogUploadResponse><Status>Stored</Status></LogUploadResponse>",
