@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -145,4 +146,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "503 metrics unavailable\n", status=503, content_type="text/plain"
         )
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # Every name here is a classic one, so the text is the 0.0.4 format every Prometheus
+    # (Debian's 2.x too) reads; the client's newer 1.0.0 label only adds UTF-8 names.
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
