@@ -21,8 +21,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -37,9 +37,12 @@ def metrics_allowed(request: HttpRequest) -> bool:
     """The client is in ``METRICS_ALLOWED_NETWORKS`` or sends the bearer token."""
     token = settings.METRICS_TOKEN
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if token and scheme.lower() == "bearer":
-        if hmac.compare_digest(given.strip().encode(), token.encode()):
-            return True
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    ):
+        return True
     address = client_address(request)
     if address is None or not settings.METRICS_ALLOWED_NETWORKS:
         return False
@@ -143,9 +146,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         registry = metrics_registry()
     except ValueError as error:  # the multiprocess directory is missing
         logger.error("metrics unavailable: %s", error)
-        return HttpResponse(
-            "503 metrics unavailable\n", status=503, content_type="text/plain"
-        )
+        return HttpResponse("503 metrics unavailable\n", status=503, content_type="text/plain")
     # Every name here is a classic one, so the text is the 0.0.4 format every Prometheus
     # (Debian's 2.x too) reads; the client's newer 1.0.0 label only adds UTF-8 names.
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)

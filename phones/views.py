@@ -106,9 +106,7 @@ class UpdateCheckView(APIView):
             except Exception:
                 logger.exception("update check failed")  # never a 500 for a phone
                 update_check_counted(self.channel, None)
-                return phone_error(
-                    PhoneError.INVALID_REQUEST, "the request could not be processed"
-                )
+                return phone_error(PhoneError.INVALID_REQUEST, "the request could not be processed")
 
     def post(self, request: HttpRequest) -> HttpResponse:
         address = client_address(request)

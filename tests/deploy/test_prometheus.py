@@ -60,7 +60,9 @@ def test_promtool_accepts_the_configuration_and_the_rules_and_their_tests(
     assert "SUCCESS" in tests
 
 
-def request(port: int, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, bytes]:
+def request(
+    port: int, method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, bytes]:
     """One request on its own connection (so the two workers race to accept each)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -83,7 +85,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     stale.write_value(
         mmap_key(
             "deviceupdate_update_checks", "deviceupdate_update_checks_total",
-            ("channel", "outcome"), ("internal", "no_rule"), "",
+            ["channel", "outcome"], ["internal", "no_rule"], "",
         ),
         1000.0,
         0.0,
@@ -157,7 +159,9 @@ def prometheus(tmp_path: Path, gunicorn: tuple[int, Path]) -> Iterator[int]:
 
 def query(port: int, expression: str) -> dict[str, float]:
     """The instant vector ``expression`` as {labels as text: value}."""
-    status, body = request(port, "GET", "/api/v1/query?" + urllib.parse.urlencode({"query": expression}))
+    status, body = request(
+        port, "GET", "/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    )
     assert status == 200, body
     answer = json.loads(body)
     return {
@@ -203,7 +207,10 @@ def test_prometheus_scrapes_the_sums_over_both_workers(
     }
 
     def scraped() -> bool:
-        return query(prometheus, "sum by (channel, outcome) (deviceupdate_update_checks_total)") == expected
+        return (
+            query(prometheus, "sum by (channel, outcome) (deviceupdate_update_checks_total)")
+            == expected
+        )
 
     wait_until(scraped, f"Prometheus to scrape {sent} checks summed over both workers")
     assert query(prometheus, "sum by (code) (deviceupdate_phone_errors_total)") == {

@@ -103,8 +103,8 @@ def test_multiprocess_mode_sums_the_workers_files(
     key = mmap_key(
         "deviceupdate_update_checks",
         "deviceupdate_update_checks_total",
-        ("channel", "outcome"),
-        ("internal", "offered"),
+        ["channel", "outcome"],
+        ["internal", "offered"],
         "",
     )
     for pid, value in ((101, 3.0), (102, 4.0)):
@@ -128,9 +128,7 @@ def test_multiprocess_mode_sums_the_workers_files(
 
 
 def test_networks_are_read_strictly() -> None:
-    env = Env(
-        {"A": "10.0.0.0/8, ::1", "B": "none", "C": "10.0.0.1/8", "D": "example.org", "E": ""}
-    )
+    env = Env({"A": "10.0.0.0/8, ::1", "B": "none", "C": "10.0.0.1/8", "D": "example.org", "E": ""})
     assert env.networks("A", []) == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("::1/128"),

@@ -106,7 +106,10 @@ def test_a_scrape_serves_the_jobs_counts_without_a_query(
     assert found["deviceupdate_rollout_current_wave"] == [
         ({"rollout": rollout, "state": "halted"}, 1.0)
     ]
-    assert found["deviceupdate_imports"] == [({"status": "queued"}, 2.0), ({"status": "running"}, 0.0)]
+    assert found["deviceupdate_imports"] == [
+        ({"status": "queued"}, 2.0),
+        ({"status": "running"}, 0.0),
+    ]
     assert found["deviceupdate_server_unverified_files"] == [
         ({"server": "fe02.example.org"}, 3.0),
         ({"server": settings.SERVER_FQDN}, 0.0),
