@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -142,3 +143,11 @@ def test_a_verified_server_is_in_sync(server: Server, rule: DeviceUpdateRule) ->
         }
     ]
     assert fleet_metrics_snapshot() == snapshot
+
+
+def test_beat_runs_the_job_every_configured_interval() -> None:
+    from deviceupdate.celery import app
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["fleet-metrics"]
+    assert entry == {"task": "phones.tasks.fleet_metrics_task", "schedule": 60}
+    assert app.tasks["phones.tasks.fleet_metrics_task"].name == fleet_metrics_task.name
