@@ -130,7 +130,6 @@ class UpdateCheckView(APIView):
                     address, check, refusal.code, refusal.message, retry_after=refusal.retry_after
                 )
         decision = offer_for_request(check=check)
-        update_check_counted(self.channel, decision)
         recorder.record(
             CheckRecord(
                 created_at=timezone.now(),
@@ -144,9 +143,11 @@ class UpdateCheckView(APIView):
                 message="" if decision.server_known else "this server is not in the topology",
             )
         )
-        return HttpResponse(
+        response = HttpResponse(
             render_response(decision.offered), content_type="text/xml; charset=utf-8"
         )
+        update_check_counted(self.channel, decision)  # last: a failure above is "refused"
+        return response
 
     def _refuse(
         self,
@@ -158,7 +159,6 @@ class UpdateCheckView(APIView):
         retry_after: int | None = None,
     ) -> HttpResponse:
         response = phone_error(code, message, retry_after=retry_after)
-        update_check_counted(self.channel, None)
         recorder.record(
             CheckRecord(
                 created_at=timezone.now(),
@@ -172,6 +172,7 @@ class UpdateCheckView(APIView):
                 message=f"{code}: {message}",
             )
         )
+        update_check_counted(self.channel, None)
         return response
 
 

@@ -187,3 +187,22 @@ def test_downloads_are_counted_by_status(
         (ERRORS, "", "NotFound"): 1.0,
         (LATENCY, "", "download"): 3.0,
     }
+
+
+def test_a_check_that_fails_midway_counts_once_as_refused(
+    client: Client, rule: DeviceUpdateRule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(offered: object) -> str:
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr("phones.views.render_response", broken)
+    before = samples(*ALL)
+
+    status, _ = check(client, request_xml())
+
+    assert status == 400
+    assert changes(before, *ALL) == {
+        (CHECKS, "internal", "refused"): 1.0,
+        (ERRORS, "", "InvalidRequest"): 1.0,
+        (LATENCY, "", "update_check"): 1.0,
+    }
