@@ -354,6 +354,26 @@ EXTERNAL_AUTH_WINDOW = env.integer(
     "DEVICEUPDATE_AUTH_WINDOW_SECONDS", 300, minimum=10, maximum=86400
 )
 
+# --- Metrics (/metrics, Prometheus' text format) -------------------------------------
+# Who may read /metrics: clients from these networks (the client's address as for the
+# phones, trusted proxies resolved), or anyone sending `Authorization: Bearer <token>`.
+# Others get 403. Default: loopback only, no token.
+METRICS_ALLOWED_NETWORKS = env.networks(
+    "DEVICEUPDATE_METRICS_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128"]
+)
+METRICS_TOKEN = env.optional_str("DEVICEUPDATE_METRICS_TOKEN")
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
+    raise ConfigError("DEVICEUPDATE_METRICS_TOKEN", "must be at least 32 characters")
+# How often beat recomputes the fleet gauges (phones, rollouts, imports, replication,
+# heartbeats) into the cache, where each scrape reads them.
+FLEET_METRICS_SECONDS = env.integer(
+    "DEVICEUPDATE_FLEET_METRICS_SECONDS", 60, minimum=5, maximum=3600
+)
+CELERY_BEAT_SCHEDULE["fleet-metrics"] = {
+    "task": "phones.tasks.fleet_metrics_task",
+    "schedule": FLEET_METRICS_SECONDS,
+}
+
 # --- Rollouts and notifications ----------------------------------------------------
 # E-mail: rollout halts and completions go to the administrators with an address and to
 # these addresses. The console backend (the default) writes the mails to the log.
