@@ -6,6 +6,7 @@ one line that says what to fix. A value that is set but empty counts as unset.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -78,6 +79,19 @@ class Env:
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(
+        self, name: str, default: list[str]
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Comma-separated CIDRs (``10.0.0.0/8, ::1/128``; a bare address is its own
+        network); ``none`` for no network at all."""
+        items = self.csv(name, default)
+        if items == ["none"]:
+            return ()
+        try:
+            return tuple(ipaddress.ip_network(item, strict=True) for item in items)
+        except ValueError as error:
+            raise ConfigError(name, f"expected CIDRs or none: {error}") from None
 
     def path(self, name: str, default: Path, *, base: Path) -> Path:
         """A filesystem path; relative values are taken relative to ``base``."""

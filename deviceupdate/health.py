@@ -3,54 +3,123 @@
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
-from django.db import connection
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from deviceupdate.celery import app as celery_app
+from deviceupdate.database import database_error_line
 from deviceupdate.runtime import runtime_notices
+from phones.recorder import recorder
 from phones.services.records import records_quarantined
 
 logger = logging.getLogger(__name__)
 
+OK = "ok"
 
-def check_database() -> bool:
+
+def check_database() -> str:
+    """The database takes a write: an UPDATE of one fixed row, rolled back.
+
+    django_migrations' first row: every database of the service has it and nothing
+    writes it at run time, so the probe waits on no lock of the service's own and grows
+    no table. A read-only database (a standby, a read-only file) or one that is gone
+    fails it.
+    """
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except Exception:
-        logger.exception("health: database unreachable")
-        return False
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE django_migrations SET app = app "
+                    "WHERE id = (SELECT MIN(id) FROM django_migrations)"
+                )
+            transaction.set_rollback(True)
+    except DatabaseError as error:
+        line = database_error_line(error)
+        logger.error("health: %s", line)
+        return line
+    return OK
 
 
-def check_broker() -> bool:
+def check_broker() -> str:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
-        return True
-    except Exception:
-        logger.exception("health: broker unreachable")
-        return False
+    except Exception as error:
+        logger.error("health: the broker does not answer: %s", error)
+        return "the broker does not answer"
+    return OK
+
+
+def _local_stores() -> dict[str, Path]:
+    stores = {
+        "this server's store": settings.SERVER_STORE_DIR,
+        "the device log store": settings.DEVICE_LOG_DIR,
+    }
+    if settings.DEVICEUPDATE_STORAGE == "local":
+        stores["the central store"] = settings.CENTRAL_STORE_DIR
+    return stores
+
+
+def _existing(path: Path) -> Path:
+    """The folder itself, or its nearest parent that exists (a store not made yet)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_store() -> str:
+    """Each local store keeps at least HEALTH_MIN_FREE_BYTES free."""
+    minimum = settings.HEALTH_MIN_FREE_BYTES
+    short = []
+    for name, path in _local_stores().items():
+        free = shutil.disk_usage(_existing(Path(path))).free
+        if free < minimum:
+            short.append(f"{name} has {free // 1024**2:,} MB free")
+    if short:
+        return f"{'; '.join(short)} (at least {minimum // 1024**2:,} MB needed)"
+    return OK
+
+
+def check_recorder() -> str:
+    """This process holds no more unwritten update checks and logs than the limit."""
+    backlog = recorder.pending()
+    limit = settings.HEALTH_MAX_RECORDER_BACKLOG
+    if backlog > limit:
+        return (
+            f"{backlog:,} records wait to be written (more than {limit:,}): "
+            "the audit's writes are failing"
+        )
+    return OK
 
 
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer, else 503; never reveals secrets.
+    """200 when every check passes, else 503 naming the checks that failed, each with
+    its reason in one line; never reveals secrets.
 
     ``notices`` lists what limits this server without making it unhealthy (an LZX
     package needs cabextract).
     """
-    checks = {"database": check_database(), "broker": check_broker()}
-    healthy = all(checks.values())
+    checks = {
+        "database": check_database(),
+        "broker": check_broker(),
+        "store": check_store(),
+        "recorder": check_recorder(),
+    }
+    failed = [name for name, result in checks.items() if result != OK]
     body = {
-        "status": "ok" if healthy else "unavailable",
-        "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
+        "status": "unavailable" if failed else "ok",
+        "checks": checks,
+        "failed": failed,
         "notices": runtime_notices(),
         # Phone records the database refused, kept aside (phones.services.records).
         "quarantined_records": records_quarantined(),
     }
-    return JsonResponse(body, status=200 if healthy else 503)
+    return JsonResponse(body, status=503 if failed else 200)

@@ -150,6 +150,8 @@ def render_nginx_config(
         "retry_after": str(settings.DOWNLOAD_RETRY_AFTER),
         "phone_max_body": "2m",
         "upload_max_body": str(settings.IMPORT_MAX_PACKAGE_SIZE),
+        # Forms and JSON: Django itself refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE.
+        "panel_max_body": "8m",
         "proxy_snippet": _checked_path("PROXY_SNIPPET", DEPLOY_DIR / "deviceupdate-proxy.snippet"),
         "internal_tls": _tls_values("the internal certificate", internal_tls),
         "external_tls": _tls_values("the external certificate", external_tls),

@@ -24,6 +24,7 @@ from deviceupdate.databases import database_config
 from deviceupdate.directory import DirectoryConfig
 from deviceupdate.env import ConfigError, Env
 from deviceupdate.logging_config import logging_config
+from deviceupdate.syslog import FACILITIES, parse_host_port
 from deviceupdate.topology_names import normalise_fqdn, server_queue_name
 
 # Lets generic admin and queryset classes be subscripted at run time, as typed.
@@ -112,7 +113,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, plus a 503 in one line for a database that cannot be written.
+    "deviceupdate.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -215,7 +217,9 @@ CELERY_TASK_ROUTES = ("deviceupdate.celery_routes.route_task",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = env.integer("DEVICEUPDATE_HEARTBEAT_SECONDS", 60, minimum=5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
-    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 300},
+    # Every minute: an import whose worker died is failed within its lease plus a minute.
+    "imports-recover": {"task": "portal.tasks.imports_recover_task", "schedule": 60},
+    "central-store-sweep": {"task": "portal.tasks.central_store_sweep_task", "schedule": 300},
     "device-logs-retention": {
         "task": "phones.tasks.device_logs_retention_task",
         "schedule": 3600,
@@ -281,6 +285,20 @@ IMPORT_MAX_PACKAGE_SIZE = env.integer(
     "DEVICEUPDATE_MAX_PACKAGE_SIZE", 4 * 1024**3, minimum=1024, maximum=64 * 1024**3
 )
 IMPORT_REFUSE_SHA1 = env.boolean("DEVICEUPDATE_REFUSE_SHA1_CATALOGS", False)
+# A running import renews its job's lease every IMPORT_LEASE_RENEW_SECONDS; once the
+# lease has run out (IMPORT_LEASE_SECONDS after the last renewal) its worker is taken
+# for dead and beat's recovery fails the job and removes what it left.
+IMPORT_LEASE_RENEW_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS", 30, minimum=1, maximum=3600
+)
+IMPORT_LEASE_SECONDS = env.integer(
+    "DEVICEUPDATE_IMPORT_LEASE_SECONDS", 150, minimum=3, maximum=86400
+)
+if IMPORT_LEASE_SECONDS < 3 * IMPORT_LEASE_RENEW_SECONDS:
+    raise ConfigError(
+        "DEVICEUPDATE_IMPORT_LEASE_SECONDS",
+        "must be at least three times DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS",
+    )
 
 # --- Downloads (development; nginx enforces the same cap in production) ---------------
 DOWNLOAD_MAX_CONCURRENT = env.integer("DEVICEUPDATE_MAX_DOWNLOADS", 200, minimum=1, maximum=100_000)
@@ -298,6 +316,17 @@ DEVICE_LOG_DIR = env.path(
     "DEVICEUPDATE_LOG_STORE_DIR", DATA_DIR / "DeviceUpdateLogs", base=BASE_DIR
 )
 
+# --- Health (/healthz) ------------------------------------------------------------
+# Free space each local store (central, this server's, device logs) must keep.
+HEALTH_MIN_FREE_BYTES = (
+    env.integer("DEVICEUPDATE_HEALTH_MIN_FREE_MB", 1024, minimum=0, maximum=10**9) * 1024**2
+)
+# Update checks and logs a web process may hold unwritten before it is unhealthy (the
+# recorder keeps what it could not write: a backlog this long means its writes fail).
+HEALTH_MAX_RECORDER_BACKLOG = env.integer(
+    "DEVICEUPDATE_HEALTH_MAX_RECORDER_BACKLOG", 50_000, minimum=1, maximum=10**9
+)
+
 # --- Phone endpoints --------------------------------------------------------------
 # Write the request audit from a background thread per process (tests flush by hand).
 PHONE_AUDIT_FLUSH_THREAD = env.boolean("DEVICEUPDATE_AUDIT_FLUSH_THREAD", True)
@@ -311,6 +340,26 @@ EXTERNAL_AUTH_MAX_FAILURES = env.integer(
 EXTERNAL_AUTH_WINDOW = env.integer(
     "DEVICEUPDATE_AUTH_WINDOW_SECONDS", 300, minimum=10, maximum=86400
 )
+
+# --- Metrics (/metrics, Prometheus' text format) -------------------------------------
+# Who may read /metrics: clients from these networks (the client's address as for the
+# phones, trusted proxies resolved), or anyone sending `Authorization: Bearer <token>`.
+# Others get 403. Default: loopback only, no token.
+METRICS_ALLOWED_NETWORKS = env.networks(
+    "DEVICEUPDATE_METRICS_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128"]
+)
+METRICS_TOKEN = env.optional_str("DEVICEUPDATE_METRICS_TOKEN")
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
+    raise ConfigError("DEVICEUPDATE_METRICS_TOKEN", "must be at least 32 characters")
+# How often beat recomputes the fleet gauges (phones, rollouts, imports, replication,
+# heartbeats) into the cache, where each scrape reads them.
+FLEET_METRICS_SECONDS = env.integer(
+    "DEVICEUPDATE_FLEET_METRICS_SECONDS", 60, minimum=5, maximum=3600
+)
+CELERY_BEAT_SCHEDULE["fleet-metrics"] = {
+    "task": "phones.tasks.fleet_metrics_task",
+    "schedule": FLEET_METRICS_SECONDS,
+}
 
 # --- Rollouts and notifications ----------------------------------------------------
 # E-mail: rollout halts and completions go to the administrators with an address and to
@@ -380,6 +429,36 @@ READINESS_HEARTBEAT_MAX_AGE = env.integer(
     minimum=10,
     maximum=86400,
 )
+# --- Webhooks and the audit stream ------------------------------------------------
+# Outbound webhooks (portal.services.webhooks): each attempt waits this long for an
+# answer; a connection error, a timeout, a 5xx, 408 or 429 is retried after
+# BACKOFF * 2**(attempt - 1) seconds (at most BACKOFF_MAX), up to MAX_ATTEMPTS in all.
+WEBHOOK_TIMEOUT_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120
+)
+WEBHOOK_MAX_ATTEMPTS = env.integer("DEVICEUPDATE_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+WEBHOOK_BACKOFF_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_BACKOFF_SECONDS", 30, minimum=0, maximum=3600
+)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.integer(
+    "DEVICEUPDATE_WEBHOOK_BACKOFF_MAX_SECONDS", 3600, minimum=0, maximum=86400
+)
+# Every audit-trail row is also written, after commit, as one JSON line to this sink:
+# none, syslog (RFC 5424 to DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS over UDP or TCP) or file.
+AUDIT_SINK = env.choice("DEVICEUPDATE_AUDIT_SINK", "none", ("none", "syslog", "file"))
+AUDIT_SYSLOG_PROTOCOL = env.choice("DEVICEUPDATE_AUDIT_SYSLOG_PROTOCOL", "udp", ("udp", "tcp"))
+AUDIT_SYSLOG_FACILITY = env.choice(
+    "DEVICEUPDATE_AUDIT_SYSLOG_FACILITY",
+    "local0",
+    tuple(FACILITIES),
+)
+try:
+    AUDIT_SYSLOG_ADDRESS = parse_host_port(
+        env.string("DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS", "127.0.0.1:514")
+    )
+except ValueError as error:
+    raise ConfigError("DEVICEUPDATE_AUDIT_SYSLOG_ADDRESS", str(error)) from None
+AUDIT_FILE = env.path("DEVICEUPDATE_AUDIT_FILE", LOG_DIR / "audit.jsonl", base=BASE_DIR)
 
 # --- Auth, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

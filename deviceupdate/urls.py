@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from deviceupdate.health import healthz
+from deviceupdate.metrics import metrics
 from phones.downloads import download
 from phones.views import (
     ExternalLogUploadView,
@@ -25,6 +26,7 @@ urlpatterns = [
     # Served by nginx from the store in production (deploy/nginx); by Django otherwise.
     re_path(r"^DeviceUpdateFiles_(?:Int|Ext)/(?P<path>.+)$", download, name="download"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("deviceupdate.api_urls")),
 ]

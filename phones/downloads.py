@@ -29,6 +29,7 @@ from phones.auth import client_address
 from phones.choices import PhoneError
 from phones.decision import decision_tables
 from phones.errors import phone_error
+from phones.metrics import DOWNLOADS, REQUEST_DURATION
 from phones.recorder import recorder
 from phones.services.records import DownloadRecord
 
@@ -116,6 +117,13 @@ def _position(digits: str) -> int:
 @csrf_exempt
 @require_safe
 def download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
+    with REQUEST_DURATION.labels("download").time():
+        response = _download(request, path)
+    DOWNLOADS.labels(str(response.status_code)).inc()
+    return response
+
+
+def _download(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
     target = resolve_in_store(settings.SERVER_STORE_DIR, path)
     if target is None:
         return phone_error(PhoneError.NOT_FOUND, "no such file on this server")

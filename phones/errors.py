@@ -7,6 +7,7 @@ from xml.sax.saxutils import escape
 from django.http import HttpResponse
 
 from phones.choices import PhoneError
+from phones.metrics import PHONE_ERRORS
 
 
 def phone_error(code: PhoneError, message: str, *, retry_after: int | None = None) -> HttpResponse:
@@ -17,6 +18,7 @@ def phone_error(code: PhoneError, message: str, *, retry_after: int | None = Non
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f"<Error><Code>{code._value_}</Code><Message>{escape(message)}</Message></Error>"
     )
+    PHONE_ERRORS.labels(code._value_).inc()
     response = HttpResponse(body, status=code.status, content_type="text/xml; charset=utf-8")
     if code is PhoneError.ANONYMOUS_NOT_SUPPORTED:
         # The challenge a 401 for missing credentials needs.

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from phones.services.download_log import download_log_read
+from phones.services.fleet_metrics import fleet_metrics_compute
 from phones.services.log_retention import server_logs_clear
 from phones.services.rollout_watch import rollouts_observe
 from portal.models import Server
@@ -96,3 +97,9 @@ def server_download_log_read_task(*, server_fqdn: str) -> dict[str, int] | None:
         "more": int(result.more),
         "busy": int(result.busy),
     }
+
+
+@shared_task
+def fleet_metrics_task() -> int:
+    """Beat: recount the fleet gauges /metrics serves; returns the servers counted."""
+    return len(fleet_metrics_compute()["servers"])

@@ -22,6 +22,7 @@ from phones.choices import Channel, Outcome, PhoneError
 from phones.decision import offer_for_request, server_log_config
 from phones.errors import phone_error
 from phones.logs import log_upload_parse
+from phones.metrics import REQUEST_DURATION, log_upload_counted, update_check_counted
 from phones.protocol import (
     MAX_BODY,
     MAX_USER,
@@ -99,11 +100,13 @@ class UpdateCheckView(APIView):
         # APIView's state is used.
         if request.method != "POST":
             return phone_error(PhoneError.INVALID_REQUEST, "use POST")
-        try:
-            return self.post(request)
-        except Exception:
-            logger.exception("update check failed")  # never a 500 for a phone
-            return phone_error(PhoneError.INVALID_REQUEST, "the request could not be processed")
+        with REQUEST_DURATION.labels("update_check").time():
+            try:
+                return self.post(request)
+            except Exception:
+                logger.exception("update check failed")  # never a 500 for a phone
+                update_check_counted(self.channel, None)
+                return phone_error(PhoneError.INVALID_REQUEST, "the request could not be processed")
 
     def post(self, request: HttpRequest) -> HttpResponse:
         address = client_address(request)
@@ -140,9 +143,11 @@ class UpdateCheckView(APIView):
                 message="" if decision.server_known else "this server is not in the topology",
             )
         )
-        return HttpResponse(
+        response = HttpResponse(
             render_response(decision.offered), content_type="text/xml; charset=utf-8"
         )
+        update_check_counted(self.channel, decision)  # last: a failure above is "refused"
+        return response
 
     def _refuse(
         self,
@@ -167,6 +172,7 @@ class UpdateCheckView(APIView):
                 message=f"{code}: {message}",
             )
         )
+        update_check_counted(self.channel, None)
         return response
 
 
@@ -187,6 +193,10 @@ class LogUploadView(View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        with REQUEST_DURATION.labels("log_upload").time():
+            return self._post(request)
+
+    def _post(self, request: HttpRequest) -> HttpResponse:
         params = {key: request.GET.get(key, "") for key in LOG_UPLOAD_PARAMS}
         try:
             if self.channel == Channel.EXTERNAL:
@@ -196,6 +206,7 @@ class LogUploadView(View):
                 if refusal is not None:
                     # A 401 must reach the phone (it retries with credentials), not a 502.
                     body_discard(request)
+                    log_upload_counted(self.channel, refusal.code)
                     return phone_error(
                         refusal.code, refusal.message, retry_after=refusal.retry_after
                     )
@@ -213,10 +224,13 @@ class LogUploadView(View):
             # One line: the message names the field, its value cut to the field's bound.
             logger.info("log upload refused: %s: %s", error.code, error.message)
             body_discard(request)
+            log_upload_counted(self.channel, error.code)
             return phone_error(error.code, error.message)
         except Exception:
             logger.exception("log upload failed")  # never a 500 for a phone
+            log_upload_counted(self.channel, PhoneError.INVALID_REQUEST)
             return phone_error(PhoneError.INVALID_REQUEST, "the upload could not be processed")
+        log_upload_counted(self.channel, None)
         return HttpResponse(
             '<?xml version="1.0" encoding="utf-8"?>\n'
             "<LogUploadResponse><Status>Stored</Status></LogUploadResponse>",

@@ -80,3 +80,16 @@ class Weekday(models.IntegerChoices):
 class DeviceControlKind(models.TextChoices):
     HOLD = "hold", "hold (never offered updates)"
     PIN = "pin", "pin to a version"
+
+
+class WebhookEvent(models.TextChoices):
+    """What an outbound webhook can subscribe to (the ``event`` of each delivery)."""
+
+    ROLLOUT_PLANNED = "rollout.planned", "rollout planned"
+    ROLLOUT_ADVANCED = "rollout.advanced", "rollout advanced"
+    ROLLOUT_HALTED = "rollout.halted", "rollout halted"
+    ROLLOUT_COMPLETED = "rollout.completed", "rollout completed"
+    IMPORT_SUCCEEDED = "import.succeeded", "import succeeded"
+    IMPORT_REFUSED = "import.refused", "import refused"
+    SERVER_OUT_OF_SYNC = "server.out_of_sync", "server out of sync"
+    SIGNIN_LOCKED_OUT = "signin.locked_out", "sign-in locked out"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
-from portal.models import Server
+from portal.models import Server, Webhook
 from portal.services.replication import (
     TransientStorageError,
     server_check_store,
@@ -46,13 +47,24 @@ def package_import_task(*, job_id: int) -> str | None:
 
 @shared_task
 def imports_recover_task() -> dict[str, int]:
-    """Beat: fail imports whose worker died, requeue lost ones, sweep orphan files."""
-    from portal.services.imports import central_store_sweep_orphans, imports_recover
+    """Beat (every minute): fail imports whose worker died (their lease ran out),
+    requeue lost ones."""
+    from portal.services.imports import imports_recover
 
+    # For jobs without a lease (claimed before leases existed) and lost messages.
     stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     failed, requeued = imports_recover(stale_after=stale_after)
-    swept = central_store_sweep_orphans(older_than=stale_after)
-    return {"failed": failed, "requeued": requeued, "swept": len(swept)}
+    return {"failed": failed, "requeued": requeued}
+
+
+@shared_task
+def central_store_sweep_task() -> int:
+    """Beat: delete files of the central store no update records and no import is
+    writing (it lists the whole store, so it runs less often than the recovery)."""
+    from portal.services.imports import central_store_sweep_orphans
+
+    stale_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return len(central_store_sweep_orphans(older_than=stale_after))
 
 
 def this_server(server_fqdn: str) -> Server | None:
@@ -127,3 +139,26 @@ def server_remove_unused_task(*, server_fqdn: str) -> dict[str, int] | None:
         return None
     removed = server_remove_unused(server=server, store_dir=settings.SERVER_STORE_DIR)
     return {"files": removed.files, "central_versions": removed.central_versions}
+
+
+@shared_task(bind=True)
+def webhook_deliver_task(
+    self: Task[Any, Any], *, webhook_id: int, event: str, body: str, delivery_id: str
+) -> int | str | None:
+    """One attempt to deliver an event, recorded; retried later (the same delivery id)
+    while the service says so. Nothing is sent once the webhook is disabled or removed."""
+    from portal.services.webhooks import webhook_deliver
+
+    webhook = Webhook.objects.filter(pk=webhook_id, enabled=True).first()
+    if webhook is None:
+        return None
+    outcome = webhook_deliver(
+        webhook=webhook,
+        event=event,
+        body=body,
+        delivery_id=delivery_id,
+        attempt=self.request.retries + 1,
+    )
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.delivery.status_code or outcome.delivery.error

@@ -127,11 +127,16 @@ def database_url_for_subprocess() -> str:
 
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start real `celery worker` processes; they are stopped (SIGTERM) after the test."""
+    """Start real `celery worker` processes; they are stopped (SIGTERM) after the test.
+
+    ``app`` is the Celery app module: a test may name one that wraps the project's.
+    """
     processes: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
 
-    def start(*, queues: list[str], broker_url: str, **extra_env: str) -> subprocess.Popen[bytes]:
+    def start(
+        *, queues: list[str], broker_url: str, app: str = "deviceupdate", **extra_env: str
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=database_url_for_subprocess(),
@@ -144,7 +149,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         with log_path.open("wb") as log:  # the child keeps its own copy of the file
             process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "celery", "-A", "deviceupdate", "worker",
+                    sys.executable, "-m", "celery", "-A", app, "worker",
                     "--pool", "solo", "--loglevel", "INFO", "--without-gossip",
                     "--without-mingle", "--queues", ",".join(queues),
                 ],

@@ -12,6 +12,7 @@ from portal.admin import (
     rules,
     testdevices,
     topology,
+    webhooks,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "rules",
     "testdevices",
     "topology",
+    "webhooks",
 ]

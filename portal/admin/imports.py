@@ -74,6 +74,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
         "actor_name",
         "created_at",
         "started_at",
+        "lease_expires_at",
         "finished_at",
         "package_name",
         "package_size",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from portal.api import views
+from portal.api import views, webhooks
 
 router = SimpleRouter()
 router.register("rules", views.RuleViewSet, basename="rule")
@@ -25,3 +25,4 @@ router.register("rollouts", views.RolloutViewSet, basename="rollout")
 router.register("device-controls", views.DeviceControlViewSet, basename="devicecontrol")
 router.register("device-groups", views.DeviceGroupViewSet, basename="devicegroup")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")

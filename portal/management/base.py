@@ -2,12 +2,14 @@
 and refusals as one ``error: ...`` line on stderr: exit status 1 for a refusal, 2 for a
 usage error (a bad option or argument, a path that is no readable file).
 
-``OneLineCommand`` is the one way: a usage error from argparse, a ``CommandError`` (Django
+``ProjectCommand`` is the one way: a usage error from argparse, a ``CommandError`` (Django
 would print ``CommandError: ...``) and a ``DomainError`` all become that one line when the
 command runs from the command line; called from code (``call_command``) the command
 raises ``CommandError`` as Django's own commands do.
 
-A command lists its actions in ``add_actions`` and maps each to a handler in
+Every command of the service derives from ``ProjectCommand``: a database that cannot
+take writes is one ``error:`` line and exit status 1. A command lists its actions in
+``add_actions`` and maps each to a handler in
 ``handlers``; a handler calls one service or selector and prints the result with
 ``emit`` (text) or ``emit_json``. A ``DomainError`` from a service becomes the one-line
 refusal; nothing was changed, since services refuse before they write.
@@ -26,7 +28,9 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
+from deviceupdate.database import database_error_line, database_unavailable
 from portal.errors import DomainError
 from portal.services.audit import Actor
 
@@ -90,8 +94,11 @@ def command_actor() -> Actor:
     return Actor.system(f"manage.py ({user})")
 
 
-class OneLineCommand(BaseCommand):
-    """A command whose every refusal is one ``error: ...`` line (exit 1; usage errors 2)."""
+class ProjectCommand(BaseCommand):
+    """Base of every command of the service: every refusal is one ``error: ...`` line on
+    stderr (exit 1; usage errors 2), and so is a database that cannot be written
+    (read-only, disk full, gone: ``error: the database is not writable: ...``, exit 1),
+    never a traceback."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -103,6 +110,10 @@ class OneLineCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> str | None:
         try:
             return super().execute(*args, **options)
+        except DatabaseError as error:
+            if not database_unavailable(error):
+                raise
+            self.refuse(database_error_line(error))
         except DomainError as error:
             if not getattr(self, "_called_from_command_line", False):
                 raise CommandError(error.message) from None
@@ -119,7 +130,7 @@ class OneLineCommand(BaseCommand):
         raise SystemExit(status)
 
 
-class PortalCommand(OneLineCommand):
+class PortalCommand(ProjectCommand):
     """Base of commands of the form ``manage.py <command> <action> [options] [--json]``."""
 
     as_json: bool

@@ -10,6 +10,7 @@ from portal.models.rollouts import Rollout, RolloutWave
 from portal.models.rules import DeviceUpdateRule
 from portal.models.testdevices import TestDevice
 from portal.models.topology import Pool, Server, Site
+from portal.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "AuditEntry",
@@ -30,4 +31,6 @@ __all__ = [
     "TrustedPublisher",
     "UpdateFile",
     "UpdateVersion",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import models
 
 from portal.models import AuditEntry
+from portal.services.audit_stream import audit_stream_queue
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 def audit_record(
     *, actor: Actor, action: str, obj: models.Model, changes: dict[str, list[Any]]
 ) -> AuditEntry:
-    """Write one audit row; call it inside the transaction that makes the change."""
-    return AuditEntry.objects.create(
+    """Write one audit row; call it inside the transaction that makes the change.
+    Once committed, the row also goes to the audit stream (``DEVICEUPDATE_AUDIT_SINK``)."""
+    entry = AuditEntry.objects.create(
         actor=actor.user,
         actor_name=actor.name[:150],
         action=action,
@@ -71,3 +73,5 @@ def audit_record(
         object_repr=str(obj)[:400],
         changes=changes,
     )
+    audit_stream_queue(entry=entry)
+    return entry

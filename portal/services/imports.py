@@ -14,19 +14,20 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue, enqueue_now
-from portal.choices import ImportStatus, UpdateFileRole
+from portal.choices import ImportStatus, UpdateFileRole, WebhookEvent
 from portal.device_class import RuleClass
 from portal.errors import DomainError
 from portal.identifiers import parse_version
@@ -50,8 +51,16 @@ from portal.packaging.inspection import (
     package_report,
 )
 from portal.services.audit import Actor, audit_record
+from portal.services.central_store import (
+    INCOMING_PREFIX,
+    StoreVerifyError,
+    central_store_discard,
+    central_store_put,
+    central_store_walk,
+)
 from portal.services.replication import replication_queue
 from portal.services.rules import rule_set_pending
+from portal.services.webhooks import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +142,17 @@ def _stream_to(
 
 
 def package_import_run(*, job_id: int) -> ImportJob | None:
-    """Run a queued import; returns None when another worker already claimed it."""
+    """Run a queued import; returns None when another worker already claimed it.
+
+    While it runs, the job's lease is renewed every IMPORT_LEASE_RENEW_SECONDS; a job
+    whose lease ran out has lost its worker (``imports_recover``).
+    """
+    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now(), step="reading the cabinet"
+        status=ImportStatus.RUNNING,
+        started_at=now,
+        lease_expires_at=now + _lease_period(),
+        step="reading the cabinet",
     )
     if not claimed:
         return None
@@ -143,7 +160,8 @@ def package_import_run(*, job_id: int) -> ImportJob | None:
     staging = job_staging_dir(job.pk)
     stored: list[str] = []
     try:
-        _run(job, staging, stored)
+        with _JobLease(job.pk):
+            _run(job, staging, stored)
     except (PackageError, DomainError) as error:
         _undo(stored)
         _finish(job, status=ImportStatus.FAILED, error=error.message)
@@ -153,8 +171,57 @@ def package_import_run(*, job_id: int) -> ImportJob | None:
         _finish(job, status=ImportStatus.FAILED, error="internal error; see the worker's log")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        _discard_incoming(job.pk)
     job.refresh_from_db()
     return job
+
+
+def _lease_period() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.IMPORT_LEASE_SECONDS)
+
+
+class _JobLease:
+    """Renews a running job's lease from a thread of the worker process, so that a
+    worker killed mid-import (SIGKILL, a lost machine) stops renewing it and the job is
+    taken for dead within IMPORT_LEASE_SECONDS, not the task's whole time limit."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._renew, name=f"import-{job_id}-lease", daemon=True
+        )
+
+    def __enter__(self) -> _JobLease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        try:
+            while not self._stop.wait(settings.IMPORT_LEASE_RENEW_SECONDS):
+                try:
+                    renewed = ImportJob.objects.filter(
+                        pk=self.job_id, status=ImportStatus.RUNNING
+                    ).update(lease_expires_at=timezone.now() + _lease_period())
+                except DatabaseError as error:
+                    # Tried again at the next period; the lease outlasts a few misses.
+                    logger.warning("import #%s: could not renew its lease: %s", self.job_id, error)
+                    continue
+                if not renewed:
+                    return  # no longer running (given up by the recovery): nothing to keep
+        finally:
+            connections.close_all()  # this thread's own connections
+
+
+def _discard_incoming(job_id: int) -> None:
+    try:
+        central_store_discard(owner=f"job-{job_id}")
+    except OSError:
+        logger.exception("import #%s: could not remove its temporary files", job_id)
 
 
 def package_inspect(
@@ -222,6 +289,24 @@ def _finish(job: ImportJob, *, status: ImportStatus, error: str = "") -> None:
         step="done" if status == ImportStatus.SUCCEEDED else "refused",
         finished_at=timezone.now(),
     )
+    webhook_event_emit(event=IMPORT_EVENTS[status], payload=import_event_data(job, error=error))
+
+
+IMPORT_EVENTS = {
+    ImportStatus.SUCCEEDED: WebhookEvent.IMPORT_SUCCEEDED,
+    ImportStatus.FAILED: WebhookEvent.IMPORT_REFUSED,
+}
+
+
+def import_event_data(job: ImportJob, *, error: str) -> dict[str, Any]:
+    """What a webhook is told of a finished import (its updates are in the API)."""
+    return {
+        "import": job.pk,
+        "package": job.package_name,
+        "package_sha256": job.package_sha256,
+        "actor": job.actor_name,
+        "error": error or None,
+    }
 
 
 def _undo(stored: list[str]) -> None:
@@ -258,7 +343,7 @@ def _run(job: ImportJob, staging: Path, stored: list[str]) -> None:
         raise PackageError(examined.reason)
     _progress(job, 70, "storing files")
     for update in examined.updates:
-        _store(update, stored)
+        _store(job, update, stored)
     _progress(job, 90, "setting rules pending")
     _record(job, examined)
 
@@ -276,8 +361,12 @@ def storage_name(folder: str, file_name: str) -> str:
     return f"{STORE_PREFIX}/{folder}/{file_name}"
 
 
-def _store(update: ExaminedUpdate, stored: list[str]) -> None:
-    """Copy the folder's files into the central store, once: a version never changes."""
+def _store(job: ImportJob, update: ExaminedUpdate, stored: list[str]) -> None:
+    """Copy the folder's files into the central store, once: a version never changes.
+
+    Each file lands under its final name only after the store's copy was checked
+    against the size and SHA-256 the catalog verified (``central_store_put``).
+    """
     known = {row.name: row for row in UpdateFile.objects.filter(version__folder=update.folder)}
     for name, member in sorted(update.files.items()):
         target = storage_name(update.folder, name)
@@ -290,14 +379,18 @@ def _store(update: ExaminedUpdate, stored: list[str]) -> None:
                     f"imported before with a different {name}; a version cannot change"
                 )
             continue
-        if default_storage.exists(target):
-            # Left by an import that died before recording it: not trusted, replaced.
-            default_storage.delete(target)
-        with open(member.path, "rb") as handle:
-            saved = default_storage.save(target, File(handle, name=name))
-        if saved != target:
-            default_storage.delete(saved)
-            raise PackageError(f"{target}: the file store renamed the file to {saved}")
+        # A file under ``target`` no row records was left by an import that died after
+        # storing it and before recording it: not trusted, replaced by this verified copy.
+        try:
+            central_store_put(
+                source=member.path,
+                name=target,
+                size=member.size,
+                sha256=member.sha256,
+                owner=f"job-{job.pk}",
+            )
+        except StoreVerifyError as error:
+            raise PackageError(error.message) from None
         stored.append(target)
 
 
@@ -308,6 +401,12 @@ def _record(job: ImportJob, examined: ExaminedPackage) -> None:
     pools = list(job.pools.order_by("fqdn"))
     stored_versions: list[UpdateVersion] = []
     with transaction.atomic():
+        # Still ours? The recovery may have given the job up (its lease ran out while
+        # this worker was cut off); this row lock orders the two.
+        if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+            lease_expires_at=timezone.now() + _lease_period()
+        ):
+            raise PackageError("the import was given up while it ran; import it again")
         for update in examined.updates:
             description = update.description
             assert description is not None  # an accepted update has its description
@@ -397,26 +496,40 @@ def _record(job: ImportJob, examined: ExaminedPackage) -> None:
         )
 
 
-def imports_recover(*, stale_after: dt.timedelta) -> tuple[int, int]:
+def imports_recover(
+    *, stale_after: dt.timedelta, now: dt.datetime | None = None
+) -> tuple[int, int]:
     """Beat: end imports whose worker died, and send again those whose message was lost.
 
-    A running job older than ``stale_after`` is failed (its database changes are one
-    transaction, so nothing was half-applied) and its staging folder removed; a queued
-    one is queued again (claiming is atomic, so a duplicate message does no harm).
+    A running job whose lease ran out (its worker stopped renewing it), or with no lease
+    and started longer than ``stale_after`` ago, is failed with the reason (its database
+    changes are one transaction, so nothing was half-applied); its staging folder and
+    its temporary files in the central store are removed, so the same package can be
+    imported again at once. A queued job older than ``stale_after`` is queued again
+    (claiming is atomic, so a duplicate message does no harm). ``now`` is the clock.
     Returns (failed, requeued).
     """
-    cutoff = timezone.now() - stale_after
+    now = now or timezone.now()
+    cutoff = now - stale_after
+    dead = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, started_at__lt=cutoff)
     failed = 0
-    for job_id in ImportJob.objects.filter(
-        status=ImportStatus.RUNNING, started_at__lt=cutoff
-    ).values_list("pk", flat=True):
-        failed += ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
+    for job_id, lease in ImportJob.objects.filter(dead, status=ImportStatus.RUNNING).values_list(
+        "pk", "lease_expires_at"
+    ):
+        since = f" (its lease ran out at {lease:%Y-%m-%d %H:%M:%S} UTC)" if lease else ""
+        # Conditional: a lease renewed meanwhile, or a job that finished, is left alone.
+        given_up = ImportJob.objects.filter(dead, pk=job_id, status=ImportStatus.RUNNING).update(
             status=ImportStatus.FAILED,
-            error="the worker stopped during the import; nothing was applied, import it again",
+            error=(
+                f"the worker stopped during the import{since}; nothing was applied, import it again"
+            ),
             step="refused",
-            finished_at=timezone.now(),
+            finished_at=now,
         )
-        shutil.rmtree(job_staging_dir(job_id), ignore_errors=True)
+        if given_up:
+            failed += 1
+            shutil.rmtree(job_staging_dir(job_id), ignore_errors=True)
+            _discard_incoming(job_id)
     queued = list(
         ImportJob.objects.filter(status=ImportStatus.QUEUED, created_at__lt=cutoff).values_list(
             "pk", flat=True
@@ -428,7 +541,8 @@ def imports_recover(*, stale_after: dt.timedelta) -> tuple[int, int]:
 
 
 def central_store_sweep_orphans(*, older_than: dt.timedelta) -> list[str]:
-    """Delete files of the central store that no update records (left by a dead import).
+    """Delete files of the central store that no update records (left by a dead import),
+    and temporary files no running import owns.
 
     Does nothing while an import runs: its files are not recorded until it commits.
     """
@@ -437,18 +551,9 @@ def central_store_sweep_orphans(*, older_than: dt.timedelta) -> list[str]:
     known = set(UpdateFile.objects.values_list("storage_name", flat=True))
     cutoff = timezone.now() - older_than
     removed = []
-    for name in _walk(STORE_PREFIX):
-        if name not in known and default_storage.get_modified_time(name) < cutoff:
-            default_storage.delete(name)
-            removed.append(name)
+    for prefix in (STORE_PREFIX, INCOMING_PREFIX):
+        for name in central_store_walk(default_storage, prefix):
+            if name not in known and default_storage.get_modified_time(name) < cutoff:
+                default_storage.delete(name)
+                removed.append(name)
     return removed
-
-
-def _walk(prefix: str) -> Iterator[str]:
-    if not default_storage.exists(prefix):
-        return
-    directories, files = default_storage.listdir(prefix)
-    for file_name in files:
-        yield f"{prefix}/{file_name}"
-    for directory in directories:
-        yield from _walk(f"{prefix}/{directory}")

@@ -22,11 +22,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue
-from portal.choices import ReplicaState
+from portal.choices import ReplicaState, WebhookEvent
 from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
+from portal.services.webhooks import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,14 @@ def server_check_store(*, server: Server, store_dir: Path, full: bool) -> StoreC
         copied += result.copied
         failed += result.failed
     verified = ServerFile.objects.filter(server=server, state=ReplicaState.VERIFIED).count()
+    if missing or corrupt:
+        # The anti-entropy found copies this server was believed to hold verified gone or
+        # damaged: it was out of sync (and may still be, if a copy failed again).
+        webhook_event_emit(
+            event=WebhookEvent.SERVER_OUT_OF_SYNC,
+            payload={"server": server.fqdn, "pool": server.pool.fqdn, "missing": missing,
+                     "corrupt": corrupt, "copied": copied, "failed": failed},
+        )  # fmt: skip
     return StoreCheck(
         missing=missing,
         corrupt=corrupt,

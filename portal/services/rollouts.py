@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.choices import RolloutState
+from portal.choices import RolloutState, WebhookEvent
 from portal.errors import DomainError
 from portal.models import DeviceGroup, DeviceUpdateRule, Rollout, RolloutWave, Site
 from portal.roles import ADMINISTRATORS
@@ -44,6 +44,7 @@ from portal.selectors import rollout_active
 from portal.services.audit import Actor, audit_record
 from portal.services.generation import decision_generation_bump
 from portal.services.rules import rule_approve, rule_reset
+from portal.services.webhooks import webhook_event_emit
 from portal.waves import wave_describe
 
 logger = logging.getLogger(__name__)
@@ -311,10 +312,37 @@ def rollout_plan(
                     "state": [None, RolloutState.RUNNING.value],
                 },
             )
+            webhook_event_emit(
+                event=WebhookEvent.ROLLOUT_PLANNED, payload=rollout_event_data(rollout, actor=actor)
+            )
             return rollout
     except IntegrityError:
         # A concurrent plan on the same rule won the race (one active rollout per rule).
         raise DomainError(f"{rule.identity} already has an active rollout", field="rule") from None
+
+
+# The transitions outbound webhooks hear of (the planning is sent by rollout_plan).
+WEBHOOK_EVENTS = {
+    "advanced": WebhookEvent.ROLLOUT_ADVANCED,
+    "halted": WebhookEvent.ROLLOUT_HALTED,
+    "completed": WebhookEvent.ROLLOUT_COMPLETED,
+}
+
+
+def rollout_event_data(rollout: Rollout, *, actor: Actor) -> dict[str, Any]:
+    """What a webhook is told of a rollout: which, of what, where it stands and why."""
+    return {
+        "rollout": rollout.pk,
+        "rule": rollout.rule.identity,
+        "device_class": rollout.rule.device_class,
+        "from_version": rollout.from_version or None,
+        "to_version": rollout.to_version,
+        "state": rollout.state,
+        "wave": rollout.current_wave + 1,
+        "waves": rollout.waves.count(),
+        "reason": rollout.reason,
+        "actor": actor.name,
+    }
 
 
 def _locked(rollout: Rollout) -> Rollout:
@@ -357,6 +385,10 @@ def _transition(
         changes["state"] = [before, state.value]
     changes.update(extra or {})
     audit_record(actor=actor, action=f"portal.rollout.{action}", obj=rollout, changes=changes)
+    if action in WEBHOOK_EVENTS:
+        webhook_event_emit(
+            event=WEBHOOK_EVENTS[action], payload=rollout_event_data(rollout, actor=actor)
+        )
     if state in (RolloutState.HALTED, RolloutState.COMPLETED):
         rollout_id = rollout.pk
         transaction.on_commit(lambda: rollout_notify(rollout_id=rollout_id))

@@ -14,8 +14,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Sum
 
+from portal.choices import WebhookEvent
 from portal.errors import DomainError
 from portal.services.audit import Actor, audit_record
+from portal.services.webhooks import webhook_event_emit
 
 SIGNIN_ACTOR = "sign-in lockout"
 
@@ -39,6 +41,11 @@ def signin_lockout_record(*, username: str, address: str | None, failures: int) 
                 "cooloff_minutes": [None, settings.SIGNIN_COOLOFF_MINUTES],
             },
         )
+        webhook_event_emit(
+            event=WebhookEvent.SIGNIN_LOCKED_OUT,
+            payload={"username": username, "address": address, "failures": failures,
+                     "cooloff_minutes": settings.SIGNIN_COOLOFF_MINUTES},
+        )  # fmt: skip
 
 
 def signin_lockout_lift(*, username: str, address: str | None, actor: Actor) -> int:

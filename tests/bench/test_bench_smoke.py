@@ -93,6 +93,13 @@ BENCHMARKS = [
         id="update-check-steps",
     ),
     pytest.param(
+        "metrics_bench.py",
+        ["--loops", "1", "--workers", "2"],
+        [],
+        r"metrics of one update check / empty Django view request: [\d.]+$",
+        id="metrics",
+    ),
+    pytest.param(
         "checks_during_downloads_bench.py",
         [*TINY_CHECKS, "--rounds", "1", "--warmup", "1"] + ["--downloads", "2", "--image-mb", "4"],
         ["wrk", "nginx", "curl"],

@@ -1,12 +1,19 @@
-"""GET /healthz: 200 when database and broker answer, 503 otherwise, JSON either way."""
+"""GET /healthz: 200 when the database takes a write, the broker answers, the stores have
+room and the recorder keeps up; 503 naming what failed otherwise; JSON either way."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 import pytest
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client
 from kombu import Connection
 
 from deviceupdate.celery import app as celery_app
+from phones.recorder import recorder
 
 
 @pytest.fixture
@@ -26,7 +33,8 @@ def test_healthz_reports_ok_when_database_and_broker_answer(
     assert response["Content-Type"] == "application/json"
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "broker": "ok"},
+        "checks": {"database": "ok", "broker": "ok", "store": "ok", "recorder": "ok"},
+        "failed": [],
         "notices": [],
         "quarantined_records": 0,
     }
@@ -47,7 +55,13 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "broker": "unavailable"},
+        "checks": {
+            "database": "ok",
+            "broker": "the broker does not answer",
+            "store": "ok",
+            "recorder": "ok",
+        },
+        "failed": ["broker"],
         "notices": [],
         "quarantined_records": 0,
     }
@@ -69,3 +83,39 @@ def test_healthz_says_when_lzx_packages_cannot_be_read(
         "LZX-compressed packages need the cabextract program (Debian package 'cabextract'), "
         "which is not installed"
     ]
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_a_store_runs_short_of_space(
+    client: Client, settings: Any, tmp_path: Path, cabextract: None
+) -> None:
+    settings.SERVER_STORE_DIR = tmp_path / "not-made-yet" / "DeviceUpdateStore"
+    free_mb = shutil.disk_usage(tmp_path).free // 1024**2
+    settings.HEALTH_MIN_FREE_BYTES = (free_mb + 10**6) * 1024**2
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["failed"]) == ("unavailable", ["store"])
+    assert body["checks"]["store"].startswith("this server's store has ")
+    assert body["checks"]["store"].endswith(f"(at least {free_mb + 10**6:,} MB needed)")
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_recorder_falls_behind(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, cabextract: None
+) -> None:
+    settings.HEALTH_MAX_RECORDER_BACKLOG = 1000
+    monkeypatch.setattr(recorder, "pending", lambda: 1001)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["recorder"]
+    assert response.json()["checks"]["recorder"] == (
+        "1,001 records wait to be written (more than 1,000): the audit's writes are failing"
+    )
+
+
+@pytest.mark.django_db
+def test_healthz_leaves_no_trace_in_the_database(client: Client) -> None:
+    before = list(MigrationRecorder.Migration.objects.order_by("id").values_list())
+    assert client.get("/healthz").status_code == 200
+    assert list(MigrationRecorder.Migration.objects.order_by("id").values_list()) == before

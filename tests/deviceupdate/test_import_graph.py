@@ -241,6 +241,7 @@ def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_serv
         "portal.tasks.server_check_store_task",
         "portal.tasks.server_remove_unused_task",
         "portal.tasks.server_replicate_task",
+        "portal.tasks.webhook_deliver_task",
         "phones.tasks.server_logs_clear_task",
     }
     for module, name, keywords in calls:

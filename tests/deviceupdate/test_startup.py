@@ -87,6 +87,11 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
             {"CELERY_TASK_SOFT_TIME_LIMIT": "5"},
             "configuration error: CELERY_TASK_SOFT_TIME_LIMIT: expected 10 to 86400, got 5",
         ),
+        (
+            {"DEVICEUPDATE_IMPORT_LEASE_SECONDS": "60"},
+            "configuration error: DEVICEUPDATE_IMPORT_LEASE_SECONDS: must be at least three "
+            "times DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS",
+        ),
     ],
 )
 def test_bad_variable_stops_start_up_with_one_line(

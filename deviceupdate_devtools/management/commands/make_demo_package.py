@@ -7,14 +7,15 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from deviceupdate_devtools.demo import demo_package_make
 from portal.identifiers import normalise_version
+from portal.management.base import ProjectCommand
 from portal.services.audit import Actor
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Write $DEVICEUPDATE_DATA_DIR/demo/UCUpdates-<version>.cab: three demo phone models, "
         "signed by a demo CA that this command adds to the trusted publishers."

@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from phones.services.log_clearing import MAX_DAYS_BACK, logs_clear_everywhere
-from portal.management.base import command_actor
+from portal.management.base import ProjectCommand, command_actor
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Delete device logs, request-audit rows and daily audit files older than N days "
         "(1 to 30): here at once, and on every other server through its own queue."

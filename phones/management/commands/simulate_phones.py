@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from deviceupdate_devtools.simulator import (
     DEMO_MODELS,
@@ -19,9 +19,10 @@ from deviceupdate_devtools.simulator import (
     models_named,
     simulate,
 )
+from portal.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Simulate N phones of the demo models against a server on this machine: each round "
         "every phone checks for updates, downloads and verifies what it is offered, and "

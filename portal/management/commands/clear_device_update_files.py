@@ -7,14 +7,15 @@ import getpass
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from portal.management.base import ProjectCommand
 from portal.models import Pool
 from portal.services.audit import Actor
 from portal.services.cleanup import unused_files_clear_queue
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Remove, from every server of the pool (each through its own worker) and then from "
         "the central store, the files of versions no rule refers to any more."

@@ -6,12 +6,12 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
+from portal.management.base import ProjectCommand
 from portal.services.accounts import ADMIN_USERNAME, admin_ensure
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Create the 'admin' account if it does not exist. The password comes from "
         "DEVICEUPDATE_ADMIN_PASSWORD, or is generated, printed once and written to "

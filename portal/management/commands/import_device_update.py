@@ -11,13 +11,13 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from portal.choices import ImportStatus
-from portal.management.base import OneLineCommand, readable_file, usage_error
+from portal.management.base import ProjectCommand, readable_file, usage_error
 from portal.models import ImportJob, Pool
 from portal.services.audit import Actor
 from portal.services.imports import package_import_start
 
 
-class Command(OneLineCommand):
+class Command(ProjectCommand):
     help = (
         "Queue the import of a device update package (.cab) for the given pools (default: "
         "all). With --wait, wait for a worker to finish it and print the outcome; a refused "

@@ -10,11 +10,11 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from portal.management.base import OneLineCommand, readable_file, usage_error
+from portal.management.base import ProjectCommand, readable_file, usage_error
 from portal.services.imports import package_inspect
 
 
-class Command(OneLineCommand):
+class Command(ProjectCommand):
     help = (
         "Show what a device update package (.cab) or security catalog (.cat) holds and the "
         "verdict its import would reach against the trusted publishers, with the reason. "

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from deviceupdate.nginx import TLS_PROFILES, NginxConfigError, TlsFiles, render_nginx_config
+from portal.management.base import ProjectCommand
 from portal.models import Server
 
 
@@ -31,7 +32,7 @@ def _default_names() -> tuple[str, str]:
     return " ".join(unique), external
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Print the nginx configuration of this server (internal HTTP and HTTPS, external "
         "HTTPS), to include in nginx's http block."

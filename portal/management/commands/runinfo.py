@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from deviceupdate.runtime import describe_runtime
+from portal.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Print the database, broker and file store in use, and the service's URLs."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,6 +24,12 @@ class Command(BaseCommand):
         info["control panel"] = f"{base}/admin/"
         info["phone endpoint"] = f"{base}/RequestHandler/ucdevice.upx"
         info["health"] = f"{base}/healthz"
+        # gunicorn alone gives a slow client one of its few threads for as long as it
+        # sends: the deployment puts nginx in front, which reads each body first.
+        info["exposure"] = (
+            "for this machine only: not for phones or a network without nginx in front "
+            "(manage.py nginx_config); slow clients hold up gunicorn on its own"
+        )
         if options["json"]:
             self.stdout.write(json.dumps(info, indent=2))
             return

@@ -54,6 +54,10 @@ OPERATIONS = {
     "/api/v1/test-devices/{id}/": {"get", "put", "patch", "delete"},
     "/api/v1/trusted-publishers/": {"get", "post"},
     "/api/v1/trusted-publishers/{fingerprint}/": {"get", "delete"},
+    "/api/v1/webhooks/": {"get", "post"},
+    "/api/v1/webhooks/{id}/": {"get", "put", "patch", "delete"},
+    "/api/v1/webhooks/{id}/attempts/": {"get"},
+    "/api/v1/webhooks/{id}/disable/": {"post"},
 }
 
 

@@ -24,6 +24,7 @@ from portal.services.imports import (
     package_import_run,
     package_import_start,
 )
+from portal.tasks import central_store_sweep_task, imports_recover_task
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +106,89 @@ def test_orphan_files_in_the_central_store_are_swept_and_recorded_ones_kept(
     assert not orphan.exists()
     assert all((stores["central"] / row.storage_name).exists() for row in UpdateFile.objects.all())
     assert UpdateFile.objects.count() == 3
+
+
+def test_a_running_import_is_failed_when_its_lease_runs_out_not_before(
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    job = start(tmp_path, publisher, django_capture_on_commit_callbacks)
+    now = timezone.now()
+    # Started long ago, but its worker renews the lease: alive.
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, started_at=now - 2 * HOUR, lease_expires_at=now
+    )
+    leftover = stores["central"] / ".incoming" / f"job-{job.pk}" / "0123abcd"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a copy")
+    assert imports_recover(stale_after=HOUR, now=now - dt.timedelta(seconds=1)) == (0, 0)
+    assert ImportJob.objects.get(pk=job.pk).status == ImportStatus.RUNNING
+    assert leftover.exists()
+
+    assert imports_recover(stale_after=HOUR, now=now + dt.timedelta(seconds=1)) == (1, 0)
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == (
+        ImportStatus.FAILED,
+        f"the worker stopped during the import (its lease ran out at "
+        f"{now:%Y-%m-%d %H:%M:%S} UTC); nothing was applied, import it again",
+    )
+    assert not job_staging_dir(job.pk).exists()
+    assert not leftover.parent.exists()
+
+
+def test_an_import_given_up_by_the_recovery_while_its_worker_lived_applies_nothing(
+    tmp_path: Path,
+    publisher: builder.Signer,
+    stores: dict[str, Path],
+    trusted: TrustedPublisher,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    job = start(tmp_path, publisher, django_capture_on_commit_callbacks)
+
+    def give_up(job: ImportJob, percent: int, step: str) -> None:
+        # The worker was cut off for longer than its lease: the recovery gave it up.
+        if step == "setting rules pending":
+            ImportJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - HOUR)
+            assert imports_recover(stale_after=HOUR) == (1, 0)
+
+    with mock.patch("portal.services.imports._progress", give_up):
+        finished = package_import_run(job_id=job.pk)
+
+    assert finished is not None
+    assert (finished.status, finished.error) == (
+        ImportStatus.FAILED,
+        "the import was given up while it ran; import it again",
+    )
+    assert (DeviceUpdateRule.objects.count(), UpdateFile.objects.count()) == (0, 0)
+    assert not (stores["central"] / "DeviceUpdateStore").exists() or not any(
+        path.is_file() for path in (stores["central"] / "DeviceUpdateStore").rglob("*")
+    )
+
+
+def test_temporary_files_no_running_import_owns_are_swept(
+    stores: dict[str, Path], db: None
+) -> None:
+    leftover = stores["central"] / ".incoming" / "job-999" / "0123abcd"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"left by a dead writer")
+    old = (timezone.now() - 2 * HOUR).timestamp()
+    os.utime(leftover, (old, old))
+    assert central_store_sweep_orphans(older_than=HOUR) == [".incoming/job-999/0123abcd"]
+    assert not leftover.exists()
+
+
+def test_beat_recovers_every_minute_and_sweeps_the_store_apart(
+    stores: dict[str, Path], db: None, settings: Any
+) -> None:
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["imports-recover"] == {
+        "task": "portal.tasks.imports_recover_task",
+        "schedule": 60,
+    }
+    assert schedule["central-store-sweep"]["task"] == "portal.tasks.central_store_sweep_task"
+    assert imports_recover_task() == {"failed": 0, "requeued": 0}
+    assert central_store_sweep_task() == 0
