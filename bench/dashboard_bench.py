@@ -103,7 +103,8 @@ def populate(phones: int) -> dict[str, Any]:
     from portal.models import DeviceUpdateRule, Pool, Server, Site
     from portal.roles import HELPDESK
     from portal.services.audit import Actor
-    from portal.services.rollouts import RolloutPlan, WavePlan, rollout_advance, rollout_plan
+    from portal.services.rollout_plans import RolloutPlan, WavePlan
+    from portal.services.rollouts import rollout_advance, rollout_plan
     from portal.waves import bucket
 
     if Device.objects.exists():

@@ -15,6 +15,7 @@ from portal.services.replication import (
     server_check_store,
     server_replicate,
 )
+from portal.services.rollout_notifications import rollout_notify
 from portal.services.topology import server_record_heartbeat
 
 logger = logging.getLogger(__name__)
@@ -162,3 +163,10 @@ def webhook_deliver_task(
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.delivery.status_code or outcome.delivery.error
+
+
+@shared_task
+def rollout_notify_task(*, rollout_id: int) -> int:
+    """E-mail the administrators that a rollout halted or completed; queued after the
+    transition's commit. A mail server that fails is logged, never retried by hand."""
+    return rollout_notify(rollout_id=rollout_id)

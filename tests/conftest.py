@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -173,3 +174,16 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
     for log_path in logs:
         # Shown by pytest only when the test failed: what the worker said.
         print(f"--- {log_path.name}\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def rollout_mail_at_once() -> Iterator[None]:
+    """The rollout e-mail task, queued after the commit, runs at once in this process
+    (no worker), so a test sees the e-mail the worker would send."""
+    from portal.tasks import rollout_notify_task
+
+    def run(**kwargs: Any) -> None:
+        rollout_notify_task(**kwargs)
+
+    with mock.patch.object(rollout_notify_task, "delay", side_effect=run):
+        yield

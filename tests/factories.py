@@ -19,7 +19,8 @@ from phones.models import Device
 from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Rollout
 from portal.services.audit import Actor
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 
 # --- Device classes and rule Ids ------------------------------------------------------
 

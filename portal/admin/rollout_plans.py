@@ -12,12 +12,8 @@ from portal.admin.base import service_check
 from portal.errors import DomainError
 from portal.models import DeviceUpdateRule, Rollout
 from portal.services.audit import Actor
-from portal.services.rollouts import (
-    MAX_COUNT,
-    RolloutPlan,
-    rollout_plan,
-    wave_parse,
-)
+from portal.services.rollout_plans import MAX_COUNT, RolloutPlan, wave_parse
+from portal.services.rollouts import rollout_plan
 
 PLAN_DEFAULTS = RolloutPlan(waves=())
 

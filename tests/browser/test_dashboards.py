@@ -22,7 +22,8 @@ from phones.models import Device, DeviceOutcome, RolloutSample
 from portal.models import DeviceUpdateRule, Pool, Rollout, Server, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_advance, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_advance, rollout_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

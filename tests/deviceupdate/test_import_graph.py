@@ -238,6 +238,7 @@ def test_every_dispatched_task_is_registered_and_per_server_ones_name_their_serv
     calls = dispatched_task_names()
     assert {name for _, name, _ in calls} == {
         "portal.tasks.package_import_task",
+        "portal.tasks.rollout_notify_task",
         "portal.tasks.server_check_store_task",
         "portal.tasks.server_remove_unused_task",
         "portal.tasks.server_replicate_task",

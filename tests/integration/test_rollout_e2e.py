@@ -22,7 +22,8 @@ from portal.choices import ReplicaState, RolloutState, RuleAction
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan, rollout_restore
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan, rollout_restore
 from portal.services.rules import rules_apply
 from portal.waves import bucket
 from tests.conftest import wait_until

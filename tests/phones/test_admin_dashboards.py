@@ -31,7 +31,8 @@ from portal.choices import RolloutState
 from portal.models import DeviceUpdateRule, Pool, Rollout, Server, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_pause, rollout_plan
 from tests.factories import RULE_A as CX600_RULE
 from tests.factories import RULE_B as CX700_RULE
 from tests.factories import DeviceFactory

@@ -26,9 +26,8 @@ from portal.choices import Weekday
 from portal.models import DeviceUpdateRule, Rollout, Server, Site, TestDevice
 from portal.services.audit import Actor
 from portal.services.fleet import device_hold, device_pin, maintenance_window_create
+from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import (
-    RolloutPlan,
-    WavePlan,
     rollout_cancel,
     rollout_halt,
     rollout_pause,

@@ -44,7 +44,8 @@ from portal.models import (
     UpdateVersion,
 )
 from portal.services.audit import Actor
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 
 OLD, NEW = "4.0.7577.4363", "4.0.7577.4387"
 CX600 = ("UCPhone", "Polycom", "CX600", "Rev-1", "ENU")

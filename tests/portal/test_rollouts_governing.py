@@ -13,9 +13,8 @@ from portal.choices import IdentifierType, RolloutState
 from portal.models import DeviceGroup, DeviceGroupMember, DeviceUpdateRule, Rollout, Site
 from portal.selectors import GoverningRollout, rollouts_governing
 from portal.services.audit import Actor
+from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import (
-    RolloutPlan,
-    WavePlan,
     rollout_advance,
     rollout_cancel,
     rollout_halt,

@@ -13,18 +13,15 @@ from portal.choices import RolloutState
 from portal.management.base import Actions, Handler, PortalCommand
 from portal.models import Rollout
 from portal.selectors import rollout_by_id, rule_by_identity
+from portal.services.rollout_plans import MAX_COUNT, RolloutPlan, plan_summary, wave_parse
 from portal.services.rollouts import (
-    MAX_COUNT,
     ROLLOUT_MOVES,
-    RolloutPlan,
-    plan_summary,
     rollout_advance,
     rollout_cancel,
     rollout_pause,
     rollout_plan,
     rollout_restore,
     rollout_resume,
-    wave_parse,
 )
 from portal.waves import wave_describe
 

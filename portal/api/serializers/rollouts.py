@@ -17,7 +17,7 @@ from portal.models import (
     RolloutWave,
     Site,
 )
-from portal.services.rollouts import MAX_COUNT, plan_summary
+from portal.services.rollout_plans import MAX_COUNT, plan_summary
 from portal.waves import wave_describe
 
 # --- Rollouts -----------------------------------------------------------------------

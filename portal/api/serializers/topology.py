@@ -9,7 +9,7 @@ from portal.models import (
     Server,
     Site,
 )
-from portal.services.rollouts import MAX_COUNT
+from portal.services.rollout_plans import MAX_COUNT
 
 # --- Topology -----------------------------------------------------------------------
 

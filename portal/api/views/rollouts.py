@@ -28,15 +28,14 @@ from portal.api.views.rules import _rule_referenced
 from portal.models import (
     Rollout,
 )
+from portal.services.rollout_plans import RolloutPlan, wave_parse
 from portal.services.rollouts import (
-    RolloutPlan,
     rollout_advance,
     rollout_cancel,
     rollout_pause,
     rollout_plan,
     rollout_restore,
     rollout_resume,
-    wave_parse,
 )
 
 # --- Rollouts -----------------------------------------------------------------------

@@ -21,7 +21,8 @@ from phones.services.rollout_watch import LOCK_KEY
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, RolloutWave, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_pause, rollout_plan
 from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,8 @@ from phones.services.outcomes import outcomes_observe
 from portal.models import DeviceUpdateRule
 from portal.services.audit import Actor
 from portal.services.fleet import device_hold
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 from portal.services.rules import rule_approve
 from tests.phones.test_update_check import URL, request_xml
 

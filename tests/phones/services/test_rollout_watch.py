@@ -21,13 +21,8 @@ from phones.services.rollout_watch import LOCK_KEY, rollout_progress, rollouts_o
 from phones.tasks import rollouts_observe_task
 from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout, TestDevice
 from portal.services.fleet import device_hold
-from portal.services.rollouts import (
-    RolloutPlan,
-    WavePlan,
-    rollout_advance,
-    rollout_plan,
-    rollout_resume,
-)
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_advance, rollout_plan, rollout_resume
 from portal.waves import bucket
 from tests.factories import RULE_A as RULE_ID
 from tests.phones.services.test_outcomes import (
@@ -38,6 +33,9 @@ from tests.phones.services.test_outcomes import (
     check_in,
     frozen_clock,
 )
+
+# The rollout e-mail is a queued task: here it runs at once, in this process.
+pytestmark = pytest.mark.usefixtures("rollout_mail_at_once")
 
 A, P = "4.0.7577.4387", "4.0.7577.5000"
 PHONES = 40

@@ -20,7 +20,8 @@ from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 from portal.services.testdevices import testdevice_create
 from tests.factories import CX700, RULE_B
 

@@ -16,7 +16,8 @@ from portal.choices import Weekday
 from portal.models import AuditEntry, DeviceGroup, MaintenanceWindow, Server, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save, maintenance_window_create
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 
 pytestmark = pytest.mark.django_db
 

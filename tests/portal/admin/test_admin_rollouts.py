@@ -19,7 +19,8 @@ from portal.choices import RolloutState
 from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 from tests.factories import CX700, RULE_B
 
 pytestmark = pytest.mark.django_db

@@ -39,7 +39,8 @@ from portal.services.audit import Actor
 from portal.services.fleet import device_group_save, device_hold, maintenance_window_create
 from portal.services.log_config import log_config_set
 from portal.services.publishers import publisher_add
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_pause, rollout_plan
 from portal.services.testdevices import testdevice_create
 
 pytestmark = pytest.mark.django_db

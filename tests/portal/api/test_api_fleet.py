@@ -28,7 +28,8 @@ from portal.services.fleet import (
     device_pin,
     maintenance_window_create,
 )
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 from tests.factories import AASTRA, RULE_A, RULE_B
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,8 @@ from portal.models import (
 )
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_pause, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_pause, rollout_plan
 from tests.factories import AASTRA, RULE_A, RULE_B, DeviceFactory
 
 pytestmark = pytest.mark.django_db

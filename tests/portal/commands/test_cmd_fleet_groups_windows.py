@@ -26,7 +26,8 @@ from portal.models import (
 )
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save, maintenance_window_create
-from portal.services.rollouts import RolloutPlan, WavePlan, rollout_plan
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_plan
 
 pytestmark = pytest.mark.django_db
 

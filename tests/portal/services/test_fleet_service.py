@@ -38,14 +38,8 @@ from portal.services.fleet import (
     maintenance_window_delete,
 )
 from portal.services.generation import decision_generation_current
-from portal.services.rollouts import (
-    RolloutPlan,
-    WavePlan,
-    rollout_cancel,
-    rollout_halt,
-    rollout_pause,
-    rollout_plan,
-)
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_cancel, rollout_halt, rollout_pause, rollout_plan
 from tests.factories import CX600, RuleFactory
 from tests.factories import RULE_A as RULE_ID
 

@@ -30,21 +30,16 @@ from portal.roles import ADMINISTRATORS, HELPDESK
 from portal.selectors import rollout_by_id
 from portal.services.audit import Actor
 from portal.services.generation import decision_generation_current
+from portal.services.rollout_notifications import notification_recipients, rollout_notify
+from portal.services.rollout_plans import MAX_WAVES, RolloutPlan, WavePlan, plan_summary, wave_parse
 from portal.services.rollouts import (
-    MAX_WAVES,
-    RolloutPlan,
-    WavePlan,
-    notification_recipients,
-    plan_summary,
     rollout_advance,
     rollout_cancel,
     rollout_halt,
-    rollout_notify,
     rollout_pause,
     rollout_plan,
     rollout_restore,
     rollout_resume,
-    wave_parse,
 )
 from portal.services.rules import (
     rule_approve,
@@ -56,7 +51,8 @@ from portal.services.rules import (
 from tests.factories import CX600, RuleFactory
 from tests.factories import RULE_A as RULE_ID
 
-pytestmark = pytest.mark.django_db
+# The rollout e-mail is a queued task: here it runs at once, in this process.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rollout_mail_at_once")]
 
 Capture = Callable[..., AbstractContextManager[Any]]
 ACTOR = Actor.system("tests")

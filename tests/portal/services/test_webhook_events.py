@@ -21,14 +21,8 @@ from portal.models import DeviceUpdateRule, Pool, Server, TrustedPublisher, Upda
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.replication import server_check_store, server_replicate
-from portal.services.rollouts import (
-    RolloutPlan,
-    WavePlan,
-    rollout_advance,
-    rollout_halt,
-    rollout_pause,
-    rollout_plan,
-)
+from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollouts import rollout_advance, rollout_halt, rollout_pause, rollout_plan
 from portal.services.signin import signin_lockout_record
 from portal.services.webhooks import webhook_register
 
