@@ -27,14 +27,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deviceupdate.dispatch import enqueue, enqueue_now
-from portal.choices import ImportStatus, UpdateFileRole, WebhookEvent
-from portal.device_class import RuleClass
+from portal.choices import ImportStatus, WebhookEvent
 from portal.errors import DomainError
-from portal.identifiers import parse_version
 from portal.models import (
     ImportJob,
     Pool,
-    Server,
     TrustedPublisher,
     UpdateFile,
     UpdateVersion,
@@ -58,13 +55,18 @@ from portal.services.central_store import (
     central_store_put,
     central_store_walk,
 )
-from portal.services.replication import replication_queue
-from portal.services.rules import rule_set_pending
+from portal.services.import_records import (
+    STORE_PREFIX,
+    storage_name,
+    update_report,
+    update_rows_store,
+    update_rules_set_pending,
+    versions_replication_queue,
+)
 from portal.services.webhooks import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
-STORE_PREFIX = "DeviceUpdateStore"
 _CHUNK = 1024 * 1024
 
 
@@ -348,19 +350,6 @@ def _run(job: ImportJob, staging: Path, stored: list[str]) -> None:
     _record(job, examined)
 
 
-def _role(update: ExaminedUpdate, name: str) -> UpdateFileRole:
-    update_type = update.folder.rsplit("/", 1)[-1].lower()
-    if name.lower() == f"{update_type}.xml":
-        return UpdateFileRole.DESCRIPTION
-    if name.lower() == f"{update_type}.cat":
-        return UpdateFileRole.CATALOG
-    return UpdateFileRole.IMAGE
-
-
-def storage_name(folder: str, file_name: str) -> str:
-    return f"{STORE_PREFIX}/{folder}/{file_name}"
-
-
 def _store(job: ImportJob, update: ExaminedUpdate, stored: list[str]) -> None:
     """Copy the folder's files into the central store, once: a version never changes.
 
@@ -395,10 +384,12 @@ def _store(job: ImportJob, update: ExaminedUpdate, stored: list[str]) -> None:
 
 
 def _record(job: ImportJob, examined: ExaminedPackage) -> None:
+    """Record an examined package in one transaction, step by step: store its rows, set
+    its rules pending, report, queue replication; then finish the job, audited."""
     actor = Actor(user=job.actor, name=job.actor_name)
-    report: list[dict[str, Any]] = []
     warnings = list(examined.ignored) + list(examined.warnings)
     pools = list(job.pools.order_by("fqdn"))
+    report: list[dict[str, Any]] = []
     stored_versions: list[UpdateVersion] = []
     with transaction.atomic():
         # Still ours? The recovery may have given the job up (its lease ran out while
@@ -408,72 +399,12 @@ def _record(job: ImportJob, examined: ExaminedPackage) -> None:
         ):
             raise PackageError("the import was given up while it ran; import it again")
         for update in examined.updates:
-            description = update.description
-            assert description is not None  # an accepted update has its description
-            version, _ = UpdateVersion.objects.get_or_create(
-                folder=update.folder,
-                defaults={
-                    "device_type": description.device_type,
-                    "brand": description.brand,
-                    "model": description.model,
-                    "revision": description.revision,
-                    "locale": description.locale,
-                    "version": description.version,
-                    "update_type": description.update_type,
-                    "rule_id": description.id,
-                    "release_date": str(description.release_date or ""),
-                    "description": (description.description or "")[:400],
-                    "signer": update.signer_subject[:1000],
-                    "catalog_digest": update.catalog_digest,
-                    "import_job": job,
-                },
+            stored_versions.append(update_rows_store(job=job, update=update))
+            rules = update_rules_set_pending(
+                update=update, pools=pools, actor=actor, warnings=warnings
             )
-            stored_versions.append(version)
-            for name, member in sorted(update.files.items()):
-                UpdateFile.objects.get_or_create(
-                    version=version,
-                    name=name,
-                    defaults={
-                        "role": _role(update, name),
-                        "size": member.size,
-                        "sha256": member.sha256,
-                        "storage_name": storage_name(update.folder, name),
-                    },
-                )
-            rules = []
-            device_class = RuleClass.of(description)
-            for pool in pools:
-                rule, changed = rule_set_pending(
-                    pool=pool,
-                    rule_id=description.id,
-                    device_class=device_class,
-                    version=description.version,
-                    actor=actor,
-                )
-                rules.append({"identity": rule.identity, "changed": changed})
-                if rule.approved_version and parse_version(description.version) < parse_version(
-                    rule.approved_version
-                ):
-                    warnings.append(
-                        f"{update.folder}: {description.version} is older than the "
-                        f"approved {rule.approved_version} on {pool.fqdn}; approving it "
-                        "is a downgrade"
-                    )
-            report.append(
-                {
-                    "folder": update.folder,
-                    "rule_id": str(description.id),
-                    "version": description.version,
-                    "catalog_digest": update.catalog_digest,
-                    "files": [
-                        {"name": name, "size": member.size, "sha256": member.sha256}
-                        for name, member in sorted(update.files.items())
-                    ],
-                    "rules": rules,
-                }
-            )
-        servers = list(Server.objects.filter(pool__in=pools))
-        replication_queue(versions=stored_versions, servers=servers)
+            report.append(update_report(update=update, rules=rules))
+        replication = versions_replication_queue(versions=stored_versions, pools=pools)
         signers = sorted({update.signer_subject for update in examined.updates})
         cabinet_signer = examined.signature.signer if examined.signature else None
         ImportJob.objects.filter(pk=job.pk).update(
@@ -481,7 +412,7 @@ def _record(job: ImportJob, examined: ExaminedPackage) -> None:
             cabinet_signer=cabinet_signer.subject[:1000] if cabinet_signer else "",
             updates=report,
             warnings=warnings,
-            replication=f"queued to {len(servers)} server(s)",
+            replication=replication,
         )
         _finish(job, status=ImportStatus.SUCCEEDED)
         job.refresh_from_db()
