@@ -13,18 +13,17 @@ from portal.choices import IdentifierType, RolloutState
 from portal.models import DeviceGroup, DeviceGroupMember, DeviceUpdateRule, Rollout, Site
 from portal.selectors import GoverningRollout, rollouts_governing
 from portal.services.audit import Actor
-from portal.services.rollout_plans import RolloutPlan, WavePlan
+from portal.services.rollout_plans import WavePlan
 from portal.services.rollouts import (
     rollout_advance,
     rollout_cancel,
     rollout_halt,
     rollout_pause,
-    rollout_plan,
     rollout_restore,
 )
 from portal.services.rules import rule_reset, rule_set_pending
 from portal.waves import Reach, WaveTargets
-from tests.factories import CX600, RuleFactory
+from tests.factories import CX600, RolloutFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +44,7 @@ def rule() -> DeviceUpdateRule:
 
 def plan(rule: DeviceUpdateRule, *waves: WavePlan, at: dt.datetime | None = None) -> Rollout:
     waves = waves or (WavePlan(percent=5), WavePlan(percent=100))
-    return rollout_plan(rule=rule, plan=RolloutPlan(waves=waves), actor=ACTOR, now=at)
+    return RolloutFactory.create(rule=rule, waves=waves, actor=ACTOR, now=at)
 
 
 def import_version(rule: DeviceUpdateRule, version: str) -> None:

@@ -21,9 +21,9 @@ from phones.services.rollout_watch import LOCK_KEY
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, RolloutWave, Site
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollout_plans import RolloutPlan, WavePlan
-from portal.services.rollouts import rollout_pause, rollout_plan
-from tests.factories import DeviceFactory
+from portal.services.rollout_plans import WavePlan
+from portal.services.rollouts import rollout_pause
+from tests.factories import DeviceFactory, RolloutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def identity(rule: DeviceUpdateRule) -> str:
 
 
 def planned(rule: DeviceUpdateRule, *waves: WavePlan, **gates: Any) -> Rollout:
-    rollout = rollout_plan(rule=rule, plan=RolloutPlan(waves=waves, **gates), actor=SETUP)
+    rollout = RolloutFactory.create(rule=rule, waves=waves, actor=SETUP, **gates)
     AuditEntry.objects.all().delete()
     return rollout
 

@@ -25,6 +25,7 @@ from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import rollout_advance, rollout_plan, rollout_resume
 from portal.waves import bucket
 from tests.factories import RULE_A as RULE_ID
+from tests.factories import RolloutFactory
 from tests.phones.services.test_outcomes import (
     ADMIN,
     START,
@@ -68,7 +69,7 @@ def notify(settings: Settings) -> None:
 def plan(rule: DeviceUpdateRule, *percents: int, **gates: Any) -> Rollout:
     waves = tuple(WavePlan(percent=p) for p in percents)
     gates = {"min_soak_minutes": 60, "min_sample": 5, **gates}
-    return rollout_plan(rule=rule, plan=RolloutPlan(waves=waves, **gates), actor=ADMIN, now=START)
+    return RolloutFactory.create(rule=rule, waves=waves, actor=ADMIN, now=START, **gates)
 
 
 def check_round(client: Client, clock: Clock, fleet: list[SimPhone]) -> dict[int, str]:

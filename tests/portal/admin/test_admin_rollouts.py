@@ -21,7 +21,7 @@ from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import rollout_plan
-from tests.factories import CX700, RULE_B
+from tests.factories import CX700, RULE_B, RolloutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +49,10 @@ def plan_url(rule: DeviceUpdateRule) -> str:
 
 
 def started(rule: DeviceUpdateRule, *waves: int, **gates: Any) -> Rollout:
-    plan = RolloutPlan(waves=tuple(WavePlan(percent=p) for p in waves or (5, 25, 100)), **gates)
-    return rollout_plan(rule=rule, plan=plan, actor=SETUP)
+    percents = waves or (5, 25, 100)
+    return RolloutFactory.create(
+        rule=rule, waves=[WavePlan(percent=p) for p in percents], actor=SETUP, **gates
+    )
 
 
 def in_state(rollout: Rollout, state: RolloutState, wave: int = 0) -> Rollout:

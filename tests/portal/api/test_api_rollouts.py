@@ -24,9 +24,9 @@ from portal.models import (
 )
 from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
-from portal.services.rollout_plans import RolloutPlan, WavePlan
-from portal.services.rollouts import rollout_pause, rollout_plan
-from tests.factories import AASTRA, RULE_A, RULE_B, DeviceFactory
+from portal.services.rollout_plans import WavePlan
+from portal.services.rollouts import rollout_pause
+from tests.factories import AASTRA, RULE_A, RULE_B, DeviceFactory, RolloutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def targets(db: None) -> None:
 
 
 def planned(rule: DeviceUpdateRule, *waves: WavePlan, **gates: Any) -> Rollout:
-    rollout = rollout_plan(rule=rule, plan=RolloutPlan(waves=waves, **gates), actor=SETUP)
+    rollout = RolloutFactory.create(rule=rule, waves=waves, actor=SETUP, **gates)
     AuditEntry.objects.all().delete()
     return rollout
 
