@@ -81,7 +81,7 @@ def store_errors() -> Iterator[None]:
         error: BaseException = raised
         # boto3's managed transfer wraps the client's error (S3UploadFailedError).
         while isinstance(error, Boto3Error) and (error.__cause__ or error.__context__):
-            error = error.__cause__ or error.__context__  # type: ignore[assignment]
+            error = error.__cause__ or error.__context__
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchKey", "NotFound"):
@@ -158,7 +158,7 @@ def central_store_delete(*, name: str) -> bool:
 def central_store_chunks(name: str) -> Iterator[bytes]:
     """The bytes of ``name`` in chunks, streamed (never the whole file in memory).
     Raises ``FileNotFoundError`` or ``StoreUnavailableError``."""
-    storage = storages["default"]
+    storage: Any = storages["default"]
     if isinstance(storage, FileSystemStorage):
         with open(storage.path(name), "rb") as handle:
             while chunk := handle.read(_CHUNK):
