@@ -25,7 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 from boto3.exceptions import Boto3Error
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
@@ -107,6 +109,32 @@ def _line(error: BaseException) -> str:
             )
         return f"the central store at {_endpoint()} refused the request: {code or error}"
     return f"the central store at {_endpoint()} failed: {str(error).splitlines()[0]}"
+
+
+def central_store_probe() -> str | None:
+    """None when the central store answers with this service's credentials, else the
+    one line why not (S3 out of reach, credentials refused, no bucket). A local folder
+    is not probed. Short timeouts and no retries: a health check must not hang."""
+    storage: Any = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        return None
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=storage.endpoint_url,
+        region_name=storage.region_name,
+        aws_access_key_id=storage.access_key,
+        aws_secret_access_key=storage.secret_key,
+        aws_session_token=storage.security_token,
+        config=Config(connect_timeout=3, read_timeout=3, retries={"max_attempts": 1}),
+    )
+    try:
+        with store_errors():
+            client.head_bucket(Bucket=storage.bucket_name)
+    except FileNotFoundError:
+        return f"the central store's bucket does not exist at {_endpoint()}"
+    except StoreUnavailableError as error:
+        return error.message
+    return None
 
 
 def incoming_prefix(owner: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 import urllib3
 from botocore.exceptions import ClientError
+from django.core.management import call_command
+from django.test import Client
 from pytest_django.fixtures import Settings
 
 from deviceupdate_devtools import builder
@@ -26,7 +29,7 @@ from portal.choices import ImportStatus, ReplicaState
 from portal.models import ImportJob, Pool, Server, ServerFile, Site, UpdateFile, UpdateVersion
 from portal.services import central_store
 from portal.services.audit import Actor
-from portal.services.central_store import INCOMING_PREFIX
+from portal.services.central_store import INCOMING_PREFIX, central_store_probe
 from portal.services.demo import demo_package_make
 from portal.services.imports import (
     central_store_sweep_orphans,
@@ -277,3 +280,27 @@ def test_the_bucket_refuses_unsigned_and_wrongly_signed_requests(s3: SeaweedFS) 
     with pytest.raises(ClientError) as signed_wrong:
         s3.client(secret_key="wrong").get_object(Bucket=s3.bucket, Key=f"{INCOMING_PREFIX}/probe")
     assert signed_wrong.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_health_check_and_runinfo_name_an_s3_store_that_refuses_or_is_out_of_reach(
+    s3: SeaweedFS, settings: Settings, client: Client
+) -> None:
+    assert central_store_probe() is None
+    assert client.get("/healthz").json()["notices"] == []
+
+    _s3_storages(settings, s3, secret_key="not-the-secret")
+    refused = (
+        f"the central store at {s3.endpoint} refuses the credentials (403): "
+        "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
+    assert client.get("/healthz").json()["notices"] == [refused]
+    out = io.StringIO()
+    call_command("runinfo", stdout=out)
+    assert f"S3-compatible bucket {s3.bucket} ({refused})" in out.getvalue()
+
+    endpoint = _unreachable(settings, s3)
+    assert client.get("/healthz").json()["notices"] == [
+        f"cannot reach the central store at {endpoint}"
+    ]
+    _s3_storages(settings, s3, bucket_name="no-such-bucket")
+    assert central_store_probe() == (f"the central store's bucket does not exist at {s3.endpoint}")
