@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,14 +155,22 @@ def _copy_from_central(name: str, temporary: Path) -> tuple[int, str]:
     task retries with backoff, and the server keeps serving what it holds."""
     digest = hashlib.sha256()
     size = 0
+    chunks = central_store_chunks(name)
+    with open(temporary, "xb") as out:
+        while (chunk := _next_chunk(name, chunks)) is not None:
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
+
+
+def _next_chunk(name: str, chunks: Iterator[bytes]) -> bytes | None:
+    """The next chunk read from the central store (None at its end); what fails there,
+    not in this server's own store, is transient."""
     try:
-        with open(temporary, "xb") as out:
-            for chunk in central_store_chunks(name):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        return next(chunks, None)
     except FileNotFoundError:
         raise
     except (OSError, StoreUnavailableError) as error:
@@ -170,7 +178,6 @@ def _copy_from_central(name: str, temporary: Path) -> tuple[int, str]:
         raise TransientStorageError(
             f"cannot read {name} from the central store: {message}"
         ) from error
-    return size, digest.hexdigest()
 
 
 def _digest(path: Path) -> tuple[int, str]:
