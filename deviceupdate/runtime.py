@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from portal.packaging.cabinet import lzx_support
+from portal.services.central_store import central_store_probe
 
 
 def _without_credentials(url: str) -> str:
@@ -34,6 +35,8 @@ def describe_runtime() -> dict[str, str]:
         if settings.DEVICEUPDATE_STORAGE == "local"
         else f"S3-compatible bucket {settings.STORAGES['default']['OPTIONS']['bucket_name']}"
     )
+    problem = central_store_probe()  # wrong credentials show at start-up, in one line
+    storage_text += f" ({problem})" if problem else ""
     return {
         "mode": settings.DEVICEUPDATE_ENV + (" (DEBUG)" if settings.DEBUG else ""),
         "data directory": str(settings.DATA_DIR),
@@ -48,5 +51,5 @@ def describe_runtime() -> dict[str, str]:
 
 def runtime_notices() -> list[str]:
     """What an administrator should know before relying on this server (one line each)."""
-    notice = lzx_support()
-    return [notice] if notice else []
+    notices = [lzx_support(), central_store_probe()]
+    return [notice for notice in notices if notice]

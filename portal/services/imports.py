@@ -51,6 +51,7 @@ from portal.services.audit import Actor, audit_record
 from portal.services.central_store import (
     INCOMING_PREFIX,
     StoreVerifyError,
+    central_store_delete,
     central_store_discard,
     central_store_put,
     central_store_walk,
@@ -314,7 +315,7 @@ def import_event_data(job: ImportJob, *, error: str) -> dict[str, Any]:
 def _undo(stored: list[str]) -> None:
     for name in stored:
         try:
-            default_storage.delete(name)
+            central_store_delete(name=name)  # a store out of reach: left for the sweep
         except OSError:
             logger.exception("could not delete %s after a refused import", name)
 

@@ -12,11 +12,10 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +25,7 @@ from portal.choices import ReplicaState, WebhookEvent
 from portal.device_class import RuleClass
 from portal.models import DeviceUpdateRule, Pool, Server, ServerFile, UpdateFile, UpdateVersion
 from portal.services.audit import Actor, audit_record
+from portal.services.central_store import StoreUnavailableError, central_store_chunks
 from portal.services.generation import decision_generation_bump
 from portal.services.webhooks import webhook_event_emit
 
@@ -150,24 +150,34 @@ def _replicate_file(row: ServerFile, store_dir: Path) -> str:
 
 
 def _copy_from_central(name: str, temporary: Path) -> tuple[int, str]:
+    """Stream ``name`` from the central store (a local folder or S3) into ``temporary``.
+    A store that cannot be read now (down, refusing the credentials) is transient: the
+    task retries with backoff, and the server keeps serving what it holds."""
     digest = hashlib.sha256()
     size = 0
-    try:
-        source = default_storage.open(name, "rb")
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise TransientStorageError(
-            f"cannot read {name} from the central store: {error}"
-        ) from error
-    with source, open(temporary, "xb") as out:
-        while chunk := source.read(_CHUNK):
+    chunks = central_store_chunks(name)
+    with open(temporary, "xb") as out:
+        while (chunk := _next_chunk(name, chunks)) is not None:
             digest.update(chunk)
             size += len(chunk)
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())
     return size, digest.hexdigest()
+
+
+def _next_chunk(name: str, chunks: Iterator[bytes]) -> bytes | None:
+    """The next chunk read from the central store (None at its end); what fails there,
+    not in this server's own store, is transient."""
+    try:
+        return next(chunks, None)
+    except FileNotFoundError:
+        raise
+    except (OSError, StoreUnavailableError) as error:
+        message = error.message if isinstance(error, StoreUnavailableError) else error
+        raise TransientStorageError(
+            f"cannot read {name} from the central store: {message}"
+        ) from error
 
 
 def _digest(path: Path) -> tuple[int, str]:

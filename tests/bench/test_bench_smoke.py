@@ -66,8 +66,17 @@ BENCHMARKS = [
         "fanout_bench.py",
         ["--mb", "4", "--servers", "2", "--rounds", "1"],
         [],
-        r"fan-out of 4 MB to 2 servers / one copy to one server: [\d.]+x \(target <= 1.5x\)",
+        r"fan-out of 4 MB to 2 servers / one copy to one server: [\d.]+x \(target <= 1.5x; "
+        r"local central store\)",
         id="fanout",
+    ),
+    pytest.param(
+        "fanout_bench.py",
+        ["--mb", "4", "--servers", "2", "--rounds", "1", "--s3"],
+        [],
+        r"fan-out of 4 MB to 2 servers / one copy to one server: [\d.]+x \(target <= 1.5x; "
+        r"S3 central store \(SeaweedFS\)\)",
+        id="fanout-s3",
     ),
     pytest.param(
         "update_check_bench.py",

@@ -19,6 +19,7 @@ from portal.admin.signin import DIRECTORY_UNREACHABLE
 from portal.models import DeviceUpdateRule
 from tests.directory.slapd import PASSWORD, Slapd, user_dn
 from tests.directory.test_control_panel import form_errors, sign_in
+from tests.directory.test_outage import user_digest
 from tests.phones.test_external_check import basic, error, post
 from tests.phones.test_update_check import A, same_offer
 
@@ -154,7 +155,7 @@ def test_a_directory_that_cannot_be_reached_is_503_counted_for_the_user_only(
     assert "WWW-Authenticate" not in response
     # Counted for the user only, not the address a whole office may share.
     assert cache.get_many(_failure_keys("203.0.113.4", "alice@contoso.com")) == {
-        "phones:auth-failures:user:alice@contoso.com": 1
+        "phones:auth-failures:user:" + user_digest("alice@contoso.com"): 1
     }
     recorder.flush()
     audit = RequestAudit.objects.get()
