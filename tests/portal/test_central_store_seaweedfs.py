@@ -24,13 +24,13 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from deviceupdate_devtools import builder
+from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.seaweedfs import REGION, SeaweedFS, seaweedfs, weed_binary
 from portal.choices import ImportStatus, ReplicaState
 from portal.models import ImportJob, Pool, Server, ServerFile, Site, UpdateFile, UpdateVersion
 from portal.services import central_store
 from portal.services.audit import Actor
 from portal.services.central_store import INCOMING_PREFIX, central_store_probe
-from portal.services.demo import demo_package_make
 from portal.services.imports import (
     central_store_sweep_orphans,
     package_import_run,
