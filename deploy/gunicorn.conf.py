@@ -17,9 +17,3 @@ def on_starting(server: Any) -> None:
 
     install()
 
-
-def worker_exit(server: Any, worker: Any) -> None:
-    """A graceful stop writes out the request audit this worker still holds."""
-    from phones.recorder import recorder
-
-    recorder.flush()

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from deviceupdate.celery import app as celery_app
 from deviceupdate.runtime import runtime_notices
+from phones.recorder import spool_dir, spool_dropped, spool_notices, spool_usage
 from phones.services.records import records_quarantined
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body = {
         "status": "ok" if healthy else "unavailable",
         "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()},
-        "notices": runtime_notices(),
+        "notices": runtime_notices() + spool_notices(),
         # Phone records the database refused, kept aside (phones.services.records).
         "quarantined_records": records_quarantined(),
+        # Phone records waiting for the loader, and dropped because their folder was full.
+        "spool": {"bytes": spool_usage(spool_dir()), "dropped": spool_dropped()},
     }
     return JsonResponse(body, status=200 if healthy else 503)

@@ -27,6 +27,7 @@ def test_healthz_reports_ok_when_database_and_broker_answer(
         "checks": {"database": "ok", "broker": "ok"},
         "notices": [],
         "quarantined_records": 0,
+        "spool": {"bytes": 0, "dropped": 0},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -48,6 +49,7 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(
         "checks": {"database": "ok", "broker": "unavailable"},
         "notices": [],
         "quarantined_records": 0,
+        "spool": {"bytes": 0, "dropped": 0},
     }
 
 

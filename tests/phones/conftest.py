@@ -12,7 +12,6 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
-from phones.recorder import recorder
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import (
     DeviceUpdateRule,
@@ -35,15 +34,11 @@ RULE_ID = uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")
 
 @pytest.fixture(autouse=True)
 def fresh_phone_state(settings: Settings) -> Iterator[None]:
-    """Each test starts with no decision table, no buffered audit, no throttle counts."""
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
+    """Each test starts with no decision table, no throttle counts (and its own spool)."""
     decision_tables.reset()
-    recorder._buffer.clear()
-    recorder._bytes = 0
     cache.clear()
     yield
     decision_tables.reset()
-    recorder._buffer.clear()
 
 
 def stored_version(version: str, *, update_type: str = "CPE", verified_on: Server | None) -> str:
