@@ -116,7 +116,8 @@ def audit_line(record: CheckRecord, server: str) -> str:
         for f in m.files
     )
     fields = [
-        record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # As strftime("%Y-%m-%dT%H:%M:%SZ") writes it, at a fraction of its cost.
+        record.created_at.isoformat(timespec="seconds")[:19] + "Z",
         record.client_address or "",
         check.device_type if check else "",
         check.mac if check else "",
@@ -213,9 +214,35 @@ def spool_line(record: Record, server: str) -> bytes:
 _encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
+def spool_records(lines: list[bytes]) -> list[Loaded | bytes]:
+    """Spool lines read back, in one parse when they are all whole (a line that is not
+    one ``spool_line`` wrote stays as its bytes, for the quarantine)."""
+    try:
+        batch = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        batch = None
+    if batch is None or len(batch) != len(lines):
+        batch = []
+        for line in lines:
+            try:
+                batch.append(json.loads(line))
+            except ValueError:
+                batch.append(None)
+    loaded: list[Loaded | bytes] = []
+    for line, values in zip(lines, batch, strict=True):
+        try:
+            loaded.append(_loaded(values))
+        except (ValueError, TypeError, KeyError, IndexError):
+            loaded.append(line)
+    return loaded
+
+
 def spool_record(line: bytes) -> Loaded:
     """A spool line read back; ``ValueError`` if it is not one ``spool_line`` wrote."""
-    values = json.loads(line)
+    return _loaded(json.loads(line))
+
+
+def _loaded(values: Any) -> Loaded:
     if not isinstance(values, list) or not values:
         raise ValueError("not a spool record")
     kind = values[0]

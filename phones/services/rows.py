@@ -14,9 +14,12 @@ temporary staging table of the same columns, then one ``INSERT ... SELECT`` with
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, models, transaction
 
 Converter = Callable[[Any], Any]
@@ -106,9 +109,13 @@ class RowWriter:
         connection = connections[self._using]
         operations = connection.ops
         if isinstance(field, models.DateTimeField):
+            if connection.vendor == "sqlite" and settings.USE_TZ:
+                return _sqlite_datetime
             return operations.adapt_datetimefield_value
         if isinstance(field, models.JSONField):
             encoder = field.encoder
+            if connection.vendor == "sqlite" and encoder is None:
+                return _json_text  # what adapt_json_value writes, without a new encoder each
             return lambda value: operations.adapt_json_value(value, encoder)
         if isinstance(field, models.UUIDField):
             return _same if connection.features.has_native_uuid_field else _uuid_hex
@@ -154,6 +161,17 @@ class RowWriter:
 
 def _same(value: Any) -> Any:
     return value
+
+
+_json_text = json.JSONEncoder().encode
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    """Django's SQLite text of an aware datetime (UTC, naive), as
+    ``adapt_datetimefield_value`` writes it with USE_TZ."""
+    if value is None:
+        return None
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 def _uuid_hex(value: Any) -> Any:

@@ -35,7 +35,7 @@ from phones.services.records import (
     CheckRow,
     Loaded,
     records_quarantine,
-    spool_record,
+    spool_records,
     write_audit_files,
     write_records_batch,
 )
@@ -137,12 +137,12 @@ def spool_load_once(*, max_bytes: int = LOAD_MAX_BYTES) -> int:
         return 0
 
     records: list[Loaded] = []
-    for line in lines:
-        try:
-            records.append(spool_record(line))
-        except (ValueError, TypeError, KeyError) as error:
-            torn.append(line)
-            logger.error("a spool line could not be read back: %s", error)
+    for loaded in spool_records(lines):
+        if isinstance(loaded, bytes):
+            torn.append(loaded)
+            logger.error("a spool line could not be read back: %r", loaded[:80])
+        else:
+            records.append(loaded)
     written: list[Loaded] = []
     with transaction.atomic():
         for line in torn:
