@@ -584,6 +584,11 @@ def run(args: argparse.Namespace) -> None:
             f"{last['baseline']['p99_ms']:.1f} ms; errors "
             f"{sum(r['service']['errors'] + r['baseline']['errors'] for r in rounds)}"
         )
+        caught_up = ratio * args.duration / (args.duration + lag["caught_up_seconds"])
+        print(
+            f"the same counting the loader's catch-up after the last round (as if it took "
+            f"the round that long): {caught_up:.3f}"
+        )
         print(
             f"loader lag at the end of the rounds: {lag['waiting']:,} checks waiting, all "
             f"written {lag['caught_up_seconds']} s later (loader interval {args.loader_interval} s)"
