@@ -16,4 +16,3 @@ def on_starting(server: Any) -> None:
     from deviceupdate.gunicorn_errors import install
 
     install()
-

@@ -271,10 +271,10 @@ def database_locked() -> Iterator[None]:
             locker.execute("ROLLBACK")
             locker.close()
     else:
-        with psycopg.connect(database_url_for_subprocess()) as locker:
-            locker.execute("LOCK TABLE phones_requestaudit, phones_device IN EXCLUSIVE MODE")
+        with psycopg.connect(database_url_for_subprocess()) as pg_locker:
+            pg_locker.execute("LOCK TABLE phones_requestaudit, phones_device IN EXCLUSIVE MODE")
             yield
-            locker.rollback()
+            pg_locker.rollback()
 
 
 def test_the_spool_grows_while_the_database_is_unavailable_and_nothing_is_lost(
