@@ -49,9 +49,9 @@ def spool_usage(folder: Path) -> int:
             for entry in entries:
                 if entry.name.endswith(SPOOL_SUFFIX):
                     # The loader may delete it meanwhile.
-                    with contextlib.suppress(FileNotFoundError):
+                    with contextlib.suppress(OSError):
                         total += entry.stat().st_size
-    except FileNotFoundError:
+    except OSError:  # no folder (yet), or none that can be read: the writes will say so
         return 0
     return total
 
@@ -96,7 +96,7 @@ class Recorder:
             elif now >= self._bound_at:
                 self._bound(now)
             if self._full or self._fd < 0:
-                self._drop(now, "the spool folder is full")
+                self._drop(now, "the spool folder is full" if self._full else "no spool file")
                 return
             try:
                 written = os.write(self._fd, line)
@@ -126,14 +126,22 @@ class Recorder:
         self._bound(now)
         if self._full:
             return
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{time.time_ns():020d}-{self._pid}"
         # Locked under a name the loader ignores, then renamed: the loader never sees a
         # file of a live writer unlocked.
         partial = folder / f".{name}.new"
-        fd = os.open(partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(partial, folder / f"{name}{SPOOL_SUFFIX}")
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(partial, folder / f"{name}{SPOOL_SUFFIX}")
+            except OSError:
+                os.close(fd)
+                raise
+        except OSError as error:  # the phone is still answered; the record is dropped
+            logger.error("could not open a spool file in %s: %s", folder, error)
+            return
         self._fd = fd
 
     def _close(self) -> None:

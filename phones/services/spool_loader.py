@@ -43,6 +43,7 @@ from portal.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 LOAD_MAX_BYTES = 32 * 1024 * 1024  # one batch reads at most this much
+LOCK_FILE = "loader.lock"
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,18 @@ def spool_load_once(*, max_bytes: int = LOAD_MAX_BYTES) -> int:
     """Write one batch of what this server's spool holds; returns the records written.
 
     The database unreachable: ``OperationalError``/``InterfaceError``, nothing written
-    and no position moved (the next batch reads the same lines).
+    and no position moved (the next batch reads the same lines). Two loaders of the
+    same spool take turns (``flock`` on ``loader.lock`` in the folder).
     """
-    server = settings.SERVER_FQDN
     folder = spool_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(folder / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        return _load_once(folder, max_bytes)
+
+
+def _load_once(folder: Path, max_bytes: int) -> int:
+    server = settings.SERVER_FQDN
     positions = _positions(server)
     names = _spool_files(folder)
     gone = [row.file for row in positions.values() if row.file not in names and row.finished]

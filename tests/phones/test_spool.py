@@ -209,3 +209,20 @@ def test_a_stored_log_is_written_by_the_loader_run_at_once(
     monkeypatch.setattr(spool_loader.time, "sleep", lambda seconds: stop.append(True))
     spool_loader.spool_loader_run(stop=stop, interval=3600)
     assert list(DeviceLog.objects.values_list("name", flat=True)) == ["a.dmp"]
+
+
+def test_a_spool_folder_that_cannot_be_written_still_answers_and_logs(
+    client: Client, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    settings.PHONE_SPOOL_DIR = blocker / "spool"  # under a file: nothing can be created
+    recorder._last_alarm = 0.0  # the once-a-second alarm not taken by an earlier test
+    response = client.post(URL, data=body("0004F2000001"), content_type="text/xml")
+    assert response.status_code == 200
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.levelname == "ERROR"] == [
+        f"could not open a spool file in {blocker / 'spool'}",
+        f"could not count a dropped record in {blocker / 'spool'}",
+        "a phone record was dropped",
+    ]
+    assert RequestAudit.objects.count() == 0
