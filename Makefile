@@ -28,7 +28,7 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py make_demo_package
 	$(PY) manage.py runinfo --base-url http://127.0.0.1:$(PORT)
-	@echo "Starting web server, Celery worker and Celery beat (Ctrl-C stops them all)."
+	@echo "Starting web server, Celery worker, Celery beat and the phone record loader (Ctrl-C stops them all)."
 	@mkdir -p $(DATA_DIR)/logs
 	DEVICEUPDATE_DATA_DIR=$(DATA_DIR) PORT=$(PORT) VENV_BIN=$(CURDIR)/$(VENV)/bin \
 	  exec $(VENV)/bin/supervisord --configuration deploy/supervisord.conf

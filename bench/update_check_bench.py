@@ -10,8 +10,12 @@ checks to each, alternately, for ``--rounds`` rounds:
     70 % up to date, 20 % offered the approved version, 5 % no rule for their class,
     5 % test devices offered the pending version
 
-(the audit is written in batches by the service as in production). Reports the median
-ratio (target >= 0.8) with p50/p99 latency. Then a boot storm: 10,000 simulated phones
+(as in production the web processes append each check to their spool and the loader,
+``manage.py phone_record_loader``, runs on the same machine throughout and writes the
+database; its CPU counts: the machine is measured, not the web process alone). Reports
+the median ratio (target >= 0.8) with p50/p99 latency, and the loader's lag when the
+last round ends: the checks still waiting in the spool and how long until they are
+written. Then a boot storm: 10,000 simulated phones
 (``manage.py simulate_phones``, two processes, new connection per check) check within
 60 s; 30 % of them are offered an update and download and verify it. Reports the
 achieved rate and the errors (target: none).
@@ -19,12 +23,17 @@ achieved rate and the errors (target: none).
     apt-get install wrk
     .venv/bin/python bench/update_check_bench.py [--devices 100000] [--rules 200]
         [--duration 15] [--connections 32] [--rounds 3] [--warmup 3] [--storm-phones 10000]
-        [--storm-seconds 60] [--skip-storm]
+        [--storm-seconds 60] [--skip-storm] [--loader-interval 1]
+        [--database-url postgres://postgres@127.0.0.1:5432/update_check_bench]
+
+Without --database-url, SQLite in the private data directory. With it, PostgreSQL: the
+database must not exist; the bench creates it and drops it when it ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -40,6 +49,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT = Path(__file__).resolve().parent.parent
 SERVER_FQDN = "fe-bench.example.org"
@@ -54,6 +64,9 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+DATABASE_URL: str | None = None  # --database-url: PostgreSQL instead of SQLite
 
 
 def bench_env(data_dir: Path, *, baseline: bool = False) -> dict[str, str]:
@@ -75,7 +88,7 @@ def bench_env(data_dir: Path, *, baseline: bool = False) -> dict[str, str]:
         DEVICEUPDATE_SERVER_FQDN=SERVER_FQDN,
         DEVICEUPDATE_ENV="production",
         # Production start-up refuses to guess: the embedded parts are chosen explicitly.
-        DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
+        DATABASE_URL=DATABASE_URL or f"sqlite:///{data_dir / 'db.sqlite3'}",
         CELERY_BROKER_URL="filesystem://",
         DEVICEUPDATE_MAX_DOWNLOADS="1000",
         SECRET_KEY=(data_dir / "secret").read_text().strip(),
@@ -108,6 +121,7 @@ def populate(data_dir: Path, devices: int, rules: int) -> dict[str, Any]:
     from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
+    from portal.services.demo import DEMO_UPDATES
 
     from phones.models import Device
     from portal.choices import ReplicaState, UpdateFileRole
@@ -120,7 +134,6 @@ def populate(data_dir: Path, devices: int, rules: int) -> dict[str, Any]:
         UpdateFile,
         UpdateVersion,
     )
-    from portal.services.demo import DEMO_UPDATES
 
     call_command("migrate", verbosity=0)
     Pool.objects.update(internal_web_fqdn=POOL_WEB_FQDN)
@@ -386,7 +399,82 @@ def boot_storm(data_dir: Path, port: int, phones: int, seconds: float) -> dict[s
     }
 
 
+def start_loader(data_dir: Path, interval: float) -> subprocess.Popen[bytes]:
+    """This server's loader, as supervisord starts it (writing at least every
+    ``interval`` seconds, sooner when MaxLogCacheLimit bytes wait)."""
+    log = (data_dir / "loader.log").open("wb")
+    return subprocess.Popen(
+        [PYTHON, "manage.py", "phone_record_loader", "--interval", str(interval)],
+        cwd=PROJECT, env=bench_env(data_dir), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def spool_waiting(data_dir: Path) -> int:
+    """The records the spool holds that the loader has not written yet (its files past
+    the positions the loader saved), read directly: no Django start-up in the way."""
+    query = 'SELECT file, "offset", finished FROM phones_spoolposition WHERE server = '
+    if DATABASE_URL:
+        import psycopg
+
+        with psycopg.connect(DATABASE_URL) as connection:
+            rows = connection.execute(query + "%s", [SERVER_FQDN]).fetchall()
+    else:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(data_dir / "db.sqlite3", timeout=30)) as db:
+            rows = db.execute(query + "?", [SERVER_FQDN]).fetchall()
+    saved = {name: (offset, bool(finished)) for name, offset, finished in rows}
+    folder = data_dir / "servers" / SERVER_FQDN / "spool"
+    waiting = 0
+    for path in folder.glob("*.spool"):
+        offset, finished = saved.get(path.name, (0, False))
+        if finished:
+            continue
+        with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
+            handle.seek(offset)
+            waiting += handle.read().count(b"\n")
+    return waiting
+
+
+def loader_lag(data_dir: Path, loader: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Right after the load: the records waiting, and the seconds until all are written."""
+    started = time.monotonic()
+    waiting = now = spool_waiting(data_dir)
+    while now:
+        if loader.poll() is not None:
+            raise SystemExit(f"the loader exited with {loader.returncode}")
+        if time.monotonic() - started > 600:
+            raise SystemExit(f"the loader still has {now} records to write after 600 s")
+        time.sleep(0.1)
+        now = spool_waiting(data_dir)
+    return {"waiting": waiting, "caught_up_seconds": round(time.monotonic() - started, 1)}
+
+
+def create_database(url: str) -> None:
+    """CREATE DATABASE for the run; refuses one that exists (the bench drops it after)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            raise SystemExit(f"the database {name!r} exists: give the bench a new name")
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin_url = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
 def main() -> None:
+    global DATABASE_URL
+    DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or None
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         data_dir = Path(sys.argv[2])
         print(json.dumps(populate(data_dir, int(sys.argv[3]), int(sys.argv[4]))))
@@ -410,7 +498,27 @@ def main() -> None:
         help="extra environment for the service's gunicorn only (experiments)",
     )
     parser.add_argument("--skip-storm", action="store_true")
+    parser.add_argument(
+        "--loader-interval", type=float, default=1.0,
+        help="seconds between the loader's batches (LogFlushInterval; default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL database the bench creates and drops (absent)"
+    )
     args = parser.parse_args()
+    if args.database_url:
+        if urlsplit(args.database_url).scheme not in ("postgres", "postgresql"):
+            raise SystemExit("--database-url takes a postgres:// URL")
+        create_database(args.database_url)
+        os.environ["BENCH_DATABASE_URL"] = DATABASE_URL = args.database_url
+    try:
+        run(args)
+    finally:
+        if args.database_url:
+            drop_database(args.database_url)
+
+
+def run(args: argparse.Namespace) -> None:
     extra_env = dict(item.split("=", 1) for item in args.service_env)
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk (apt-get install wrk)")
@@ -426,6 +534,7 @@ def main() -> None:
         )  # fmt: skip
         print(f"populated in {time.monotonic() - started:.0f} s: {populated}", flush=True)
         service_port, baseline_port = free_port(), free_port()
+        loader = start_loader(data_dir, args.loader_interval)
         service = start_gunicorn(data_dir, service_port, baseline=False, extra_env=extra_env)
         baseline = start_gunicorn(data_dir, baseline_port, baseline=True)
         try:
@@ -446,6 +555,8 @@ def main() -> None:
                     {"baseline": base, "service": ours, "ratio": ours["rps"] / base["rps"]}
                 )
                 print(json.dumps(rounds[-1]), flush=True)
+            lag = loader_lag(data_dir, loader)
+            print(json.dumps({"loader_lag": lag}), flush=True)
             baseline.terminate()  # the storm has the machine to itself with the service
             baseline.wait(timeout=30)
             storm = (
@@ -453,22 +564,34 @@ def main() -> None:
                 if args.skip_storm
                 else boot_storm(data_dir, service_port, args.storm_phones, args.storm_seconds)
             )
+            storm_lag = None if args.skip_storm else loader_lag(data_dir, loader)
         finally:
-            for process in (service, baseline):
+            for process in (service, baseline, loader):
                 if process.poll() is None:
                     process.terminate()
                     process.wait(timeout=30)
         ratio = statistics.median(r["ratio"] for r in rounds)
         last = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
         print(json.dumps({"rounds": rounds, "boot_storm": storm}, indent=2))
+        database = "PostgreSQL" if DATABASE_URL else "SQLite"
         print(
-            f"update checks / empty Django view (gunicorn 2 workers x 4 threads, "
-            f"{args.devices:,} devices, {args.rules} rules, wrk -c{args.connections}): "
+            f"update checks / empty Django view (gunicorn 2 workers x 4 threads, {database}, "
+            f"the loader running, {args.devices:,} devices, {args.rules} rules, "
+            f"wrk -c{args.connections}): "
             f"{ratio:.3f} (target >= 0.8); median round: {last['service']['rps']:.0f} vs "
             f"{last['baseline']['rps']:.0f} req/s, p50 {last['service']['p50_ms']:.1f} ms vs "
             f"{last['baseline']['p50_ms']:.1f} ms, p99 {last['service']['p99_ms']:.1f} ms vs "
             f"{last['baseline']['p99_ms']:.1f} ms; errors "
             f"{sum(r['service']['errors'] + r['baseline']['errors'] for r in rounds)}"
+        )
+        caught_up = ratio * args.duration / (args.duration + lag["caught_up_seconds"])
+        print(
+            f"the same counting the loader's catch-up after the last round (as if it took "
+            f"the round that long): {caught_up:.3f}"
+        )
+        print(
+            f"loader lag at the end of the rounds: {lag['waiting']:,} checks waiting, all "
+            f"written {lag['caught_up_seconds']} s later (loader interval {args.loader_interval} s)"
         )
         if storm is None:
             return
@@ -477,6 +600,11 @@ def main() -> None:
             f"{storm['seconds']} s ({storm['checks_per_second']}/s), {storm['offers']:,} offered "
             f"and {storm['downloads_verified']:,} images verified, {storm['errors']} errors "
             f"(target 0), p99 {storm['latency_p99_ms']} ms"
+        )
+        assert storm_lag is not None
+        print(
+            f"loader lag at the end of the storm: {storm_lag['waiting']:,} records waiting, "
+            f"all written {storm_lag['caught_up_seconds']} s later"
         )
 
 

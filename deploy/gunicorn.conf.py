@@ -38,13 +38,6 @@ def on_starting(server: Any) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-def worker_exit(server: Any, worker: Any) -> None:
-    """A graceful stop writes out the request audit this worker still holds."""
-    from phones.recorder import recorder
-
-    recorder.flush()
-
-
 def child_exit(server: Any, worker: Any) -> None:
     """A worker gone: its live gauges are dropped (its counters stay in the sums)."""
     from prometheus_client import multiprocess

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from deviceupdate.celery import app as celery_app
 from deviceupdate.database import database_error_line
 from deviceupdate.runtime import runtime_notices
-from phones.recorder import recorder
+from phones.recorder import spool_dir, spool_dropped, spool_notices, spool_usage
 from phones.services.records import records_quarantined
 
 logger = logging.getLogger(__name__)
@@ -87,13 +87,14 @@ def check_store() -> str:
 
 
 def check_recorder() -> str:
-    """This process holds no more unwritten update checks and logs than the limit."""
-    backlog = recorder.pending()
-    limit = settings.HEALTH_MAX_RECORDER_BACKLOG
+    """This server's spool holds no more records waiting for the loader than the limit
+    (a backlog that large means the loader is stopped or its writes fail)."""
+    backlog = spool_usage(spool_dir())
+    limit = settings.HEALTH_MAX_SPOOL_BACKLOG_BYTES
     if backlog > limit:
         return (
-            f"{backlog:,} records wait to be written (more than {limit:,}): "
-            "the audit's writes are failing"
+            f"{backlog:,} bytes of phone records wait for the loader (more than {limit:,}): "
+            "phone_record_loader is stopped or its writes are failing"
         )
     return OK
 
@@ -118,8 +119,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "status": "unavailable" if failed else "ok",
         "checks": checks,
         "failed": failed,
-        "notices": runtime_notices(),
+        "notices": runtime_notices() + spool_notices(),
         # Phone records the database refused, kept aside (phones.services.records).
         "quarantined_records": records_quarantined(),
+        # Phone records waiting for the loader, and dropped because their folder was full.
+        "spool": {"bytes": spool_usage(spool_dir()), "dropped": spool_dropped()},
     }
     return JsonResponse(body, status=503 if failed else 200)

@@ -321,15 +321,29 @@ DEVICE_LOG_DIR = env.path(
 HEALTH_MIN_FREE_BYTES = (
     env.integer("DEVICEUPDATE_HEALTH_MIN_FREE_MB", 1024, minimum=0, maximum=10**9) * 1024**2
 )
-# Update checks and logs a web process may hold unwritten before it is unhealthy (the
-# recorder keeps what it could not write: a backlog this long means its writes fail).
-HEALTH_MAX_RECORDER_BACKLOG = env.integer(
-    "DEVICEUPDATE_HEALTH_MAX_RECORDER_BACKLOG", 50_000, minimum=1, maximum=10**9
+# Phone records this server's spool may hold waiting for the loader before it is
+# unhealthy (a backlog this large means the loader is stopped or its writes fail).
+HEALTH_MAX_SPOOL_BACKLOG_BYTES = (
+    env.integer("DEVICEUPDATE_HEALTH_MAX_SPOOL_BACKLOG_MB", 256, minimum=1, maximum=10**6) * 1024**2
 )
 
 # --- Phone endpoints --------------------------------------------------------------
-# Write the request audit from a background thread per process (tests flush by hand).
-PHONE_AUDIT_FLUSH_THREAD = env.boolean("DEVICEUPDATE_AUDIT_FLUSH_THREAD", True)
+# The spool: each web process appends every phone record to its own file here (this
+# server's local disk) before answering; the loader (manage.py phone_record_loader)
+# writes them to the database. Files rotate by size and age; past the folder's bound
+# records are dropped, loudly (/healthz, an audit row, a counter).
+PHONE_SPOOL_DIR = env.path(
+    "DEVICEUPDATE_SPOOL_DIR", DATA_DIR / "servers" / SERVER_FQDN / "spool", base=BASE_DIR
+)
+PHONE_SPOOL_MAX_BYTES = env.integer(
+    "DEVICEUPDATE_SPOOL_MAX_BYTES", 2 * 1024**3, minimum=1024, maximum=1024**4
+)
+PHONE_SPOOL_FILE_BYTES = env.integer(
+    "DEVICEUPDATE_SPOOL_FILE_BYTES", 16 * 1024**2, minimum=1024, maximum=1024**3
+)
+PHONE_SPOOL_FILE_SECONDS = env.integer(
+    "DEVICEUPDATE_SPOOL_FILE_SECONDS", 300, minimum=1, maximum=86400
+)
 # Addresses of reverse proxies allowed to say who the client is (X-Forwarded-For);
 # from anyone else the header is ignored, so it cannot be used to dodge throttling.
 TRUSTED_PROXIES = env.csv("DEVICEUPDATE_TRUSTED_PROXIES", ["127.0.0.1", "::1"])

@@ -200,3 +200,26 @@ class ObservationCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_id}"
+
+
+class SpoolPosition(models.Model):
+    """How far this server's loader has written a spool file (phones.services.spool_loader).
+
+    Saved in the transaction that writes the rows the lines hold, so a loader killed
+    mid-batch writes each record exactly once. ``file`` is a spool file's name, or
+    ``dropped.count`` (how many dropped records the loader has audited).
+    """
+
+    server = models.CharField(max_length=255)
+    file = models.CharField(max_length=100)
+    offset = models.BigIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["server", "file"], name="spool_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server} {self.file}: {self.offset}"

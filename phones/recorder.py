@@ -1,115 +1,200 @@
-"""The process's buffer of records (update checks, whole downloads sent, stored device
-logs), written out in batches off the hot path.
+"""The process's spool: every record (update check, whole download sent, stored device
+log) appended to a file on this server's local disk before the phone gets its answer.
 
-Each web process buffers its update checks and writes them out at least every
-LogFlushInterval, or sooner when the buffer reaches MaxLogCacheLimit bytes, and on a
-graceful shutdown. The logs phones upload are already on disk when they are buffered;
-their rows and the store's usage are written within about a second, so the helpdesk
-sees them promptly. The records and their writes are in ``phones.services.records``.
+Append, then answer: ``recorder.record`` encodes the record as one compact line
+(``phones.services.records.spool_line``) and writes it with one ``os.write`` to this
+process's own spool file (``O_APPEND``, no fsync: a killed process loses nothing the
+kernel has). The web process makes no database write on the phone path; the loader
+(``phones.services.spool_loader``, ``manage.py phone_record_loader``) writes the rows.
+
+Each process writes its own file, named by when it was opened and the process id, and
+holds an exclusive ``flock`` on it while it may still write to it: a file nobody locks is
+finished (rotated or its process gone, even by ``kill -9``), and the loader deletes it
+once its lines are written. Files rotate by size (``PHONE_SPOOL_FILE_BYTES``) and age
+(``PHONE_SPOOL_FILE_SECONDS``). The folder is bounded (``PHONE_SPOOL_MAX_BYTES``): past
+the bound phones are still answered, but their records are dropped loudly: each adds one
+byte to ``dropped.count`` in the folder (shown on ``/healthz``, audited by the loader)
+and an error in the log.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
-from phones.decision import server_log_config
-from phones.services.records import Record, StoredLog, write_records
+from phones.services.records import Record, spool_line
 
 logger = logging.getLogger(__name__)
-LOG_ROWS_WITHIN = 1.0  # seconds: how soon an uploaded log is listed
+SPOOL_SUFFIX = ".spool"
+DROPPED_FILE = "dropped.count"
+BOUND_EVERY = 1.0  # seconds between two looks at the folder's size
+
+
+def spool_dir() -> Path:
+    return Path(settings.PHONE_SPOOL_DIR)
+
+
+def spool_usage(folder: Path) -> int:
+    """The bytes the folder's spool files hold."""
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(SPOOL_SUFFIX):
+                    # The loader may delete it meanwhile.
+                    with contextlib.suppress(OSError):
+                        total += entry.stat().st_size
+    except OSError:  # no folder (yet), or none that can be read: the writes will say so
+        return 0
+    return total
+
+
+def spool_dropped(folder: Path | None = None) -> int:
+    """How many records were dropped because the spool folder was full."""
+    try:
+        return (folder or spool_dir()).joinpath(DROPPED_FILE).stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 class Recorder:
-    """The process's buffer of update checks and stored logs, flushed by size, by time
-    and at exit."""
+    """This process's spool file: one line per record, rotated by size and age."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flushing = threading.Lock()
-        self._buffer: list[Record] = []
-        self._bytes = 0
-        self._logs_since: float | None = None  # when the oldest buffered log came
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._limits = (300.0, 512_000)  # LogFlushInterval (s), MaxLogCacheLimit (bytes)
+        self._fd = -1
+        self._pid = 0
+        self._dir: Path | None = None
+        self._written = 0
+        self._rotate_at = 0.0  # monotonic
+        self._bound_at = 0.0  # monotonic: when to look at the folder's size again
+        self._full = False
+        self._last_alarm = 0.0
 
     def record(self, record: Record) -> None:
+        """Append ``record`` to this process's spool file (one ``os.write``)."""
+        line = spool_line(record, settings.SERVER_FQDN)
         with self._lock:
-            self._buffer.append(record)
-            self._bytes += record.weight()
-            if isinstance(record, StoredLog) and self._logs_since is None:
-                self._logs_since = time.monotonic()
-            full = self._bytes >= self._limits[1]
-            if self._thread is None and settings.PHONE_AUDIT_FLUSH_THREAD:
-                self._thread = threading.Thread(
-                    target=self._run, name="phone-audit-flush", daemon=True
+            now = time.monotonic()
+            if (
+                self._pid != os.getpid()
+                or self._dir != settings.PHONE_SPOOL_DIR
+                or (self._fd < 0 and now >= self._bound_at)
+                or (
+                    self._fd >= 0
+                    and (now >= self._rotate_at or self._written >= settings.PHONE_SPOOL_FILE_BYTES)
                 )
-                self._thread.start()
-                atexit.register(self.flush)
-        if full:
-            self._wake.set()
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._buffer)
-
-    def flush(self) -> int:
-        """Write out everything buffered; records that fail to write are kept.
-
-        One flush at a time: the one at exit waits for the thread's to finish, so a
-        graceful stop never ends while records are half written.
-        """
-        with self._flushing:
-            with self._lock:
-                records, self._buffer, self._bytes = self._buffer, [], 0
-                self._logs_since = None
-            if not records:
-                return 0
+            ):
+                self._open(now)
+            elif now >= self._bound_at:
+                self._bound(now)
+            if self._full or self._fd < 0:
+                self._drop(now, "the spool folder is full" if self._full else "no spool file")
+                return
             try:
-                return write_records(records, server=settings.SERVER_FQDN)
-            except Exception:
-                logger.exception("could not write %d audit records; keeping them", len(records))
-                with self._lock:
-                    self._buffer = records + self._buffer
-                    self._bytes += sum(record.weight() for record in records)
-                    if self._logs_since is None and any(isinstance(r, StoredLog) for r in records):
-                        self._logs_since = time.monotonic()
-                return 0
+                written = os.write(self._fd, line)
+            except OSError as error:
+                written = 0
+                self._drop(now, f"the spool file could not be written: {error}")
+            if written != len(line):
+                # A torn line ends this file (the loader quarantines it); start another.
+                self._close()
+                self._bound_at = 0.0  # the next record opens a new file
+                if written:
+                    self._drop(now, "the spool file took part of a line")
+            else:
+                self._written += written
 
-    def _run(self) -> None:
-        self._refresh_limits()  # the configured interval applies from the first wait on
-        while True:
-            deadline = time.monotonic() + self._limits[0]
-            # Wake each second: a buffered log is written within LOG_ROWS_WITHIN.
-            while not self._wake.wait(timeout=LOG_ROWS_WITHIN) and not self._due(deadline):
-                pass
-            self._wake.clear()
-            self.flush()
-            self._refresh_limits()
+    def close(self) -> None:
+        """Stop writing this process's file (the loader may then finish it)."""
+        with self._lock:
+            self._close()
 
-    def _due(self, deadline: float) -> bool:
-        now, logs_since = time.monotonic(), self._logs_since
-        return now >= deadline or (logs_since is not None and now - logs_since >= LOG_ROWS_WITHIN)
-
-    def _refresh_limits(self) -> None:
+    def _open(self, now: float) -> None:
+        self._close()
+        folder = Path(settings.PHONE_SPOOL_DIR)
+        self._dir, self._pid = folder, os.getpid()
+        self._written = 0
+        self._rotate_at = now + settings.PHONE_SPOOL_FILE_SECONDS
+        self._bound(now)
+        if self._full:
+            return
+        name = f"{time.time_ns():020d}-{self._pid}"
+        # Locked under a name the loader ignores, then renamed: the loader never sees a
+        # file of a live writer unlocked.
+        partial = folder / f".{name}.new"
         try:
-            self._limits = _configured_limits()
-        except Exception:
-            logger.exception("could not read the log settings; keeping %s", self._limits)
-        finally:
-            # Between flushes (minutes when no logs come in) hold no database session.
-            connection.close()
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(partial, folder / f"{name}{SPOOL_SUFFIX}")
+            except OSError:
+                os.close(fd)
+                raise
+        except OSError as error:  # the phone is still answered; the record is dropped
+            logger.error("could not open a spool file in %s: %s", folder, error)
+            return
+        self._fd = fd
 
+    def _close(self) -> None:
+        if self._fd >= 0:
+            if self._pid == os.getpid():
+                os.close(self._fd)  # releases the lock: the file is finished
+            self._fd = -1
 
-def _configured_limits() -> tuple[float, int]:
-    config = server_log_config()
-    return config.log_flush_interval_minutes * 60.0, config.max_log_cache_limit
+    def _bound(self, now: float) -> None:
+        self._bound_at = now + BOUND_EVERY
+        folder = Path(settings.PHONE_SPOOL_DIR)
+        full = spool_usage(folder) >= settings.PHONE_SPOOL_MAX_BYTES
+        if full and not self._full:
+            logger.error(
+                "the spool folder %s holds %d bytes or more: records are dropped until "
+                "the loader (manage.py phone_record_loader) catches up",
+                folder, settings.PHONE_SPOOL_MAX_BYTES,
+            )  # fmt: skip
+        self._full = full
+
+    def _drop(self, now: float, why: str) -> None:
+        folder = Path(settings.PHONE_SPOOL_DIR)
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(folder / DROPPED_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+        except OSError as error:
+            logger.error("could not count a dropped record in %s: %s", folder, error)
+        if now - self._last_alarm >= 1.0 or self._last_alarm == 0.0:
+            self._last_alarm = now
+            logger.error("a phone record was dropped: %s (%s)", why, folder)
 
 
 recorder = Recorder()
+
+
+def spool_notices() -> list[str]:
+    """What ``/healthz`` says about the spool: a full folder, records dropped."""
+    folder = spool_dir()
+    notices = []
+    if spool_usage(folder) >= settings.PHONE_SPOOL_MAX_BYTES:
+        notices.append(
+            f"the spool folder {folder} reached its bound "
+            f"({settings.PHONE_SPOOL_MAX_BYTES} bytes): phones are answered but their "
+            "records are dropped until the loader (phone_record_loader) catches up"
+        )
+    dropped = spool_dropped(folder)
+    if dropped:
+        notices.append(
+            f"{dropped} phone records were dropped because the spool folder was full "
+            f"(counted in {folder / DROPPED_FILE}; audited as phones.spool.dropped)"
+        )
+    return notices

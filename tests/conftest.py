@@ -24,10 +24,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _no_audit_flush_thread(settings: Any) -> None:
-    """Tests write the buffered request audit by hand (``recorder.flush()``); a
-    background thread would write it at a moment no test chose."""
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
+def _private_spool(settings: Any, tmp_path: Path) -> None:
+    """Each test's phone records go to its own spool folder; tests write them to the
+    database by hand (``spool_load_once()``, the loader's one batch)."""
+    settings.PHONE_SPOOL_DIR = tmp_path / "spool"
 
 
 def wait_until(condition: Callable[[], bool], what: str, *, seconds: float = 90) -> None:

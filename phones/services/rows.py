@@ -6,16 +6,24 @@ holding the GIL that the same process's request threads need. A ``RowWriter`` bu
 statement once and prepares each value with a converter chosen once per field, so a row
 costs a tuple; the database then does the same work. PostgreSQL and SQLite both take the
 ``ON CONFLICT`` forms used here.
+
+On PostgreSQL a large batch goes through ``COPY`` (psycopg 3's ``cursor.copy``) into a
+temporary staging table of the same columns, then one ``INSERT ... SELECT`` with the same
+``ON CONFLICT``: the rows travel as one stream instead of one statement each.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, models, transaction
 
 Converter = Callable[[Any], Any]
+COPY_FROM = 20  # rows: from here on PostgreSQL takes them through COPY
 # Field types whose Python value the drivers take as it is.
 _AS_IS = (
     models.CharField,
@@ -30,6 +38,8 @@ class RowWriter:
 
     ``conflict``: the unique column that decides a conflict; with ``update`` the listed
     fields take the new row's values (an upsert), without it the row is skipped.
+    ``newer``: a field the new row's value of must be at least the stored one for the
+    upsert to apply (an older row read late never undoes a newer one).
     """
 
     def __init__(
@@ -39,6 +49,7 @@ class RowWriter:
         *,
         conflict: str,
         update: Sequence[str] = (),
+        newer: str | None = None,
         using: str = "default",
     ) -> None:
         self._fields: list[Any] = [model._meta.get_field(name) for name in fields]
@@ -46,8 +57,10 @@ class RowWriter:
         self._using = using
         self._conflict = conflict
         self._update = list(update)
+        self._newer = newer
         self._table = model._meta.db_table
         self._sql: str | None = None
+        self._copy_sql: tuple[str, str, str, str] | None = None
         self._converters: list[Converter] | None = None
 
     def _prepare(self) -> tuple[str, list[Converter]]:
@@ -56,20 +69,32 @@ class RowWriter:
             quote = connection.ops.quote_name
             columns = [quote(field.column) for field in self._fields]
             # Identifiers come from the model's metadata, quoted; values are parameters.
-            sql = (
-                f"INSERT INTO {quote(self._table)} ({', '.join(columns)}) "  # noqa: S608
-                f"VALUES ({', '.join(['%s'] * len(columns))}) "
-                f"ON CONFLICT ({quote(self._conflict)}) "
-            )
+            table, names = quote(self._table), ", ".join(columns)
+            conflict = f"ON CONFLICT ({quote(self._conflict)}) "
             if self._update:
                 assignments = ", ".join(
                     f"{quote(column)} = EXCLUDED.{quote(column)}"
                     for column in (self._column(name) for name in self._update)
                 )
-                sql += f"DO UPDATE SET {assignments}"
+                conflict += f"DO UPDATE SET {assignments}"
+                if self._newer:
+                    newer = quote(self._column(self._newer))
+                    conflict += f" WHERE {table}.{newer} <= EXCLUDED.{newer}"
             else:
-                sql += "DO NOTHING"
-            self._sql = sql
+                conflict += "DO NOTHING"
+            # Identifiers come from the model's metadata, quoted; values are parameters.
+            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+            self._sql = sql + conflict
+            stage = quote(f"stage_{self._table}")
+            self._copy_sql = (
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                f"SELECT {names} FROM {table} WITH NO DATA",
+                f"COPY {stage} ({names}) FROM STDIN",
+                # WHERE true: the upsert after a SELECT reads unambiguously.
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} WHERE true "  # noqa: S608
+                + conflict,
+                f"DELETE FROM {stage}",  # noqa: S608
+            )
             self._converters = [self._converter(field) for field in self._fields]
         return self._sql, self._converters
 
@@ -84,9 +109,13 @@ class RowWriter:
         connection = connections[self._using]
         operations = connection.ops
         if isinstance(field, models.DateTimeField):
+            if connection.vendor == "sqlite" and settings.USE_TZ:
+                return _sqlite_datetime
             return operations.adapt_datetimefield_value
         if isinstance(field, models.JSONField):
             encoder = field.encoder
+            if connection.vendor == "sqlite" and encoder is None:
+                return _json_text  # what adapt_json_value writes, without a new encoder each
             return lambda value: operations.adapt_json_value(value, encoder)
         if isinstance(field, models.UUIDField):
             return _same if connection.features.has_native_uuid_field else _uuid_hex
@@ -105,17 +134,44 @@ class RowWriter:
             for row in rows
         ]
         if params:
+            connection = connections[self._using]
             # One transaction: in autocommit mode each row would commit (and sync) alone.
             with (
                 transaction.atomic(using=self._using, savepoint=False),
-                connections[self._using].cursor() as cursor,
+                connection.cursor() as cursor,
             ):
-                cursor.executemany(sql, params)
+                if connection.vendor == "postgresql" and len(params) >= COPY_FROM:
+                    self._copy(connection, cursor, params)
+                else:
+                    cursor.executemany(sql, params)
         return len(params)
+
+    def _copy(self, connection: Any, cursor: Any, params: list[tuple[Any, ...]]) -> None:
+        """COPY the rows into the staging table, then one INSERT ... SELECT."""
+        assert self._copy_sql is not None
+        create, copy, insert, empty = self._copy_sql
+        # Each time: a rolled-back savepoint takes the table's creation with it.
+        cursor.execute(create)
+        with cursor.cursor.copy(copy) as stream:
+            for row in params:
+                stream.write_row(row)
+        cursor.execute(insert)
+        cursor.execute(empty)
 
 
 def _same(value: Any) -> Any:
     return value
+
+
+_json_text = json.JSONEncoder().encode
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    """Django's SQLite text of an aware datetime (UTC, naive), as
+    ``adapt_datetimefield_value`` writes it with USE_TZ."""
+    if value is None:
+        return None
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 def _uuid_hex(value: Any) -> Any:

@@ -179,3 +179,36 @@ def test_dashboard_benchmark_runs_at_a_tiny_size_on_postgresql(dashboard_databas
     assert re.search(
         r"^  rollout dashboard: \d+ ms, [\d.]+x the changelist", output, re.MULTILINE
     ), output
+
+
+@pytest.fixture
+def update_check_database(postgres: None) -> Iterator[str]:
+    """A PostgreSQL database name of this test's own, absent (the benchmark creates and
+    drops it)."""
+    import psycopg
+
+    name = f"{settings.DATABASES['default']['NAME']}_update_check_smoke"
+    with psycopg.connect(_postgres_url("postgres"), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield _postgres_url(name)
+    with psycopg.connect(_postgres_url("postgres"), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        assert exists.fetchone() is None  # the benchmark dropped it
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_update_check_benchmark_runs_at_a_tiny_size_on_postgresql(
+    debian_tool: Callable[[str], str], update_check_database: str
+) -> None:
+    debian_tool("wrk")
+    output = run_bench(
+        "update_check_bench.py", *TINY_CHECKS, "--rounds", "1", "--warmup", "1",
+        "--skip-storm", "--database-url", update_check_database,
+    )  # fmt: skip
+    assert re.search(
+        r"^update checks / empty Django view \(gunicorn 2 workers x 4 threads, PostgreSQL, "
+        r"the loader running, .*\): [\d.]+ \(target >= 0.8\);",
+        output,
+        re.MULTILINE,
+    ), output
+    assert re.search(r"^loader lag at the end of the rounds: [\d,]+ checks waiting", output, re.M)

@@ -13,7 +13,7 @@ from django.test import Client
 from kombu import Connection
 
 from deviceupdate.celery import app as celery_app
-from phones.recorder import recorder
+from phones.recorder import SPOOL_SUFFIX, spool_dir
 
 
 @pytest.fixture
@@ -37,6 +37,7 @@ def test_healthz_reports_ok_when_database_and_broker_answer(
         "failed": [],
         "notices": [],
         "quarantined_records": 0,
+        "spool": {"bytes": 0, "dropped": 0},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -64,6 +65,7 @@ def test_healthz_answers_503_when_the_broker_is_unreachable(
         "failed": ["broker"],
         "notices": [],
         "quarantined_records": 0,
+        "spool": {"bytes": 0, "dropped": 0},
     }
 
 
@@ -104,13 +106,18 @@ def test_healthz_answers_503_when_a_store_runs_short_of_space(
 def test_healthz_answers_503_when_the_recorder_falls_behind(
     client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, cabextract: None
 ) -> None:
-    settings.HEALTH_MAX_RECORDER_BACKLOG = 1000
-    monkeypatch.setattr(recorder, "pending", lambda: 1001)
+    """Records the loader has not written yet: 1,001 bytes of them against a limit of
+    1,000 (the loader is stopped or its writes fail)."""
+    settings.HEALTH_MAX_SPOOL_BACKLOG_BYTES = 1000
+    spool = spool_dir()
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / f"waiting{SPOOL_SUFFIX}").write_bytes(b"x" * 1001)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["failed"] == ["recorder"]
     assert response.json()["checks"]["recorder"] == (
-        "1,001 records wait to be written (more than 1,000): the audit's writes are failing"
+        "1,001 bytes of phone records wait for the loader (more than 1,000): "
+        "phone_record_loader is stopped or its writes are failing"
     )
 
 

@@ -14,7 +14,7 @@ from pytest_django.fixtures import Settings
 
 from phones.auth import _failure_keys, _success_key
 from phones.models import RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from portal.admin.signin import DIRECTORY_UNREACHABLE
 from portal.models import DeviceUpdateRule
 from tests.directory.slapd import PASSWORD, Slapd, user_dn
@@ -157,7 +157,7 @@ def test_a_directory_that_cannot_be_reached_is_503_counted_for_the_user_only(
     assert cache.get_many(_failure_keys("203.0.113.4", "alice@contoso.com")) == {
         "phones:auth-failures:user:" + user_digest("alice@contoso.com"): 1
     }
-    recorder.flush()
+    spool_load_once()
     audit = RequestAudit.objects.get()
     assert (audit.status, audit.outcome, audit.message) == (
         503, "refused", "Busy: the directory cannot be reached; try again later",

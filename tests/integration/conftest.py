@@ -11,7 +11,6 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
-from phones.recorder import recorder
 from portal.models import Pool, Server, Site
 
 
@@ -36,12 +35,8 @@ def fleet_server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
     server = Server.objects.create(pool=pool, fqdn=f"fe-{tag}.example.org")
     settings.SERVER_FQDN = server.fqdn
     settings.SERVER_STORE_DIR = tmp_path / "store"
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
     # A fast hasher: the external phones sign in on every check.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     decision_tables.reset()
-    recorder._buffer.clear()
-    recorder._bytes = 0
     yield server
     decision_tables.reset()
-    recorder._buffer.clear()

@@ -19,7 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary
 from phones.models import Device, RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once, spool_pending_records
 from portal.choices import ReplicaState, RuleAction
 from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
@@ -140,7 +140,7 @@ def test_a_fleet_follows_approve_a_second_version_and_a_restore(
         act(RuleAction.APPROVE)
         moved(fleet.run_round(), first)
         quiet(fleet.run_round(), first)
-        recorder.flush()
+        spool_load_once()
         assert inventory(Device.objects.all()) == {(first, first, "up to date"): PHONES}
 
         import_version(second)
@@ -155,8 +155,8 @@ def test_a_fleet_follows_approve_a_second_version_and_a_restore(
         quiet(fleet.run_round(), first)
         assert fleet.rounds_run == 9
 
-        recorder.flush()
-        assert recorder.pending() == 0
+        spool_load_once()
+        assert spool_pending_records() == 0
         devices = Device.objects.filter(last_server=fleet_server.fqdn)
         assert devices.count() == PHONES
         assert inventory(devices) == {(first, first, "up to date"): PHONES}

@@ -16,7 +16,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary, models_named
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from phones.tasks import rollouts_observe_task
 from portal.choices import ReplicaState, RolloutState, RuleAction
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, ServerFile, UpdateFile
@@ -43,7 +43,7 @@ def identity(mac: str) -> str:
 
 def observed_by_worker(rollout: Rollout, until: Callable[[Rollout], bool], what: str) -> Rollout:
     """Write out the audit, have the worker run the observation job, wait for ``until``."""
-    recorder.flush()
+    spool_load_once()
     rollouts_observe_task.delay()
 
     def reached() -> bool:

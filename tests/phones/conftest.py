@@ -11,7 +11,6 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
-from phones.recorder import recorder
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import (
     DeviceUpdateRule,
@@ -29,15 +28,11 @@ CLASS = CX600_DEVICE  # the rule fixture's device class, as a phone reports it
 
 @pytest.fixture(autouse=True)
 def fresh_phone_state(settings: Settings) -> Iterator[None]:
-    """Each test starts with no decision table, no buffered audit, no throttle counts."""
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
+    """Each test starts with no decision table, no throttle counts (and its own spool)."""
     decision_tables.reset()
-    recorder._buffer.clear()
-    recorder._bytes = 0
     cache.clear()
     yield
     decision_tables.reset()
-    recorder._buffer.clear()
 
 
 def stored_version(version: str, *, update_type: str = "CPE", verified_on: Server | None) -> str:

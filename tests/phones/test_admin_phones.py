@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 
 from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from portal.admin.audit import BoundedCountPaginator
 from portal.models import DeviceUpdateRule, Pool, Server, Site, TestDevice
 from portal.services.audit import Actor
@@ -53,7 +53,7 @@ def phone_checks_in(
 
 def flush_at(*minutes: int) -> list[RequestAudit]:
     """Write the buffered checks, then pin their times to NOON + ``minutes`` in order."""
-    assert recorder.flush() == len(minutes)
+    assert spool_load_once() == len(minutes)
     rows = list(RequestAudit.objects.order_by("created_at", "id"))
     for row, minute in zip(rows, minutes, strict=True):
         RequestAudit.objects.filter(pk=row.pk).update(

@@ -20,8 +20,8 @@ from phones.decision import decision_tables, offer_for_request
 from phones.models import Device, RequestAudit
 from phones.offercap import offer_take
 from phones.protocol import Module, UpdateCheck
-from phones.recorder import recorder
 from phones.selectors import device_what_if
+from phones.services.spool_loader import spool_load_once
 from portal.choices import Weekday
 from portal.models import DeviceUpdateRule, Rollout, Server, Site, TestDevice
 from portal.services.audit import Actor
@@ -75,7 +75,7 @@ def plan(rule: DeviceUpdateRule, *percents: int) -> Rollout:
 
 
 def audited() -> list[tuple[str, list[dict[str, str]]]]:
-    recorder.flush()
+    spool_load_once()
     return [
         (row.outcome, row.response_modules)
         for row in RequestAudit.objects.order_by("created_at", "id")
@@ -423,7 +423,7 @@ def test_the_what_if_never_spends_the_offer_cap(
     set_offer_cap(1)
     clock(monkeypatch, dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC))
     check(client, request_xml(version=A))  # in the inventory, up to date
-    recorder.flush()
+    spool_load_once()
     device = Device.objects.get()
     device.installed = {"CPE": R}
 

@@ -11,7 +11,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from phones.models import RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from portal.models import DeviceUpdateRule
 from tests.phones.test_update_check import A, request_xml, same_offer
 
@@ -121,7 +121,7 @@ def test_repeated_failures_from_one_address_are_throttled(
         )[0]
         == 429
     )
-    recorder.flush()
+    spool_load_once()
     assert RequestAudit.objects.filter(outcome="refused", status=429).count() == 2
 
 
@@ -131,7 +131,7 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     post(client, user_xml="", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="10.9.9.9")
     post(client, user_xml="", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 10.9.9.9")
-    recorder.flush()
+    spool_load_once()
     assert list(
         RequestAudit.objects.order_by("created_at").values_list("client_address", flat=True)
     ) == [

@@ -16,7 +16,7 @@ from django.test import Client, RequestFactory
 from pytest_django.fixtures import Settings
 
 from phones.models import Device, DeviceLog, RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from phones.views import UpdateCheckView
 from portal.models import DeviceUpdateRule
 
@@ -94,7 +94,7 @@ def refused_and_audited(client: Client, body: bytes, message: str | None) -> Non
     assert (response.status_code, response["Content-Type"]) == (400, "text/xml; charset=utf-8")
     if message is not None:
         assert response.content == xml_error("InvalidRequest", message)
-    assert recorder.flush() == 1
+    assert spool_load_once() == 1
     audit = RequestAudit.objects.get()
     assert (audit.outcome, audit.status, audit.identity, audit.mac, audit.model) == (
         "refused", 400, "", "", "",
@@ -147,7 +147,7 @@ def test_every_field_at_its_bound_is_answered_and_stored_whole(
               "TimeStamp": "t" * 64}  # fmt: skip
     response = client.post(URL, data=request_xml(fields, module), content_type="text/xml")
     assert response.status_code == 200
-    assert recorder.flush() == 1
+    assert spool_load_once() == 1
     audit = RequestAudit.objects.get()
     assert (audit.outcome, audit.mac, audit.serial, audit.model, audit.user) == (
         "no rule", "0004F2112233", "S" * 64, "M" * 64, "u" * 256,
@@ -171,7 +171,7 @@ def test_a_chunked_check_the_server_cannot_delimit_is_411(rule: DeviceUpdateRule
             "LengthRequired", "a chunked body needs a server that decodes it; send Content-Length"
         ),
     )
-    assert recorder.flush() == 1
+    assert spool_load_once() == 1
     audit = RequestAudit.objects.get()
     assert (audit.outcome, audit.status) == ("refused", 411)
     assert Device.objects.count() == 0
@@ -212,7 +212,7 @@ def upload(client: Client, *, url: str = UPLOAD, **params: str) -> Any:
 
 
 def stored_nothing(log_dir: Path) -> None:
-    recorder.flush()
+    spool_load_once()
     assert [p for p in log_dir.rglob("*") if p.is_file() and p.name != ".usage"] == []
     assert not (log_dir / "Client").exists() or not any((log_dir / "Client").rglob("*.dmp"))
     assert DeviceLog.objects.count() == 0
@@ -267,7 +267,7 @@ def test_the_checks_buffered_with_hostile_ones_are_all_written(
     for bad, fine in zip(hostile, good, strict=True):
         assert client.post(URL, data=bad, content_type="text/xml").status_code == 400
         assert client.post(URL, data=fine, content_type="text/xml").status_code == 200
-    assert recorder.flush() == 2 * len(hostile)
+    assert spool_load_once() == 2 * len(hostile)
     assert sorted(RequestAudit.objects.values_list("status", flat=True)) == (
         [200] * len(good) + [400] * len(hostile)
     )

@@ -8,7 +8,6 @@ import datetime as dt
 import errno
 import io
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +28,17 @@ from phones.decision import decision_tables, server_log_config
 from phones.logs import LogUpload, log_upload_parse
 from phones.models import DeviceLog, LogStoreUsage, RequestAudit
 from phones.protocol import ProtocolError
-from phones.recorder import Recorder, recorder
+from phones.recorder import recorder
 from phones.services import log_store as logstore
 from phones.services.log_store import log_store_usage
 from phones.services.log_uploads import log_upload_store
 from phones.services.records import StoredLog
+from phones.services.spool_loader import (
+    Pending,
+    spool_load_once,
+    spool_pending,
+    spool_pending_records,
+)
 from phones.tasks import server_logs_retention_task
 from portal.models import AuditEntry
 from portal.selectors import EffectiveLogConfig
@@ -50,7 +55,6 @@ STORED = (
 @pytest.fixture
 def log_dir(settings: Settings, tmp_path: Path) -> Path:
     settings.DEVICE_LOG_DIR = tmp_path / "logs"
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
     return settings.DEVICE_LOG_DIR
 
 
@@ -99,7 +103,7 @@ def crash_dump_upload(config: EffectiveLogConfig) -> LogUpload:
 
 
 def refused_changes_nothing(log_dir: Path) -> None:
-    recorder.flush()
+    spool_load_once()
     assert stored_files(log_dir) == []
     assert (DeviceLog.objects.count(), LogStoreUsage.objects.count()) == (0, 0)
     assert log_store_usage().bytes == 0
@@ -116,8 +120,8 @@ def test_a_log_is_stored_under_its_type_and_device(
     assert stored.read_bytes() == b"dump bytes"
     assert (log_store_usage().bytes, log_store_usage().files) == (10, 1)
     # Listed by the recorder's next batch, with the file's own time.
-    assert (DeviceLog.objects.count(), recorder.pending()) == (0, 1)
-    assert recorder.flush() == 1
+    assert (DeviceLog.objects.count(), spool_pending_records()) == (0, 1)
+    assert spool_load_once() == 1
     log = DeviceLog.objects.get()
     assert (log.log_type, log.device, log.name, log.size, log.channel, log.path) == (
         "Watson", "0004F2112233", "crash.dmp", 10, "internal",
@@ -135,7 +139,7 @@ def test_an_upload_makes_no_database_query(
     upload(client, b"first", name="a.dmp")  # builds the decision table
     with django_assert_num_queries(0):
         assert upload(client, b"second", name="b.dmp").status_code == 201
-    assert recorder.flush() == 2
+    assert spool_load_once() == 2
     assert sorted(DeviceLog.objects.values_list("name", flat=True)) == ["a.dmp", "b.dmp"]
 
 
@@ -145,11 +149,11 @@ def test_the_same_file_again_is_stored_once_and_a_new_one_replaces_it(
 ) -> None:
     assert upload(client, b"first").status_code == 201
     assert upload(client, b"first").status_code == 201
-    assert recorder.flush() == 1  # the repeat was not recorded again
+    assert spool_load_once() == 1  # the repeat was not recorded again
     assert (DeviceLog.objects.count(), LogStoreUsage.objects.get().total_bytes) == (1, 5)
     assert upload(client, b"other").status_code == 201  # the same size, other bytes
     assert upload(client, b"third, same name").status_code == 201
-    assert recorder.flush() == 2
+    assert spool_load_once() == 2
     assert DeviceLog.objects.get().size == 16
     usage = LogStoreUsage.objects.get()
     assert (usage.total_bytes, usage.files) == (16, 1)
@@ -299,7 +303,7 @@ def test_an_upload_past_the_quota_is_507(client: Client, log_dir: Path) -> None:
     # A smaller file replacing a stored one fits.
     assert upload(client, b"01234", name="a.dmp").status_code == 201
     assert stored_files(log_dir) == ["Client/Watson/0004F2112233/a.dmp"]
-    assert recorder.flush() == 2
+    assert spool_load_once() == 2
     assert (LogStoreUsage.objects.get().total_bytes, DeviceLog.objects.get().size) == (5, 5)
 
 
@@ -327,7 +331,7 @@ def test_concurrent_uploads_never_pass_the_quota(
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sorted(pool.map(one, range(8)))
     assert statuses == [201] * 4 + [507] * 4
-    assert recorder.flush() == 4
+    assert spool_load_once() == 4
     usage = LogStoreUsage.objects.get()
     assert (usage.total_bytes, usage.files, DeviceLog.objects.count()) == (400, 4, 4)
     assert len(stored_files(log_dir)) == 4  # and no part file left behind
@@ -396,45 +400,15 @@ def stored_log(name: str) -> StoredLog:
     )  # fmt: skip
 
 
-def test_a_stored_log_is_listed_within_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr("phones.recorder.time.monotonic", lambda: clock[0])
-    fresh = Recorder()
-    deadline = clock[0] + 300  # LogFlushInterval: the request audit may wait that long
-    assert fresh._due(deadline) is False
-    fresh.record(stored_log("a.dmp"))
-    clock[0] += 0.5
-    assert fresh._due(deadline) is False
-    clock[0] += 0.5
-    assert fresh._due(deadline) is True
-
-
-def test_a_flush_waits_for_the_one_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The flush at a graceful stop must not return while the thread's is half done."""
-    started, release = threading.Event(), threading.Event()
-    written: list[list[str]] = []
-
-    def slow_write(records: list[StoredLog], *, server: str) -> int:
-        written.append([record.name for record in records])
-        started.set()
-        release.wait(timeout=10)
-        return len(records)
-
-    monkeypatch.setattr("phones.recorder.write_records", slow_write)
-    fresh = Recorder()
-    fresh.record(stored_log("a.dmp"))
-    in_progress = threading.Thread(target=fresh.flush)
-    in_progress.start()
-    assert started.wait(timeout=10)
-    fresh.record(stored_log("b.dmp"))
-    at_exit = threading.Thread(target=fresh.flush)
-    at_exit.start()
-    at_exit.join(timeout=0.2)
-    assert (at_exit.is_alive(), written) == (True, [["a.dmp"]])
-    release.set()
-    in_progress.join(timeout=10)
-    at_exit.join(timeout=10)
-    assert (at_exit.is_alive(), written, fresh.pending()) == (False, [["a.dmp"], ["b.dmp"]], 0)
+@pytest.mark.django_db
+def test_a_stored_log_makes_the_loader_write_at_once() -> None:
+    """The loader writes a batch within about a second when a stored log waits (the
+    request audit may wait LogFlushInterval)."""
+    recorder.record(stored_log("a.dmp"))
+    pending = spool_pending()
+    assert (pending.bytes > 0, pending.logs) == (True, True)
+    assert (spool_load_once(), spool_pending()) == (1, Pending(0, False))
+    assert DeviceLog.objects.get().name == "a.dmp"
 
 
 @pytest.mark.django_db
@@ -452,7 +426,7 @@ def test_external_uploads_follow_the_external_rules(client: Client, log_dir: Pat
         url + query, data=b"x", content_type="application/octet-stream", HTTP_AUTHORIZATION=auth
     )
     assert signed.status_code == 201
-    recorder.flush()
+    spool_load_once()
     assert DeviceLog.objects.get().channel == "external"
 
 
@@ -467,7 +441,7 @@ def test_retention_deletes_what_is_older_than_the_interval_and_audits_it(
     )
     upload(client, b"old log", name="old.dmp")
     upload(client, b"new log", name="new.dmp")
-    recorder.flush()
+    spool_load_once()
     now = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
     age(log_dir, "old.dmp", now - dt.timedelta(days=11))
     age(log_dir, "new.dmp", now - dt.timedelta(days=9))
@@ -513,7 +487,7 @@ def test_clear_logs_command_checks_its_range_and_reports(client: Client, log_dir
         with pytest.raises(CommandError, match=f"--days-back must be 1 to 30, not {bad}"):
             call_command("clear_device_update_logs", "--days-back", bad)
     upload(client, b"old", name="old.dmp")
-    recorder.flush()
+    spool_load_once()
     age(log_dir, "old.dmp", timezone.now() - dt.timedelta(days=8))
     RequestAudit.objects.all().delete()
     out = io.StringIO()
@@ -532,7 +506,7 @@ def test_logs_are_listed_downloadable_and_cleared_from_the_control_panel(
     client: Client, log_dir: Path, administrator: User, helpdesk: User
 ) -> None:
     upload(client, b"dump bytes", name="crash.dmp")
-    recorder.flush()
+    spool_load_once()
     log = DeviceLog.objects.get()
     for user in (administrator, helpdesk):
         client.force_login(user)

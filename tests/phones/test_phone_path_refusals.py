@@ -16,7 +16,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from phones.models import RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_pending_records
 
 pytestmark = pytest.mark.django_db
 FOLDER = "UCPhone/Polycom/CX600/Rev-1/ENU/4.0.7577.4387/CPE"
@@ -102,7 +102,7 @@ def test_an_unknown_host_on_a_phone_path_is_the_xml_error_and_one_line(
         "WARNING phones.middleware: phone request refused: unknown Host 'evil.example'",
         "WARNING django.request: Bad Request: /RequestHandler/ucdevice.upx",
     ]
-    assert (recorder.pending(), RequestAudit.objects.count()) == (0, 0)
+    assert (spool_pending_records(), RequestAudit.objects.count()) == (0, 0)
 
 
 def test_an_unknown_host_elsewhere_is_one_line_without_a_traceback(

@@ -31,8 +31,8 @@ from deviceupdate_devtools.simulator import (
 from phones.decision import decision_tables
 from phones.models import Device, DownloadEvent, RequestAudit
 from phones.protocol import parse_update_check
-from phones.recorder import recorder
 from phones.services.rollout_watch import rollouts_observe
+from phones.services.spool_loader import spool_load_once
 from portal.choices import ReplicaState, UpdateFileRole
 from portal.models import (
     DeviceUpdateRule,
@@ -118,7 +118,7 @@ def test_phones_fetch_verify_and_then_report_the_offered_version(
         2, 3, 0, 0, 0,
     )  # fmt: skip
 
-    recorder.flush()
+    spool_load_once()
     cx600 = Device.objects.get(model="CX600")
     assert (cx600.mac, cx600.installed, cx600.targets, cx600.state) == (
         "0004F2000001", {"CPE": NEW}, {"CPE": NEW}, "up to date",
@@ -175,7 +175,7 @@ def test_external_phones_answer_the_challenge_and_keep_their_credentials(
     assert (first.checks, first.challenged, first.errors) == (2, 1, 0)
     assert (second.checks, second.challenged, second.errors) == (2, 0, 0)
     assert first.installs == 1  # the external CX600, through the Ext download path
-    recorder.flush()
+    spool_load_once()
     external = RequestAudit.objects.filter(channel="external").order_by("created_at", "id")
     assert list(external.values_list("status", "user", "outcome")) == [
         (401, "sip:phone0001@example.org", "refused"),
@@ -197,7 +197,7 @@ def test_wrong_credentials_are_an_error_not_a_retry_loop(
     assert summary.error_samples == (
         "00-04-F2-00-00-01: update check answered 401 InvalidCredentials",
     )
-    recorder.flush()
+    spool_load_once()
     assert list(RequestAudit.objects.order_by("id").values_list("status", "message")) == [
         (401, "AnonymousNotSupported: credentials are required"),
         (401, "InvalidCredentials: the credentials are not valid"),
@@ -340,7 +340,7 @@ def test_failing_phones_download_and_verify_but_keep_reporting_the_old_version(
         for r in rounds
     ] == [(1, 1, 1, 0, 1), (1, 1, 1, 0, 1)]
     assert [r["versions"] for r in rounds] == [{"Polycom CX600": {OLD: 1}}] * 2
-    recorder.flush()
+    spool_load_once()
     folder = "/".join([*CX600, NEW, "CPE"])
     assert (
         list(DownloadEvent.objects.values_list("client_address", "folder", "file_name"))
@@ -366,7 +366,7 @@ def test_a_rollout_whose_failing_phones_keep_the_old_version_halts_and_offers_no
     phones = fleet(live_server.url, phones=10, models=models_named(["CX600"]), fail_percent=30)
 
     first, second = phones.run_round(), phones.run_round()
-    recorder.flush()
+    spool_load_once()
     run = rollouts_observe()
     decision_tables.reset()
     third = phones.run_round()

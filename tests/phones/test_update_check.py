@@ -11,7 +11,7 @@ from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
-from phones.recorder import recorder
+from phones.services.spool_loader import spool_load_once
 from portal.models import DeviceUpdateRule, Server, Site, TestDevice
 from tests.phones.conftest import stored_version
 
@@ -169,7 +169,7 @@ def test_a_version_not_verified_on_this_server_is_not_offered_and_audited_so(
     DeviceUpdateRule.objects.filter(pk=rule.pk).update(approved_version="4.0.7577.6000")
     stored_version("4.0.7577.6000", verified_on=None)
     assert check(client, request_xml()) == (200, NOTHING)
-    recorder.flush()
+    spool_load_once()
     audit = RequestAudit.objects.get()
     assert audit.outcome == "not replicated"
     assert audit.response_modules == [
@@ -262,7 +262,7 @@ def test_bad_requests_get_the_xml_error_and_are_audited_as_refused(
     assert response.content.startswith(
         f'<?xml version="1.0" encoding="utf-8"?>\n<Error><Code>{code}</Code><Message>'.encode()
     )
-    recorder.flush()
+    spool_load_once()
     audit = RequestAudit.objects.get()
     assert (audit.outcome, audit.status) == ("refused", status)
     assert audit.message.startswith(f"{code}: ")
@@ -314,7 +314,7 @@ def test_the_audit_and_the_inventory_are_written_in_a_batch(
     check(client, request_xml(), REMOTE_ADDR="10.1.2.3")
     check(client, request_xml(version=P), REMOTE_ADDR="10.1.2.4")
     assert RequestAudit.objects.count() == 0  # buffered
-    assert recorder.flush() == 2
+    assert spool_load_once() == 2
     assert list(
         RequestAudit.objects.order_by("created_at").values_list("outcome", "client_address")
     ) == [
@@ -347,8 +347,8 @@ def test_the_audit_and_the_inventory_are_written_in_a_batch(
 
 
 @pytest.mark.django_db
-def test_the_flush_thread_takes_its_interval_and_cache_limit_from_the_log_settings() -> None:
-    from phones.recorder import Recorder
+def test_the_loader_takes_its_interval_and_cache_limit_from_the_log_settings() -> None:
+    from phones.services.spool_loader import loader_limits
     from portal.services.audit import Actor
     from portal.services.log_config import log_config_set
 
@@ -357,7 +357,4 @@ def test_the_flush_thread_takes_its_interval_and_cache_limit_from_the_log_settin
         values={"log_flush_interval_minutes": 2, "max_log_cache_limit": 4096},
         actor=Actor.system("tests"),
     )
-    fresh = Recorder()
-    assert fresh._limits == (300.0, 512_000)  # the spec's defaults until it reads them
-    fresh._refresh_limits()
-    assert fresh._limits == (120.0, 4096)
+    assert loader_limits() == (120.0, 4096)

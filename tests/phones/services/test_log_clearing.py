@@ -16,8 +16,8 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from phones.models import DeviceLog
-from phones.recorder import recorder
 from phones.services.log_clearing import logs_clear_everywhere
+from phones.services.spool_loader import spool_load_once
 from portal.errors import DomainError
 from portal.models import AuditEntry, Pool, Server
 from portal.services.audit import Actor
@@ -40,7 +40,7 @@ def test_this_servers_logs_go_now_and_the_others_are_asked_after_commit(
         Server.objects.create(pool=pool, fqdn=fqdn)
     upload(client, b"old log", name="old.dmp")
     upload(client, b"new", name="new.dmp")
-    recorder.flush()
+    spool_load_once()
     age(log_dir, "old.dmp", timezone.now() - dt.timedelta(days=8))
     with mock.patch("phones.tasks.server_logs_clear_task.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -70,7 +70,7 @@ def test_a_range_outside_1_to_30_days_changes_nothing(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     upload(client, b"old log", name="old.dmp")
-    recorder.flush()
+    spool_load_once()
     age(log_dir, "old.dmp", timezone.now() - dt.timedelta(days=40))
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,

@@ -17,10 +17,10 @@ from pytest_django.fixtures import Settings
 from deviceupdate_devtools.simulator import parse_offer
 from phones.decision import decision_tables
 from phones.models import Device, DeviceOutcome, DownloadEvent, ObservationCursor, RequestAudit
-from phones.recorder import recorder
 from phones.selectors import device_outcomes
 from phones.services import outcomes as outcomes_module
 from phones.services.outcomes import outcomes_observe
+from phones.services.spool_loader import spool_load_once
 from portal.models import DeviceUpdateRule
 from portal.services.audit import Actor
 from portal.services.fleet import device_hold
@@ -103,7 +103,7 @@ def check_in(client: Client, phone: SimPhone) -> str | None:
 
 
 def observe(clock: Clock, **kwargs: Any) -> outcomes_module.ObservationResult:
-    recorder.flush()
+    spool_load_once()
     return outcomes_observe(now=clock.now, **kwargs)
 
 
@@ -312,7 +312,7 @@ def test_a_whole_image_served_by_django_is_recorded_as_a_download(
     assert b"".join(part.streaming_content) == b"x" * 10  # type: ignore[attr-defined]
     catalog = client.get(f"{url}/CPE.cat", REMOTE_ADDR="10.0.0.3")
     assert b"".join(catalog.streaming_content) == b"catalog"  # type: ignore[attr-defined]
-    recorder.flush()
+    spool_load_once()
 
     assert list(
         DownloadEvent.objects.values_list(
@@ -327,7 +327,7 @@ def test_refused_and_anonymous_checks_are_not_observed(
 ) -> None:
     response = client.post(URL, data=b"<Request>", content_type="text/xml")
     assert response.status_code == 400
-    recorder.flush()
+    spool_load_once()
     assert RequestAudit.objects.count() == 1
 
     result = observe(clock)
@@ -364,7 +364,7 @@ def test_a_run_killed_between_batches_resumes_from_its_cursor_without_counting_t
     for _ in range(3):
         check_in(client, phone)
         clock.advance(minutes=30)
-    recorder.flush()
+    spool_load_once()
     first, *_ = RequestAudit.objects.order_by("id").values_list("id", flat=True)
     real_write = outcomes_module._Batch.write
     calls = []

@@ -16,8 +16,8 @@ from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
 from phones.models import Device, DeviceOutcome, ObservationCursor, RolloutSample
-from phones.recorder import recorder
 from phones.services.rollout_watch import LOCK_KEY, rollout_progress, rollouts_observe
+from phones.services.spool_loader import spool_load_once
 from phones.tasks import rollouts_observe_task
 from portal.models import AuditEntry, DeviceGroup, DeviceUpdateRule, Rollout, TestDevice
 from portal.services.fleet import device_hold
@@ -81,7 +81,7 @@ def check_round(client: Client, clock: Clock, fleet: list[SimPhone]) -> dict[int
 
 def watch(clock: Clock, capture: Capture, *, at: float) -> list[str]:
     """The observation job at START + ``at`` minutes (mails sent after commit)."""
-    recorder.flush()
+    spool_load_once()
     clock.now = START + dt.timedelta(minutes=at)
     with capture(execute=True):
         lines = rollouts_observe().lines()
@@ -384,7 +384,7 @@ def test_the_population_leaves_out_test_devices_held_phones_and_other_pools(
     device_hold(identity=phones[1].identity, rule=rule, actor=ADMIN)
     decision_tables.reset()
     check_round(client, clock, phones)
-    recorder.flush()
+    spool_load_once()
     Device.objects.filter(identity=phones[2].identity).update(last_server="elsewhere.example")
 
     progress = rollout_progress(rollout=rollout, now=clock.now)
@@ -413,7 +413,7 @@ def test_the_beat_task_runs_the_observation(
 ) -> None:
     rollout = plan(rule, 25, 100)
     check_round(client, clock, phones[:1])
-    recorder.flush()
+    spool_load_once()
 
     lines = rollouts_observe_task()
 

@@ -73,7 +73,6 @@ def service(
     settings.ALLOWED_HOSTS = [".example.org"]
     (tmp_path / "downloads").mkdir()
     settings.DOWNLOAD_ACCESS_LOG = tmp_path / "downloads" / "downloads.log"
-    settings.PHONE_AUDIT_FLUSH_THREAD = False
     decision_tables.reset()
     listeners, process = start_tls_nginx(
         tmp_path / "nginx", pki, live_server.url.removeprefix("http://")
