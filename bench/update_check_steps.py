@@ -88,7 +88,8 @@ def measure(data_dir: Path, loops: int) -> dict[str, float]:
     from phones.decision import offer_for_request
     from phones.protocol import parse_update_check, render_response
     from phones.recorder import recorder
-    from phones.services.records import CheckRecord, spool_line
+    from phones.services.records import CheckRecord
+    from phones.services.spool_lines import spool_line
     from phones.services.spool_loader import spool_load_once
 
     bodies = [body.encode() for body in json.loads((data_dir / "bodies.json").read_text())]

@@ -2,7 +2,7 @@
 log) appended to a file on this server's local disk before the phone gets its answer.
 
 Append, then answer: ``recorder.record`` encodes the record as one compact line
-(``phones.services.records.spool_line``) and writes it with one ``os.write`` to this
+(``phones.services.spool_lines.spool_line``) and writes it with one ``os.write`` to this
 process's own spool file (``O_APPEND``, no fsync: a killed process loses nothing the
 kernel has). The web process makes no database write on the phone path; the loader
 (``phones.services.spool_loader``, ``manage.py phone_record_loader``) writes the rows.
@@ -29,7 +29,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from phones.services.records import Record, spool_line
+from phones.services.records import Record
+from phones.services.spool_lines import spool_line
 
 logger = logging.getLogger(__name__)
 SPOOL_SUFFIX = ".spool"

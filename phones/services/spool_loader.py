@@ -35,10 +35,10 @@ from phones.services.records import (
     CheckRow,
     Loaded,
     records_quarantine,
-    spool_records,
     write_audit_files,
     write_records_batch,
 )
+from phones.services.spool_lines import spool_records
 from portal.models import AuditEntry
 
 logger = logging.getLogger(__name__)

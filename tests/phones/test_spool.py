@@ -23,7 +23,8 @@ from phones.models import Device, DeviceLog, RequestAudit, SpoolPosition
 from phones.protocol import Module, UpdateCheck
 from phones.recorder import DROPPED_FILE, SPOOL_SUFFIX, Recorder, recorder
 from phones.services import spool_loader
-from phones.services.records import CheckRecord, StoredLog, check_row, spool_line, spool_record
+from phones.services.records import CheckRecord, StoredLog, check_row
+from phones.services.spool_lines import spool_line, spool_record
 from phones.services.spool_loader import spool_load_once, spool_pending_records
 from portal.models import AuditEntry
 
