@@ -20,8 +20,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.safestring import SafeString
 
 from portal.admin.base import actor_of
+from portal.choices import ImportStatus
+from portal.display import format_size, state_badge
 from portal.errors import DomainError
 from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
 from portal.packaging.cabinet import lzx_support
@@ -48,18 +51,16 @@ class PackageImportForm(forms.Form):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
+    # when, who, file, state, reason: what fits at 1280 px; the signer, the updates,
+    # the warnings and the replication are on the import's page.
     list_display = (
         "id",
         "created_at",
         "actor_name",
         "package_name",
-        "package_size",
-        "status",
-        "progress_percent",
-        "signer",
-        "update_count",
-        "warning_count",
-        "replication",
+        "size",
+        "state",
+        "reason",
     )
     list_display_links = ("id", "package_name")
     list_filter = ("status", "actor_name")
@@ -94,6 +95,29 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
         return super().get_queryset(request).prefetch_related("pools")
 
+    @admin.display(description="size", ordering="package_size")
+    def size(self, obj: ImportJob) -> str:
+        return format_size(obj.package_size)
+
+    @admin.display(description="state", ordering="status")
+    def state(self, obj: ImportJob) -> SafeString:
+        if obj.status == ImportStatus.RUNNING:
+            return state_badge(obj.status, f"running, {obj.progress}%")
+        return state_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="reason / outcome")
+    def reason(self, obj: ImportJob) -> str:
+        """Why it failed; what it is doing; or what it found."""
+        if obj.status == ImportStatus.FAILED:
+            return obj.error or obj.step or "-"
+        if obj.status == ImportStatus.SUCCEEDED:
+            updates, warnings = len(obj.updates), len(obj.warnings)
+            text = f"{updates} update{'s' if updates != 1 else ''}"
+            if warnings:
+                text += f", {warnings} warning{'s' if warnings != 1 else ''}"
+            return f"{text}; {obj.replication}" if obj.replication else text
+        return obj.step or "waiting for a worker"
+
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, obj: ImportJob) -> str:
         return f"{obj.progress}%"
@@ -108,7 +132,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
 
     @admin.display(description="pools")
     def target_pools(self, obj: ImportJob) -> str:
-        return ", ".join(pool.identity for pool in obj.pools.all()) or "-"
+        return ", ".join(pool.fqdn for pool in obj.pools.all()) or "-"
 
     # The report pieces are rendered by autoescaping templates; render_to_string returns
     # safe HTML, which the read-only page shows as is.

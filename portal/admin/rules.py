@@ -17,13 +17,16 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from portal.admin.base import actor_of
 from portal.choices import RolloutState, RuleAction, RuleState
+from portal.display import state_badge
 from portal.models import DeviceUpdateRule, Rollout
 from portal.selectors import rules_state_q
 from portal.services.rules import (
@@ -107,23 +110,20 @@ def rule_preview(action: RuleAction, rule: DeviceUpdateRule) -> RulePreview:
 
 @admin.register(DeviceUpdateRule)
 class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
+    # What fits at 1280 px: the class and pool in words, the versions, the state, the
+    # active rollout; the identity and the class's fields are on the rule's page.
     list_display = (
-        "identity",
-        "device_type",
-        "brand",
-        "model",
-        "revision",
-        "locale",
-        "update_type",
+        "name",
         "approved_version",
         "pending_version",
         "restore_version",
         "state",
-        "pool",
+        "active_rollout",
     )
     list_filter = ("brand", "model", RuleStateFilter, "pool")
     list_select_related = ("pool",)
     search_fields = (
+        "pool__fqdn",
         "brand",
         "model",
         "rule_id",
@@ -132,6 +132,7 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
         "restore_version",
     )
     fields = (
+        "name",
         "identity",
         "pool",
         "rule_id",
@@ -157,9 +158,35 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     def identity(self, obj: DeviceUpdateRule) -> str:
         return obj.identity
 
+    @admin.display(description="rule", ordering="brand")
+    def name(self, obj: DeviceUpdateRule) -> str:
+        return obj.name
+
     @admin.display(description="state")
-    def state(self, obj: DeviceUpdateRule) -> str:
-        return str(obj.state.label)
+    def state(self, obj: DeviceUpdateRule) -> SafeString:
+        return state_badge(obj.state.value, str(obj.state.label))
+
+    @admin.display(description="rollout")
+    def active_rollout(self, obj: DeviceUpdateRule) -> SafeString | str:
+        pk = getattr(obj, "active_rollout_pk", None)
+        if pk is None:
+            return "-"
+        url = reverse("admin:portal_rollout_change", args=[pk])
+        return format_html('<a href="{}">#{} {}</a>', url, pk, obj.active_rollout_state)  # type: ignore[attr-defined]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeviceUpdateRule]:
+        # One subquery for the list's rollout column instead of a query per row.
+        active = Rollout.objects.filter(
+            rule=OuterRef("pk"), state__in=RolloutState.active()
+        ).order_by("-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_rollout_pk=Subquery(active.values("pk")[:1]),
+                active_rollout_state=Subquery(active.values("state")[:1]),
+            )
+        )
 
     # Rules are made by imports and changed only by the actions below.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -240,16 +267,14 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     ) -> TemplateResponse | None:
         rules = list(queryset.select_related("pool"))
         if request.POST.get("post") == "yes":
+            names = {rule.identity: rule.name for rule in rules}
             for outcome in rules_apply(action=action, rules=rules, actor=actor_of(request)):
-                if outcome.ok:
-                    self.message_user(
-                        request, f"{outcome.identity}: {outcome.message}", messages.SUCCESS
-                    )
-                else:
-                    text = outcome.message
-                    if not text.startswith(outcome.identity):
-                        text = f"{outcome.identity}: {text}"
-                    self.message_user(request, text, messages.ERROR)
+                # The list says the rule's name; the services' messages, shared with the
+                # commands and the API, start with its identity.
+                name = names.get(outcome.identity, outcome.identity)
+                text = outcome.message.removeprefix(outcome.identity).removeprefix(": ")
+                level = messages.SUCCESS if outcome.ok else messages.ERROR
+                self.message_user(request, f"{name}: {text}", level)
             return None  # back to the list, which shows the messages
         previews = [rule_preview(action, rule) for rule in rules]
         context = {
