@@ -30,6 +30,7 @@ from django.utils.html import format_html
 
 from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, service_check
 from portal.choices import RolloutState
+from portal.display import format_minutes
 from portal.errors import DomainError
 from portal.models import DeviceGroup, DeviceUpdateRule, Rollout, RolloutWave
 from portal.services.audit import Actor
@@ -178,7 +179,7 @@ def plan_preview(rule: DeviceUpdateRule, plan: RolloutPlan) -> list[str]:
     )
     lines.append(
         f"Success gate: once at least {plan.success_percent} % of a wave's phones run "
-        f"{pending} and the wave has run {plan.min_soak_minutes} minutes, {how}."
+        f"{pending} and the wave has run {format_minutes(plan.min_soak_minutes)}, {how}."
     )
     limit = f" or more than {plan.failure_max_phones} phones" if plan.failure_max_phones else ""
     if plan.failure_max_phones == 0:
@@ -191,7 +192,7 @@ def plan_preview(rule: DeviceUpdateRule, plan: RolloutPlan) -> list[str]:
     lines.append(
         f"Failure gate: once {plan.min_sample} of a wave's phones are observed, if more than "
         f"{plan.failure_percent} %{limit} of them failed, {crossed}. A phone silent "
-        f"{plan.silence_minutes} minutes after an offer counts as failed."
+        f"{format_minutes(plan.silence_minutes)} after an offer counts as failed."
     )
     lines.append(f"After the last wave passes, {pending} is approved for everyone.")
     return lines

@@ -230,7 +230,30 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
             active = any(rollout.state in RolloutState.active() for rollout in rollouts)
             if obj.pending_version and not active and request.user.has_perm("portal.add_rollout"):
                 context["plan_url"] = reverse("admin:portal_rollout_plan", args=[obj.pk])
+            context["rule_actions"] = self._page_actions(request, obj, context.get("plan_url"))
+            context["changelist_url"] = reverse("admin:portal_deviceupdaterule_changelist")
+            context["action_checkbox_name"] = helpers.ACTION_CHECKBOX_NAME
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _page_actions(
+        self, request: HttpRequest, rule: DeviceUpdateRule, plan_url: str | None
+    ) -> list[tuple[str, str, str | None]]:
+        """The rule page's buttons, (action name, label, link): each action opens the
+        same confirmation page as the list's, for this rule only; "Approve in waves"
+        is a link to the rollout plan."""
+        buttons: list[tuple[str, str, str | None]] = []
+        change = self.has_rule_change_permission(request)
+        if change and rule.pending_version:
+            buttons.append(("approve_rules", "Approve", None))
+        if plan_url:
+            buttons.append(("approve-in-waves", "Approve in waves", plan_url))
+        if change and rule.pending_version:
+            buttons.append(("reset_rules", "Cancel pending", None))
+        if change and rule.approved_version:
+            buttons.append(("restore_rules", "Restore", None))
+        if self.has_rule_remove_permission(request):
+            buttons.append(("remove_rules", "Remove", None))
+        return buttons
 
     @admin.action(description="Approve selected rules", permissions=["rule_change"])
     def approve_rules(

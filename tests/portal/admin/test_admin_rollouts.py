@@ -192,10 +192,10 @@ def test_reviewing_a_plan_says_what_will_reach_phones_and_creates_nothing(
         "phone keeps 4.0.1. Test devices get 4.0.2 as before.",
         "Then, one at a time: wave 2 (25 %), wave 3 (100 %).",
         "Success gate: once at least 95 % of a wave's phones run 4.0.2 and the wave has run "
-        "60 minutes, it advances by itself.",
+        "1 hour, it advances by itself.",
         "Failure gate: once 10 of a wave's phones are observed, if more than 5 % or more than "
         "3 phones of them failed, the rollout halts: the version is offered to no new phone. "
-        "A phone silent 2880 minutes after an offer counts as failed.",
+        "A phone silent 2 days after an offer counts as failed.",
         "After the last wave passes, 4.0.2 is approved for everyone.",
     ]
     assert Rollout.objects.count() == 0
@@ -217,10 +217,10 @@ def test_preview_of_a_manual_plan_without_automatic_halt(make_rule: MakeRule) ->
         "Now: wave 1 of 1 (site:Default) starts. The phones it takes are offered 4.0.2; every "
         "other phone keeps nothing. Test devices get 4.0.2 as before.",
         "Success gate: once at least 95 % of a wave's phones run 4.0.2 and the wave has run "
-        "60 minutes, it waits for an administrator's Advance.",
+        "1 hour, it waits for an administrator's Advance.",
         "Failure gate: once 10 of a wave's phones are observed, if more than 5 % or any phone "
-        "of them failed, nothing stops by itself (no automatic halt). A phone silent 2880 "
-        "minutes after an offer counts as failed.",
+        "of them failed, nothing stops by itself (no automatic halt). A phone silent 2 days "
+        "after an offer counts as failed.",
         "After the last wave passes, 4.0.2 is approved for everyone.",
     ]
 
