@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString
 
 from portal.admin.base import actor_of
 from portal.choices import ImportStatus
-from portal.display import format_size, state_badge
+from portal.display import format_size, state_badge, state_tone
 from portal.errors import DomainError
 from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
 from portal.packaging.cabinet import lzx_support
@@ -47,6 +47,25 @@ class PackageImportForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["pools"].initial = list(Pool.objects.values_list("pk", flat=True))
+
+
+def import_status(job: ImportJob) -> dict[str, Any]:
+    """The live part of an import's page: its state in words, its progress and why."""
+    finished = job.status in ImportStatus.finished()
+    if job.status == ImportStatus.FAILED:
+        reason = job.error or job.step
+    elif job.status == ImportStatus.SUCCEEDED:
+        reason = job.replication or job.step
+    else:
+        reason = job.step or "waiting for a worker"
+    return {
+        "status": job.status,
+        "label": job.get_status_display(),
+        "tone": state_tone(job.status),
+        "progress": job.progress,
+        "reason": reason,
+        "finished": finished,
+    }
 
 
 @admin.register(ImportJob)
@@ -90,6 +109,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
     )
     readonly_fields = fields
     change_list_template = "admin/portal/importjob/change_list.html"
+    change_form_template = "admin/portal/importjob/change_form.html"
     import_template = "admin/portal/importjob/import_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
@@ -180,7 +200,33 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
             self.admin_site.admin_view(self.import_view),
             name="portal_importjob_import",
         )
-        return [page, *super().get_urls()]
+        status = path(
+            "<int:pk>/status.json",
+            self.admin_site.admin_view(self.status_view),
+            name="portal_importjob_status",
+        )
+        return [page, status, *super().get_urls()]
+
+    def status_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """What the import's page shows of a running job, polled by portal/live.js."""
+        job = ImportJob.objects.filter(pk=pk).first()
+        if job is None or not self.has_view_permission(request, job):
+            return JsonResponse({"error": f"no import #{pk}"}, status=404)
+        return JsonResponse(import_status(job))
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: ImportJob | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["live"] = import_status(obj)
+            context["live_url"] = reverse("admin:portal_importjob_status", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a package and queue its import (the job page then shows how it went),
