@@ -129,13 +129,18 @@ def overflow(page: Page) -> dict[str, int] | None:
 
 @pytest.mark.usefixtures("filled")
 def test_every_changelist_fits_at_1280_and_1440_px(
-    page: Page, log_in: LogIn, administrator: User, output_dir: Path
+    page: Page,
+    log_in: LogIn,
+    administrator: User,
+    output_dir: Path,
+    axe_check: Callable[[], list[str]],
 ) -> None:
     log_in(administrator)
     lists = changelists(administrator)
     # Every list the administrator may open, the four among them.
     assert {f"/admin/{path}/" for path in ESSENTIAL} <= set(lists)
     wide: dict[str, dict[str, int]] = {}
+    inaccessible: list[str] = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         for url in lists:
@@ -146,7 +151,10 @@ def test_every_changelist_fits_at_1280_and_1440_px(
             measured = overflow(page)
             if measured is not None:
                 wide[f"{width} {url}"] = measured
+            if width == WIDTHS[0]:
+                inaccessible += axe_check()
     assert wide == {}
+    assert inaccessible == []
 
 
 @pytest.mark.usefixtures("filled")

@@ -262,8 +262,7 @@ def test_confirming_the_reviewed_plan_starts_the_rollout(
     assert read_messages(response) == [
         (
             "success",
-            f"Rollout #{rollout.pk} of 4.0.2 on {rule.identity} started: wave 1 of 3 "
-            "(group:Pilots)",
+            f"Rollout #{rollout.pk} of 4.0.2 on {rule.name} started: wave 1 of 3 (group:Pilots)",
         )
     ]
     assert (
@@ -412,7 +411,7 @@ def test_rollout_list_shows_rule_versions_state_and_wave(
         row.reason,
     ] == [
         f"#{rollout.pk}",
-        rule.identity,
+        rule.name,
         "4.0.1 → 4.0.2",
         "halted",
         "2 of 3",
@@ -484,7 +483,7 @@ def test_rollout_page_is_read_only_with_plan_waves_and_dashboard(
     page = response.content.decode()
     assert 'name="_save"' not in page
     assert 'id="rollout-buttons"' not in page
-    assert f'<a href="{RULES}{rule.pk}/change/">{rule.identity}</a>' in page
+    assert f'<a href="{RULES}{rule.pk}/change/">{rule.name}</a> ({rule.identity})' in page
     for text in (
         "4.0.1 → 4.0.2",
         "1 of 2",
