@@ -469,6 +469,27 @@ def test_rollout_page_offers_the_buttons_its_state_allows(
         assert f'<a href="{button["url"]}" class="button">{button["label"]}…</a>' in page
 
 
+def test_a_halted_rollouts_page_says_its_state_and_reason_first_then_its_actions(
+    client: Client, administrator: User, make_rule: MakeRule
+) -> None:
+    rule = make_rule(pending="4.0.2", approved="4.0.1")
+    rollout = in_state(started(rule, 10, 100), RolloutState.HALTED, 1)
+    Rollout.objects.filter(pk=rollout.pk).update(reason="wave 2: 3 of 10 observed phones failed")
+    client.force_login(administrator)
+
+    page = client.get(f"{ROLLOUTS}{rollout.pk}/change/").content.decode()
+
+    banner = page.index('id="rollout-state"')
+    assert banner < page.index('id="rollout_form"')
+    assert page.index('id="rollout-buttons"') > banner
+    assert page.index('id="rollout-buttons"') < page.index('id="rollout_form"')
+    assert (
+        f"<strong>Rollout #{rollout.pk} of CX600 4.0.2</strong> on pool01.example.org: "
+        '<span class="state state-bad" data-state="halted">halted</span>'
+    ) in page
+    assert "<strong>Halted because:</strong> wave 2: 3 of 10 observed phones failed" in page
+
+
 def test_rollout_page_is_read_only_with_plan_waves_and_dashboard(
     client: Client, helpdesk: User, make_rule: MakeRule
 ) -> None:
