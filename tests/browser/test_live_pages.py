@@ -21,7 +21,11 @@ REFUSAL = "the file is neither a Microsoft cabinet nor a security catalog"
 
 
 def test_a_refused_imports_reason_appears_without_a_reload(
-    page: Page, log_in: LogIn, administrator: User, screenshot: Screenshot
+    page: Page,
+    log_in: LogIn,
+    administrator: User,
+    screenshot: Screenshot,
+    axe_check: Callable[[], list[str]],
 ) -> None:
     job = ImportJob.objects.create(
         actor_name="ada", package_name="notes.txt", package_size=20, package_sha256="0" * 64
@@ -47,3 +51,11 @@ def test_a_refused_imports_reason_appears_without_a_reload(
     expect(live).to_have_attribute("data-live-finished", "true")
     assert page.evaluate("window.notReloaded") is True
     screenshot("refused")
+    assert axe_check() == []
+    # Keyboard focus is visible on the page's actions (portal/admin.css :focus-visible).
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "() => { const e = document.activeElement; const s = getComputedStyle(e);"
+        " return [e.tagName, s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert focused == ["A", "solid", "3px"]
