@@ -29,3 +29,8 @@ def state_badge(value: str) -> SafeString:
 @register.filter
 def action_label(value: str) -> str:
     return display.action_label(str(value))
+
+
+@register.filter
+def state_tone(value: str) -> str:
+    return display.state_tone(str(value))

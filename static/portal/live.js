@@ -1,6 +1,7 @@
 /* Pages that follow what is running: an element with data-live-url is refreshed from
    that small JSON endpoint every few seconds until the work is finished; no reload.
-   The endpoint answers {label, tone, progress, reason, finished}. */
+   The endpoint answers {label, tone, progress, reason, finished} and, optionally,
+   progress_text (else the progress is shown as a percentage). */
 (function () {
   "use strict";
   var PERIOD_MS = 2000;
@@ -24,7 +25,8 @@
         .then(function (state) {
           var label = set(box, "label", state.label);
           if (label && state.tone) { label.className = "state state-" + state.tone; }
-          set(box, "progress-text", state.finished ? "" : state.progress + "%");
+          set(box, "progress-text", state.progress_text !== undefined
+            ? state.progress_text : (state.finished ? "" : state.progress + "%"));
           set(box, "reason", state.reason || "-");
           box.setAttribute("data-live-finished", state.finished ? "true" : "false");
           if (state.finished) {

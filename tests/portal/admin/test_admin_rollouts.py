@@ -485,9 +485,24 @@ def test_a_halted_rollouts_page_says_its_state_and_reason_first_then_its_actions
     assert page.index('id="rollout-buttons"') < page.index('id="rollout_form"')
     assert (
         f"<strong>Rollout #{rollout.pk} of CX600 4.0.2</strong> on pool01.example.org: "
-        '<span class="state state-bad" data-state="halted">halted</span>'
+        '<span class="state state-bad" data-live-field="label">halted</span>'
     ) in page
-    assert "<strong>Halted because:</strong> wave 2: 3 of 10 observed phones failed" in page
+    assert (
+        '<strong>Halted because:</strong> <span data-live-field="reason">'
+        "wave 2: 3 of 10 observed phones failed</span>"
+    ) in page
+    # The box follows the rollout (portal/live.js polls the dashboard's status.json).
+    status_url = f"/admin/dashboards/rollouts/{rollout.pk}/status.json"
+    assert f'data-live-url="{status_url}"' in page
+    assert client.get(status_url).json() == {
+        "status": "halted",
+        "label": "halted",
+        "tone": "bad",
+        "progress": 2,
+        "progress_text": "wave 2",
+        "reason": "wave 2: 3 of 10 observed phones failed",
+        "finished": False,
+    }
 
 
 def test_rollout_page_is_read_only_with_plan_waves_and_dashboard(
