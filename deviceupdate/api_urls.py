@@ -1,23 +1,51 @@
-"""``/api/schema/`` (OpenAPI 3) and ``/api/v1/``: the control panel's routes and the
-phone side's, composed here so that the portal never imports the phone side.
+"""``/api/schema/`` (OpenAPI 3), ``/api/docs/`` (Swagger UI on it, from the project's
+own static files) and ``/api/v1/``: the control panel's routes and the phone side's,
+composed here so that the portal never imports the phone side; ``/api/v1/`` itself
+lists the endpoints (DRF's API root, browsable).
 
 Included by the project under ``api/``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
-from rest_framework.routers import SimpleRouter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from phones.api.urls import router as phones_router
 from portal.api.urls import router as portal_router
 
 app_name = "api"
 
-router = SimpleRouter()
+
+class ApiRootView(APIRootView):
+    """``/api/v1/``: every endpoint's list URL, for whoever is signed in."""
+
+    permission_classes = [IsAuthenticated]
+
+
+class ApiRouter(DefaultRouter):
+    """The routes, plus the API root; one URL per endpoint (no ``.json`` suffixes)."""
+
+    include_format_suffixes = False
+    APIRootView = ApiRootView
+
+    def get_api_root_view(self, api_urls: Any = None) -> Callable[..., Any]:
+        # The phone side adds detail routes under the portal's prefixes (``rollouts``):
+        # the root names each prefix's list, which the first registration has.
+        api_root_dict: dict[str, str] = {}
+        list_name = self.routes[0].name
+        for prefix, _viewset, basename in self.registry:
+            api_root_dict.setdefault(prefix, list_name.format(basename=basename))
+        return self.APIRootView.as_view(api_root_dict=api_root_dict)
+
+
+router = ApiRouter()
 # The portal's first: the phone side adds paths under the same prefixes
 # (``rollouts/{id}/progress/``), never a path the portal already has.
 for prefix, viewset, basename in [*portal_router.registry, *phones_router.registry]:
@@ -29,5 +57,6 @@ schema_urlconf = SimpleNamespace(urlpatterns=[path("api/v1/", include(router.url
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(urlconf=schema_urlconf), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("v1/", include(router.urls)),
 ]

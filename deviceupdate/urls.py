@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from deviceupdate.health import healthz
+from deviceupdate.landing import landing
 from deviceupdate.metrics import metrics
 from phones.downloads import download
 from phones.views import (
@@ -29,4 +30,6 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("deviceupdate.api_urls")),
+    # What a person who types the host name finds; also the admin's "View site".
+    path("", landing, name="landing"),
 ]

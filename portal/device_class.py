@@ -107,6 +107,12 @@ class DeviceClass:
         """The folder levels as written: ``UCPhone/Polycom/CX600/Rev-1/ENU``."""
         return "/".join((self.device_type, self.brand, self.model, self.revision, self.locale))
 
+    @property
+    def name(self) -> str:
+        """What people read: ``Polycom CX600 Rev-1 ENU`` (the device type is always
+        ``UCPhone``, so it says nothing)."""
+        return " ".join((self.brand, self.model, self.revision, self.locale))
+
     def q(self, prefix: str = "", *, exact_first: bool = False) -> Q:
         """Rows of this class, ignoring case; ``prefix`` reaches it through a relation
         (``"rule__"``). ``exact_first`` also tries each exact value first, for the
@@ -157,6 +163,11 @@ class RuleClass:
     def path(self) -> str:
         """``UCPhone/Polycom/CX600/Rev-1/ENU/CPE``, as rules are shown."""
         return f"{self.device_class.path}/{self.update_type}"
+
+    @property
+    def name(self) -> str:
+        """What people read: ``Polycom CX600 Rev-1 ENU CPE``."""
+        return f"{self.device_class.name} {self.update_type}"
 
     def q(self, prefix: str = "") -> Q:
         """Rows of this class and update type, ignoring case (rules, stored versions)."""

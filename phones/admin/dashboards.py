@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -35,6 +35,8 @@ from phones.dashboards import (
 )
 from phones.models import Device
 from phones.services.rollout_watch import RolloutProgress, rollout_progress
+from portal.choices import RolloutState
+from portal.display import state_tone
 from portal.models import Rollout
 
 PERMISSION = "phones.view_device"
@@ -149,6 +151,19 @@ def failed_lines(progress: RolloutProgress, limit: int = FAILED_SHOWN) -> list[d
     return lines
 
 
+def rollout_status(rollout: Rollout) -> dict[str, Any]:
+    """A rollout's state in words and colour, its wave and why, for the live box."""
+    return {
+        "status": rollout.state,
+        "label": rollout.get_state_display(),
+        "tone": state_tone(rollout.state),
+        "progress": rollout.current_wave + 1,
+        "progress_text": f"wave {rollout.current_wave + 1}",
+        "reason": rollout.reason,
+        "finished": rollout.state in RolloutState.finished(),
+    }
+
+
 class Dashboards:
     """The dashboard pages of one admin site."""
 
@@ -163,7 +178,21 @@ class Dashboards:
                 self.site.admin_view(self.rollout_view),
                 name="rollout-dashboard",
             ),
+            path(
+                "dashboards/rollouts/<int:rollout_id>/status.json",
+                self.site.admin_view(self.rollout_status_view),
+                name="rollout-status",
+            ),
         ]
+
+    def rollout_status_view(self, request: HttpRequest, rollout_id: int) -> JsonResponse:
+        """The live part of a rollout's page and dashboard, polled by portal/live.js."""
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        rollout = Rollout.objects.filter(pk=rollout_id).first()
+        if rollout is None:
+            return JsonResponse({"error": f"no rollout #{rollout_id}"}, status=404)
+        return JsonResponse(rollout_status(rollout))
 
     def context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
         if not request.user.has_perm(PERMISSION):

@@ -242,21 +242,15 @@ def control_effect(*, identity: str, rule: DeviceUpdateRule, action: str, versio
 
 @admin.register(Device)
 class DeviceAdmin(ReadOnlyAdmin[Device]):
+    # phone, model, version, state, last seen, server: what fits at 1280 px; the
+    # revision, locale, targets, user and channel are on the phone's page.
     list_display = (
-        "mac",
-        "serial",
-        "brand",
-        "model",
-        "revision",
-        "locale",
+        "phone",
+        "phone_model",
         "installed_versions",
-        "target_versions",
         "state",
-        "test_device",
         "last_seen",
-        "last_user",
         "last_server",
-        "last_channel",
     )
     list_filter = (
         "brand",
@@ -306,6 +300,15 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
     )
     # Everything shown is read-only: the list is the fieldsets' own.
     readonly_fields = tuple(flatten_fieldsets(fieldsets))
+
+    @admin.display(description="phone", ordering="mac")
+    def phone(self, obj: Device) -> str:
+        label = obj.mac or obj.serial or obj.identity
+        return f"{label} (test device)" if obj.test_device else label
+
+    @admin.display(description="model", ordering="model")
+    def phone_model(self, obj: Device) -> str:
+        return f"{obj.brand} {obj.model}"
 
     @admin.display(description="installed")
     def installed_versions(self, obj: Device) -> str | None:

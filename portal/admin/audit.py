@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, cast
 
+from django.apps import apps
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from portal.admin.csv_export import CsvExportAdmin
+from portal.display import action_label
 from portal.models import AuditEntry
 
 CSV_HEADER = (
@@ -24,6 +26,7 @@ CSV_HEADER = (
     "time",
     "actor",
     "action",
+    "what",
     "object_type",
     "object_id",
     "object",
@@ -57,10 +60,55 @@ def changes_summary(changes: dict[str, Any], *, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
+def object_type_label(object_type: str) -> str:
+    """``portal.deviceupdaterule`` → ``device update rule``; an unknown type as written."""
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return object_type
+    return str(model._meta.verbose_name)
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """By action, in words; the codes offered are the ones the trail holds."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+        return sorted(((code, action_label(code)) for code in codes), key=lambda c: c[1])
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[AuditEntry]
+    ) -> QuerySet[AuditEntry]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(action=value)
+
+
+class ObjectTypeFilter(admin.SimpleListFilter):
+    """By the kind of object changed, in words."""
+
+    title = "object"
+    parameter_name = "object_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        types = AuditEntry.objects.order_by().values_list("object_type", flat=True).distinct()
+        return sorted(((t, object_type_label(t)) for t in types), key=lambda c: c[1])
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[AuditEntry]
+    ) -> QuerySet[AuditEntry]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(object_type=value)
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(CsvExportAdmin[AuditEntry]):
-    list_display = ("created_at", "actor_name", "action", "object_type", "object_repr", "summary")
-    list_filter = ("action", "object_type", "actor_name")
+    # when, who, what, object, reason: what fits at 1280 px; the codes and every
+    # changed field are on the entry's page.
+    list_display = ("created_at", "actor_name", "what", "object", "reason")
+    list_filter = (ActionFilter, ObjectTypeFilter, "actor_name")
     search_fields = ("action", "actor_name", "object_repr", "object_id")
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -69,6 +117,7 @@ class AuditEntryAdmin(CsvExportAdmin[AuditEntry]):
     fields = (
         "created_at",
         "actor_name",
+        "what",
         "action",
         "object_type",
         "object_id",
@@ -79,6 +128,24 @@ class AuditEntryAdmin(CsvExportAdmin[AuditEntry]):
     change_list_template = "admin/portal/auditentry/change_list.html"
     csv_header = CSV_HEADER
     csv_filename = "audit-trail.csv"
+
+    @admin.display(description="what", ordering="action")
+    def what(self, obj: AuditEntry) -> str:
+        return action_label(obj.action)
+
+    @admin.display(description="object", ordering="object_repr")
+    def object(self, obj: AuditEntry) -> str:
+        return f"{object_type_label(obj.object_type)}: {obj.object_repr}"
+
+    @admin.display(description="reason / changes")
+    def reason(self, obj: AuditEntry) -> str:
+        """The reason given, when the change has one; otherwise its fields, shortened."""
+        reason = obj.changes.get("reason") if isinstance(obj.changes, dict) else None
+        if isinstance(reason, list) and len(reason) == 2:
+            reason = reason[1]
+        if isinstance(reason, str) and reason:
+            return reason
+        return changes_summary(obj.changes, limit=120)
 
     @admin.display(description="changes")
     def summary(self, obj: AuditEntry) -> str:
@@ -94,6 +161,7 @@ class AuditEntryAdmin(CsvExportAdmin[AuditEntry]):
             obj.created_at.isoformat(),
             obj.actor_name,
             obj.action,
+            action_label(obj.action),
             obj.object_type,
             obj.object_id,
             obj.object_repr,

@@ -16,12 +16,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.safestring import SafeString
 
 from portal.admin.base import actor_of
+from portal.choices import ImportStatus
+from portal.display import format_size, state_badge, state_tone
 from portal.errors import DomainError
 from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
 from portal.packaging.cabinet import lzx_support
@@ -46,20 +49,37 @@ class PackageImportForm(forms.Form):
         self.fields["pools"].initial = list(Pool.objects.values_list("pk", flat=True))
 
 
+def import_status(job: ImportJob) -> dict[str, Any]:
+    """The live part of an import's page: its state in words, its progress and why."""
+    finished = job.status in ImportStatus.finished()
+    if job.status == ImportStatus.FAILED:
+        reason = job.error or job.step
+    elif job.status == ImportStatus.SUCCEEDED:
+        reason = job.replication or job.step
+    else:
+        reason = job.step or "waiting for a worker"
+    return {
+        "status": job.status,
+        "label": job.get_status_display(),
+        "tone": state_tone(job.status),
+        "progress": job.progress,
+        "reason": reason,
+        "finished": finished,
+    }
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
+    # when, who, file, state, reason: what fits at 1280 px; the signer, the updates,
+    # the warnings and the replication are on the import's page.
     list_display = (
         "id",
         "created_at",
         "actor_name",
         "package_name",
-        "package_size",
-        "status",
-        "progress_percent",
-        "signer",
-        "update_count",
-        "warning_count",
-        "replication",
+        "size",
+        "state",
+        "reason",
     )
     list_display_links = ("id", "package_name")
     list_filter = ("status", "actor_name")
@@ -89,10 +109,34 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
     )
     readonly_fields = fields
     change_list_template = "admin/portal/importjob/change_list.html"
+    change_form_template = "admin/portal/importjob/change_form.html"
     import_template = "admin/portal/importjob/import_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
         return super().get_queryset(request).prefetch_related("pools")
+
+    @admin.display(description="size", ordering="package_size")
+    def size(self, obj: ImportJob) -> str:
+        return format_size(obj.package_size)
+
+    @admin.display(description="state", ordering="status")
+    def state(self, obj: ImportJob) -> SafeString:
+        if obj.status == ImportStatus.RUNNING:
+            return state_badge(obj.status, f"running, {obj.progress}%")
+        return state_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="reason / outcome")
+    def reason(self, obj: ImportJob) -> str:
+        """Why it failed; what it is doing; or what it found."""
+        if obj.status == ImportStatus.FAILED:
+            return obj.error or obj.step or "-"
+        if obj.status == ImportStatus.SUCCEEDED:
+            updates, warnings = len(obj.updates), len(obj.warnings)
+            text = f"{updates} update{'s' if updates != 1 else ''}"
+            if warnings:
+                text += f", {warnings} warning{'s' if warnings != 1 else ''}"
+            return f"{text}; {obj.replication}" if obj.replication else text
+        return obj.step or "waiting for a worker"
 
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, obj: ImportJob) -> str:
@@ -108,7 +152,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
 
     @admin.display(description="pools")
     def target_pools(self, obj: ImportJob) -> str:
-        return ", ".join(pool.identity for pool in obj.pools.all()) or "-"
+        return ", ".join(pool.fqdn for pool in obj.pools.all()) or "-"
 
     # The report pieces are rendered by autoescaping templates; render_to_string returns
     # safe HTML, which the read-only page shows as is.
@@ -156,7 +200,33 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
             self.admin_site.admin_view(self.import_view),
             name="portal_importjob_import",
         )
-        return [page, *super().get_urls()]
+        status = path(
+            "<int:pk>/status.json",
+            self.admin_site.admin_view(self.status_view),
+            name="portal_importjob_status",
+        )
+        return [page, status, *super().get_urls()]
+
+    def status_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """What the import's page shows of a running job, polled by portal/live.js."""
+        job = ImportJob.objects.filter(pk=pk).first()
+        if job is None or not self.has_view_permission(request, job):
+            return JsonResponse({"error": f"no import #{pk}"}, status=404)
+        return JsonResponse(import_status(job))
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: ImportJob | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["live"] = import_status(obj)
+            context["live_url"] = reverse("admin:portal_importjob_status", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a package and queue its import (the job page then shows how it went),

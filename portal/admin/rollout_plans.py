@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from portal.admin.base import service_check
+from portal.display import format_minutes
 from portal.errors import DomainError
 from portal.models import DeviceUpdateRule, Rollout
 from portal.services.audit import Actor
@@ -137,7 +138,7 @@ def plan_preview(rule: DeviceUpdateRule, plan: RolloutPlan) -> list[str]:
     )
     lines.append(
         f"Success gate: once at least {plan.success_percent} % of a wave's phones run "
-        f"{pending} and the wave has run {plan.min_soak_minutes} minutes, {how}."
+        f"{pending} and the wave has run {format_minutes(plan.min_soak_minutes)}, {how}."
     )
     limit = f" or more than {plan.failure_max_phones} phones" if plan.failure_max_phones else ""
     if plan.failure_max_phones == 0:
@@ -150,7 +151,7 @@ def plan_preview(rule: DeviceUpdateRule, plan: RolloutPlan) -> list[str]:
     lines.append(
         f"Failure gate: once {plan.min_sample} of a wave's phones are observed, if more than "
         f"{plan.failure_percent} %{limit} of them failed, {crossed}. A phone silent "
-        f"{plan.silence_minutes} minutes after an offer counts as failed."
+        f"{format_minutes(plan.silence_minutes)} after an offer counts as failed."
     )
     lines.append(f"After the last wave passes, {pending} is approved for everyone.")
     return lines

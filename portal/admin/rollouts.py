@@ -214,12 +214,12 @@ class RolloutAdmin(admin.ModelAdmin[Rollout]):
 
     @admin.display(description="rule", ordering="rule__pool__fqdn")
     def rule_identity(self, obj: Rollout) -> str:
-        return obj.rule.identity
+        return obj.rule.name  # the identity is on the rule's page
 
     @admin.display(description="rule")
     def rule_link(self, obj: Rollout) -> str:
         url = reverse("admin:portal_deviceupdaterule_change", args=[obj.rule_id])
-        return format_html('<a href="{}">{}</a>', url, obj.rule.identity)
+        return format_html('<a href="{}">{}</a> ({})', url, obj.rule.name, obj.rule.identity)
 
     @admin.display(description="device class")
     def device_class(self, obj: Rollout) -> str:
@@ -369,7 +369,7 @@ class RolloutAdmin(admin.ModelAdmin[Rollout]):
             else:
                 self.message_user(
                     request,
-                    f"Rollout #{rollout.pk} of {rollout.to_version} on {rule.identity} started: "
+                    f"Rollout #{rollout.pk} of {rollout.to_version} on {rule.name} started: "
                     f"wave 1 of {len(plan.waves)} ({plan.waves[0].describe()})",
                     messages.SUCCESS,
                 )

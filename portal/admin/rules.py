@@ -17,13 +17,16 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from portal.admin.base import actor_of
 from portal.choices import RolloutState, RuleAction, RuleState
+from portal.display import state_badge
 from portal.models import DeviceUpdateRule, Rollout
 from portal.selectors import rules_state_q
 from portal.services.rules import (
@@ -107,23 +110,20 @@ def rule_preview(action: RuleAction, rule: DeviceUpdateRule) -> RulePreview:
 
 @admin.register(DeviceUpdateRule)
 class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
+    # What fits at 1280 px: the class and pool in words, the versions, the state, the
+    # active rollout; the identity and the class's fields are on the rule's page.
     list_display = (
-        "identity",
-        "device_type",
-        "brand",
-        "model",
-        "revision",
-        "locale",
-        "update_type",
+        "name",
         "approved_version",
         "pending_version",
         "restore_version",
         "state",
-        "pool",
+        "active_rollout",
     )
     list_filter = ("brand", "model", RuleStateFilter, "pool")
     list_select_related = ("pool",)
     search_fields = (
+        "pool__fqdn",
         "brand",
         "model",
         "rule_id",
@@ -132,6 +132,7 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
         "restore_version",
     )
     fields = (
+        "name",
         "identity",
         "pool",
         "rule_id",
@@ -157,9 +158,35 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     def identity(self, obj: DeviceUpdateRule) -> str:
         return obj.identity
 
+    @admin.display(description="rule", ordering="brand")
+    def name(self, obj: DeviceUpdateRule) -> str:
+        return obj.name
+
     @admin.display(description="state")
-    def state(self, obj: DeviceUpdateRule) -> str:
-        return str(obj.state.label)
+    def state(self, obj: DeviceUpdateRule) -> SafeString:
+        return state_badge(obj.state.value, str(obj.state.label))
+
+    @admin.display(description="rollout")
+    def active_rollout(self, obj: DeviceUpdateRule) -> SafeString | str:
+        pk = getattr(obj, "active_rollout_pk", None)
+        if pk is None:
+            return "-"
+        url = reverse("admin:portal_rollout_change", args=[pk])
+        return format_html('<a href="{}">#{} {}</a>', url, pk, obj.active_rollout_state)  # type: ignore[attr-defined]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeviceUpdateRule]:
+        # One subquery for the list's rollout column instead of a query per row.
+        active = Rollout.objects.filter(
+            rule=OuterRef("pk"), state__in=RolloutState.active()
+        ).order_by("-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_rollout_pk=Subquery(active.values("pk")[:1]),
+                active_rollout_state=Subquery(active.values("state")[:1]),
+            )
+        )
 
     # Rules are made by imports and changed only by the actions below.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -203,7 +230,30 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
             active = any(rollout.state in RolloutState.active() for rollout in rollouts)
             if obj.pending_version and not active and request.user.has_perm("portal.add_rollout"):
                 context["plan_url"] = reverse("admin:portal_rollout_plan", args=[obj.pk])
+            context["rule_actions"] = self._page_actions(request, obj, context.get("plan_url"))
+            context["changelist_url"] = reverse("admin:portal_deviceupdaterule_changelist")
+            context["action_checkbox_name"] = helpers.ACTION_CHECKBOX_NAME
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _page_actions(
+        self, request: HttpRequest, rule: DeviceUpdateRule, plan_url: str | None
+    ) -> list[tuple[str, str, str | None]]:
+        """The rule page's buttons, (action name, label, link): each action opens the
+        same confirmation page as the list's, for this rule only; "Approve in waves"
+        is a link to the rollout plan."""
+        buttons: list[tuple[str, str, str | None]] = []
+        change = self.has_rule_change_permission(request)
+        if change and rule.pending_version:
+            buttons.append(("approve_rules", "Approve", None))
+        if plan_url:
+            buttons.append(("approve-in-waves", "Approve in waves", plan_url))
+        if change and rule.pending_version:
+            buttons.append(("reset_rules", "Cancel pending", None))
+        if change and rule.approved_version:
+            buttons.append(("restore_rules", "Restore", None))
+        if self.has_rule_remove_permission(request):
+            buttons.append(("remove_rules", "Remove", None))
+        return buttons
 
     @admin.action(description="Approve selected rules", permissions=["rule_change"])
     def approve_rules(
@@ -240,16 +290,14 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     ) -> TemplateResponse | None:
         rules = list(queryset.select_related("pool"))
         if request.POST.get("post") == "yes":
+            names = {rule.identity: rule.name for rule in rules}
             for outcome in rules_apply(action=action, rules=rules, actor=actor_of(request)):
-                if outcome.ok:
-                    self.message_user(
-                        request, f"{outcome.identity}: {outcome.message}", messages.SUCCESS
-                    )
-                else:
-                    text = outcome.message
-                    if not text.startswith(outcome.identity):
-                        text = f"{outcome.identity}: {text}"
-                    self.message_user(request, text, messages.ERROR)
+                # The list says the rule's name; the services' messages, shared with the
+                # commands and the API, start with its identity.
+                name = names.get(outcome.identity, outcome.identity)
+                text = outcome.message.removeprefix(outcome.identity).removeprefix(": ")
+                level = messages.SUCCESS if outcome.ok else messages.ERROR
+                self.message_user(request, f"{name}: {text}", level)
             return None  # back to the list, which shows the messages
         previews = [rule_preview(action, rule) for rule in rules]
         context = {

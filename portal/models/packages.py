@@ -59,7 +59,8 @@ class ImportJob(models.Model):
         verbose_name = "package import"
 
     def __str__(self) -> str:
-        return f"import #{self.pk} {self.package_name} ({self.status})"
+        # No state: a page title would go stale while the import runs.
+        return f"Import #{self.pk} of {self.package_name}"
 
 
 class UpdateVersion(models.Model):

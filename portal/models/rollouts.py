@@ -66,7 +66,12 @@ class Rollout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"rollout #{self.pk} {self.rule.device_class} {self.to_version} ({self.state})"
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """What people read: ``Rollout #2 of CX700 4.0.7577.4400``."""
+        return f"Rollout #{self.pk} of {self.rule.model} {self.to_version}"
 
 
 class RolloutWave(models.Model):

@@ -60,7 +60,13 @@ class DeviceUpdateRule(models.Model):
         indexes = [models.Index(fields=["brand", "model"], name="rule_brand_model_idx")]
 
     def __str__(self) -> str:
-        return self.identity
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """What people read: ``Polycom CX600 Rev-1 ENU CPE on pool01.example.org``; the
+        identity stays on the rule's page and in searches."""
+        return f"{RuleClass.of(self).name} on {self.pool.fqdn}"
 
     @property
     def identity(self) -> str:

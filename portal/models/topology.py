@@ -54,7 +54,8 @@ class Pool(models.Model):
         ordering = ["fqdn"]
 
     def __str__(self) -> str:
-        return self.identity
+        # What people read; the identity stays on the pool's page and in searches.
+        return self.fqdn
 
     @property
     def identity(self) -> str:

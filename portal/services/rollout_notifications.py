@@ -38,14 +38,11 @@ def rollout_notify(*, rollout_id: int) -> int:
     recipients = notification_recipients()
     if rollout is None or not recipients:
         return 0
-    subject = (
-        f"[Device Update] rollout #{rollout.pk} {rollout.state}: "
-        f"{rollout.rule.device_class} {rollout.to_version}"
-    )
+    subject = f"[Device Update] {rollout.name} {rollout.state} on {rollout.rule.pool.fqdn}"
     body = "\n".join(
         [
-            f"Rollout #{rollout.pk} of {rollout.to_version} on {rollout.rule.identity}",
-            f"({rollout.rule.device_class}) is {rollout.state}.",
+            f"{rollout.name} ({rollout.rule.name}) is {rollout.state}.",
+            f"Rule: {rollout.rule.identity} ({rollout.rule.device_class})",
             "",
             f"Reason: {rollout.reason}",
             f"Wave: {rollout.current_wave + 1} of {rollout.waves.count()}",

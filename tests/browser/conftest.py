@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -159,3 +160,48 @@ def log_in(page: Page) -> Callable[[User], None]:
         expect(page.locator("#user-tools")).to_contain_text(user.get_username())
 
     return sign_in
+
+
+# axe-core, the accessibility engine, as its npm package ships it: tests/browser/
+# package.json pins it, ``npm ci`` (run by .ci/run, or here when missing) installs it.
+BROWSER_TESTS = Path(__file__).resolve().parent
+AXE_SOURCE = BROWSER_TESTS / "node_modules" / "axe-core" / "axe.min.js"
+# What blocks a person: the two worst of axe's four impact levels.
+AXE_BLOCKING = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> Path:
+    if not AXE_SOURCE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            missing_service("needs npm for axe-core (apt-get install npm)")
+        assert npm is not None
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_TESTS)],
+            check=True,
+            capture_output=True,
+        )
+    return AXE_SOURCE
+
+
+@pytest.fixture
+def axe_check(axe_source: Path, page: Page) -> Callable[[], list[str]]:
+    """``axe_check()``: the serious or critical violations on the page as it is now,
+    one line each (rule, impact, the first offending elements)."""
+
+    def check() -> list[str]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(axe_source))
+        result = page.evaluate("async () => (await window.axe.run(document)).violations")
+        return [
+            f"{page.url}: {violation['id']} ({violation['impact']}): "
+            + "; ".join(
+                " ".join(node["target"]) if isinstance(node["target"], list) else str(node)
+                for node in violation["nodes"][:3]
+            )
+            for violation in result
+            if violation["impact"] in AXE_BLOCKING
+        ]
+
+    return check

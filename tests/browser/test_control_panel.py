@@ -56,8 +56,8 @@ def import_version(pool: Pool, version: str) -> DeviceUpdateRule:
 def shown_message(text: str) -> re.Pattern[str]:
     """A message as the list shows it, whether or not its first letter is capitalised.
 
-    Django's admin/base.html renders ``message|capfirst``, which turns a rule identity
-    into "Service:WebServer:…"; test_messages_spell_the_rule_identity_as_it_is pins that.
+    Django's admin/base.html renders ``message|capfirst``; the project's base_site.html
+    shows messages as written, which test_messages_name_the_rule_as_people_read_it pins.
     """
     return re.compile(f"^[{text[:1].lower()}{text[:1].upper()}]{re.escape(text[1:])}$")
 
@@ -69,7 +69,7 @@ def versions(rule: DeviceUpdateRule) -> tuple[str, str, str, bool]:
 
 
 def rule_row(page: Page, rule: DeviceUpdateRule) -> Locator:
-    return page.locator("#result_list tbody tr").filter(has_text=rule.identity)
+    return page.locator("#result_list tbody tr").filter(has_text=rule.name)
 
 
 def expect_versions_shown(
@@ -105,7 +105,7 @@ def confirm_rule_action(
     expect(page.get_by_text("what will reach phones, rule by rule")).to_be_visible()
     expect(preview).to_have_count(1)
     expect(preview.locator("td")).to_have_text(
-        [rule.identity, rule.device_class, str(rule.state.label), effect]
+        [rule.name, rule.device_class, str(rule.state.label), effect]
     )
     screenshot(f"{step}-confirmation")
     page.get_by_role("button", name="Yes, I’m sure").click()
@@ -138,7 +138,7 @@ def approve_then_restore(page: Page, screenshot: Screenshot, pool: Pool) -> Devi
         effect=f"everyone gets {FIRST} (was nothing), test devices follow",
     )
     success = page.locator("ul.messagelist li.success")
-    expect(success).to_have_text([shown_message(f"{rule.identity}: approved")])
+    expect(success).to_have_text([shown_message(f"{rule.name}: approved")])
     expect_versions_shown(
         rule_row(page, rule), pending="", approved=FIRST, restore="", state="approved"
     )
@@ -155,7 +155,7 @@ def approve_then_restore(page: Page, screenshot: Screenshot, pool: Pool) -> Devi
         effect=f"everyone gets {SECOND} (was {FIRST}), test devices follow;"
         f" {FIRST} kept for a restore",
     )
-    expect(success).to_have_text([shown_message(f"{rule.identity}: approved")])
+    expect(success).to_have_text([shown_message(f"{rule.name}: approved")])
     expect_versions_shown(
         rule_row(page, rule), pending="", approved=SECOND, restore=FIRST, state="approved"
     )
@@ -170,7 +170,7 @@ def approve_then_restore(page: Page, screenshot: Screenshot, pool: Pool) -> Devi
         step="restore",
         effect=f"everyone goes back to {FIRST} (was {SECOND}), test devices follow",
     )
-    expect(success).to_have_text([shown_message(f"{rule.identity}: restored")])
+    expect(success).to_have_text([shown_message(f"{rule.name}: restored")])
     expect_versions_shown(
         rule_row(page, rule), pending="", approved=FIRST, restore="", state="restored"
     )
@@ -224,14 +224,15 @@ def test_audit_trail_shows_each_change_with_its_actor(
 
     rows = page.locator("#result_list tbody tr")
     # Newest first.
-    expect(rows.locator("td.field-action")).to_have_text(
+    # In words; the codes are on each entry's page, in the API and in the CSV.
+    expect(rows.locator("td.field-what")).to_have_text(
         [
-            "portal.rule.restored",
-            "portal.rule.approved",
-            "portal.rule.imported",
-            "portal.rule.approved",
-            "portal.rule.created",
-            "portal.test_device.created",
+            "Rule restored",
+            "Rule approved",
+            "Rule's pending version imported",
+            "Rule approved",
+            "Rule created",
+            "Test device added",
         ]
     )
     expect(rows.locator("td.field-actor_name")).to_have_text(
@@ -288,7 +289,7 @@ def test_approve_without_a_pending_version_is_refused_and_changes_nothing(
     page.get_by_role("button", name="Yes, I’m sure").click()
 
     expect(page.locator("ul.messagelist li.error")).to_have_text(
-        [shown_message(f"{rule.identity}: nothing to approve (no pending version)")]
+        [shown_message(f"{rule.name}: nothing to approve (no pending version)")]
     )
     expect(page.locator("ul.messagelist li.success")).to_have_count(0)
     expect_versions_shown(
@@ -299,7 +300,7 @@ def test_approve_without_a_pending_version_is_refused_and_changes_nothing(
     assert list(AuditEntry.objects.values_list("pk", flat=True)) == audit_before
 
 
-def test_messages_spell_the_rule_identity_as_it_is(
+def test_messages_name_the_rule_as_people_read_it(
     page: Page, screenshot: Screenshot, log_in: LogIn, administrator: User, default_pool: Pool
 ) -> None:
     rule = import_version(default_pool, FIRST)
@@ -317,5 +318,5 @@ def test_messages_spell_the_rule_identity_as_it_is(
     screenshot("cancelled")
     assert versions(rule) == ("", "", "", False)
     expect(page.locator("ul.messagelist li.success")).to_have_text(
-        [f"{rule.identity}: pending version cancelled"], timeout=2_000
+        [f"{rule.name}: pending version cancelled"], timeout=2_000
     )

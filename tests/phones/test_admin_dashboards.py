@@ -592,3 +592,26 @@ def test_index_hides_the_overview_from_users_without_the_inventory(
     html = response.content.decode()
     assert 'id="fleet-overview"' not in html
     assert "chart.umd.min.js" not in html
+
+
+def test_rollout_dashboard_starts_with_the_state_the_reason_and_the_actions(
+    client: Client, administrator: User, helpdesk: User, rollout: Rollout
+) -> None:
+    rollout_pause(rollout=rollout, actor=SETUP, reason="waiting for the vendor", now=NOON)
+
+    html = logged_in(client, administrator).get(rollout_url(rollout)).content.decode()
+
+    top = html.index('id="rollout-state"')
+    assert top < html.index('id="rollout-summary"')
+    assert '<span class="state state-warn" data-state="paused">paused</span>' in html
+    assert "<strong>Why:</strong> waiting for the vendor" in html
+    buttons = html[html.index('id="rollout-buttons"') : html.index('id="rollout-summary"')]
+    base = f"/admin/portal/rollout/{rollout.pk}"
+    for action, label in (("advance", "Advance"), ("resume", "Resume"), ("cancel", "Cancel")):
+        assert f'href="{base}/{action}/">{label}…</a>' in buttons
+    assert f"{base}/pause/" not in buttons
+    assert 'id="rollout-waves-legend"' in html
+
+    html = logged_in(client, helpdesk).get(rollout_url(rollout)).content.decode()
+    assert 'id="rollout-state"' in html
+    assert 'id="rollout-buttons"' not in html

@@ -57,7 +57,7 @@ def test_administrator_can_add_a_pool(client: Client, administrator: User) -> No
     assert list(
         AuditEntry.objects.order_by("id").values_list("action", "actor_name", "object_repr")
     ) == [
-        ("portal.pool.created", "ada", "service:WebServer:pool02.example.org"),
+        ("portal.pool.created", "ada", "pool02.example.org"),
         ("portal.server.created", "ada", "fe01.example.org"),
     ]
 

@@ -40,7 +40,6 @@ pytestmark = pytest.mark.usefixtures("rollout_mail_at_once")
 
 A, P = "4.0.7577.4387", "4.0.7577.5000"
 PHONES = 40
-CLASS = "UCPhone/Polycom/CX600/Rev-1/ENU/CPE"
 Capture = Callable[..., AbstractContextManager[Any]]
 
 
@@ -154,7 +153,7 @@ def test_a_healthy_rollout_advances_wave_by_wave_and_approves_the_rule(
         == 1
     )
     assert [message.subject for message in mail.outbox] == [
-        f"[Device Update] rollout #{rollout.pk} completed: {CLASS} {P}"
+        f"[Device Update] Rollout #{rollout.pk} of CX600 {P} completed on {rollout.rule.pool.fqdn}"
     ]
     last = RolloutSample.objects.filter(rollout=rollout, taken_at=START + dt.timedelta(minutes=180))
     assert list(last.values_list("wave", "planned", "offered", "running", "failed")) == [
@@ -202,7 +201,7 @@ def test_a_rollout_whose_phones_keep_the_old_version_halts_and_offers_nothing_mo
         ("portal.rollout.halted", "rollout watch", halted.reason),
     ]
     assert [message.subject for message in mail.outbox] == [
-        f"[Device Update] rollout #{halted.pk} halted: {CLASS} {P}"
+        f"[Device Update] Rollout #{halted.pk} of CX600 {P} halted on {halted.rule.pool.fqdn}"
     ]
     assert "Reason: wave 1: 3 of 10 observed phones failed (30 % > 5 %)" in mail.outbox[0].body
 

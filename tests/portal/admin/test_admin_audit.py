@@ -52,17 +52,12 @@ def test_list_shows_time_actor_action_object_and_changes(
 
     assert response.status_code == 200
     changelist = response.context["cl"]
-    assert list(changelist.list_display) == [
-        "created_at",
-        "actor_name",
-        "action",
-        "object_type",
-        "object_repr",
-        "summary",
-    ]
+    assert list(changelist.list_display) == ["created_at", "actor_name", "what", "object", "reason"]
     assert changelist.show_full_result_count is False
     assert isinstance(changelist.paginator, BoundedCountPaginator)
-    assert "approved_version: &quot;4.0.1&quot; → &quot;4.0.2&quot;" in response.content.decode()
+    page = response.content.decode()
+    assert "approved_version: &quot;4.0.1&quot; → &quot;4.0.2&quot;" in page
+    assert '<td class="field-what">Rule approved</td>' in page
     assert f'href="{EXPORT}?"' in response.content.decode()
 
 
@@ -131,11 +126,11 @@ def test_csv_export_has_every_column_of_the_filtered_rows(client: Client, helpde
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="audit-trail.csv"'
     assert csv_text(response) == (
-        "id,time,actor,action,object_type,object_id,object,changes\r\n"
-        f"{third.pk},2026-03-01T12:02:00+00:00,'@evil,portal.rule.approved,"
+        "id,time,actor,action,what,object_type,object_id,object,changes\r\n"
+        f"{third.pk},2026-03-01T12:02:00+00:00,'@evil,portal.rule.approved,Rule approved,"
         'portal.deviceupdaterule,\'-1,"\'=HYPERLINK(""http://x"")",'
         '"{""name"": [""+cmd"", ""ok""]}"\r\n'
-        f"{first.pk},2026-03-01T12:00:00+00:00,ada,portal.rule.approved,"
+        f"{first.pk},2026-03-01T12:00:00+00:00,ada,portal.rule.approved,Rule approved,"
         "portal.deviceupdaterule,7,service:WebServer:pool01.example.org/2de8cbf6,"
         '"{""approved_version"": [""4.0.1"", ""4.0.2""]}"\r\n'
     )

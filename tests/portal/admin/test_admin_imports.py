@@ -232,6 +232,38 @@ def test_a_file_that_is_not_a_cabinet_makes_a_job_that_fails_when_run(
     html = client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
     assert "the file is neither a Microsoft cabinet nor a security catalog" in html
     assert "failed" in html
+    assert client.get(f"/admin/portal/importjob/{job.pk}/status.json").json() == {
+        "status": "failed",
+        "label": "failed",
+        "tone": "bad",
+        "progress": job.progress,
+        "reason": "the file is neither a Microsoft cabinet nor a security catalog",
+        "finished": True,
+    }
+
+
+def test_the_status_of_a_queued_import_says_it_waits_and_is_for_viewers_only(
+    client: Client, administrator: User, helpdesk: User
+) -> None:
+    job = ImportJob.objects.create(
+        actor_name="ada", package_name="a.cab", package_size=1, package_sha256="0" * 64
+    )
+    url = f"/admin/portal/importjob/{job.pk}/status.json"
+    assert client.get(url).status_code == 302  # to the sign-in page
+    client.force_login(helpdesk)
+    assert client.get(url).json() == {
+        "status": "queued",
+        "label": "queued",
+        "tone": "muted",
+        "progress": 0,
+        "reason": "waiting for a worker",
+        "finished": False,
+    }
+    page = client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
+    assert f'data-live-url="{url}"' in page
+    assert "/static/portal/live.js" in page
+    missing = client.get(f"/admin/portal/importjob/{job.pk + 1}/status.json")
+    assert (missing.status_code, missing.json()) == (404, {"error": f"no import #{job.pk + 1}"})
 
 
 @pytest.mark.parametrize(
@@ -347,23 +379,28 @@ def test_the_import_list_shows_every_column(
     response = client.get(CHANGELIST, {"status__exact": "succeeded", "q": "UCUpdates"})
 
     changelist = response.context["cl"]
+    # when, who, file, state, reason; the signer and the counts are on the job's page.
     assert list(changelist.list_display) == [
         "id",
         "created_at",
         "actor_name",
         "package_name",
-        "package_size",
-        "status",
-        "progress_percent",
-        "signer",
-        "update_count",
-        "warning_count",
-        "replication",
+        "size",
+        "state",
+        "reason",
     ]
     assert list(changelist.result_list) == [job]
     html = response.content.decode()
-    for text in (SIGNER, "queued to 1 server(s)", "100%", "ada"):
+    job.refresh_from_db()
+    updates = len(job.updates)
+    plural = "s" if updates != 1 else ""
+    for text in (
+        f"{updates} update{plural}; queued to 1 server(s)",
+        '<span class="state state-ok" data-state="succeeded">succeeded</span>',
+        "ada",
+    ):
         assert text in html
+    assert SIGNER in client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
     none = client.get(CHANGELIST, {"status__exact": "failed"})
     assert list(none.context["cl"].result_list) == []
 

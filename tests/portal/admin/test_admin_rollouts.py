@@ -195,10 +195,10 @@ def test_reviewing_a_plan_says_what_will_reach_phones_and_creates_nothing(
         "phone keeps 4.0.1. Test devices get 4.0.2 as before.",
         "Then, one at a time: wave 2 (25 %), wave 3 (100 %).",
         "Success gate: once at least 95 % of a wave's phones run 4.0.2 and the wave has run "
-        "60 minutes, it advances by itself.",
+        "1 hour, it advances by itself.",
         "Failure gate: once 10 of a wave's phones are observed, if more than 5 % or more than "
         "3 phones of them failed, the rollout halts: the version is offered to no new phone. "
-        "A phone silent 2880 minutes after an offer counts as failed.",
+        "A phone silent 2 days after an offer counts as failed.",
         "After the last wave passes, 4.0.2 is approved for everyone.",
     ]
     assert Rollout.objects.count() == 0
@@ -220,10 +220,10 @@ def test_preview_of_a_manual_plan_without_automatic_halt(make_rule: MakeRule) ->
         "Now: wave 1 of 1 (site:Default) starts. The phones it takes are offered 4.0.2; every "
         "other phone keeps nothing. Test devices get 4.0.2 as before.",
         "Success gate: once at least 95 % of a wave's phones run 4.0.2 and the wave has run "
-        "60 minutes, it waits for an administrator's Advance.",
+        "1 hour, it waits for an administrator's Advance.",
         "Failure gate: once 10 of a wave's phones are observed, if more than 5 % or any phone "
-        "of them failed, nothing stops by itself (no automatic halt). A phone silent 2880 "
-        "minutes after an offer counts as failed.",
+        "of them failed, nothing stops by itself (no automatic halt). A phone silent 2 days "
+        "after an offer counts as failed.",
         "After the last wave passes, 4.0.2 is approved for everyone.",
     ]
 
@@ -265,8 +265,7 @@ def test_confirming_the_reviewed_plan_starts_the_rollout(
     assert read_messages(response) == [
         (
             "success",
-            f"Rollout #{rollout.pk} of 4.0.2 on {rule.identity} started: wave 1 of 3 "
-            "(group:Pilots)",
+            f"Rollout #{rollout.pk} of 4.0.2 on {rule.name} started: wave 1 of 3 (group:Pilots)",
         )
     ]
     assert (
@@ -415,7 +414,7 @@ def test_rollout_list_shows_rule_versions_state_and_wave(
         row.reason,
     ] == [
         f"#{rollout.pk}",
-        rule.identity,
+        rule.name,
         "4.0.1 → 4.0.2",
         "halted",
         "2 of 3",
@@ -473,6 +472,42 @@ def test_rollout_page_offers_the_buttons_its_state_allows(
         assert f'<a href="{button["url"]}" class="button">{button["label"]}…</a>' in page
 
 
+def test_a_halted_rollouts_page_says_its_state_and_reason_first_then_its_actions(
+    client: Client, administrator: User, make_rule: MakeRule
+) -> None:
+    rule = make_rule(pending="4.0.2", approved="4.0.1")
+    rollout = in_state(started(rule, 10, 100), RolloutState.HALTED, 1)
+    Rollout.objects.filter(pk=rollout.pk).update(reason="wave 2: 3 of 10 observed phones failed")
+    client.force_login(administrator)
+
+    page = client.get(f"{ROLLOUTS}{rollout.pk}/change/").content.decode()
+
+    banner = page.index('id="rollout-state"')
+    assert banner < page.index('id="rollout_form"')
+    assert page.index('id="rollout-buttons"') > banner
+    assert page.index('id="rollout-buttons"') < page.index('id="rollout_form"')
+    assert (
+        f"<strong>Rollout #{rollout.pk} of CX600 4.0.2</strong> on pool01.example.org: "
+        '<span class="state state-bad" data-live-field="label">halted</span>'
+    ) in page
+    assert (
+        '<strong>Halted because:</strong> <span data-live-field="reason">'
+        "wave 2: 3 of 10 observed phones failed</span>"
+    ) in page
+    # The box follows the rollout (portal/live.js polls the dashboard's status.json).
+    status_url = f"/admin/dashboards/rollouts/{rollout.pk}/status.json"
+    assert f'data-live-url="{status_url}"' in page
+    assert client.get(status_url).json() == {
+        "status": "halted",
+        "label": "halted",
+        "tone": "bad",
+        "progress": 2,
+        "progress_text": "wave 2",
+        "reason": "wave 2: 3 of 10 observed phones failed",
+        "finished": False,
+    }
+
+
 def test_rollout_page_is_read_only_with_plan_waves_and_dashboard(
     client: Client, helpdesk: User, make_rule: MakeRule
 ) -> None:
@@ -487,7 +522,7 @@ def test_rollout_page_is_read_only_with_plan_waves_and_dashboard(
     page = response.content.decode()
     assert 'name="_save"' not in page
     assert 'id="rollout-buttons"' not in page
-    assert f'<a href="{RULES}{rule.pk}/change/">{rule.identity}</a>' in page
+    assert f'<a href="{RULES}{rule.pk}/change/">{rule.name}</a> ({rule.identity})' in page
     for text in (
         "4.0.1 → 4.0.2",
         "1 of 2",

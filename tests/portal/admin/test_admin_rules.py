@@ -47,22 +47,17 @@ def test_list_shows_every_column_of_a_rule(
     changelist = response.context["cl"]
     assert list(changelist.list_display) == [
         "action_checkbox",
-        "identity",
-        "device_type",
-        "brand",
-        "model",
-        "revision",
-        "locale",
-        "update_type",
+        "name",
         "approved_version",
         "pending_version",
         "restore_version",
         "state",
-        "pool",
+        "active_rollout",
     ]
     assert list(changelist.result_list) == [rule]
     page = response.content.decode()
-    for text in (rule.identity, "CX600", "4.0.2", "4.0.1", "4.0.0", "pending+approved"):
+    assert rule.name == "Polycom CX600 Rev-1 ENU CPE on pool01.example.org"
+    for text in (rule.name, "4.0.2", "4.0.1", "4.0.0", "pending+approved"):
         assert text in page
 
 
@@ -243,7 +238,7 @@ def test_allowed_action_is_confirmed_then_applied_and_audited(
 
     assert response.status_code == 302
     assert response["Location"] == CHANGELIST
-    assert read_messages(response) == [("success", f"{rule.identity}: {done}")]
+    assert read_messages(response) == [("success", f"{rule.name}: {done}")]
     if after is None:
         assert not DeviceUpdateRule.objects.filter(pk=rule.pk).exists()
     else:
@@ -253,7 +248,7 @@ def test_allowed_action_is_confirmed_then_applied_and_audited(
         code,
         "ada",
         administrator,
-        rule.identity,
+        rule.name,
     )
 
 
@@ -313,7 +308,7 @@ def test_refused_action_is_flagged_then_reported_and_changes_nothing(
     )
 
     assert response.status_code == 302
-    assert read_messages(response) == [("error", f"{rule.identity}: {reason}")]
+    assert read_messages(response) == [("error", f"{rule.name}: {reason}")]
     assert versions(rule) == before
     assert AuditEntry.objects.count() == 0
 
@@ -341,13 +336,13 @@ def test_bulk_approve_reports_each_rule_on_its_own(
     )
 
     assert read_messages(response) == [
-        ("success", f"{pending.identity}: approved"),
-        ("error", f"{approved.identity}: nothing to approve (no pending version)"),
+        ("success", f"{pending.name}: approved"),
+        ("error", f"{approved.name}: nothing to approve (no pending version)"),
     ]
     assert versions(pending) == ("", "4.0.2", "4.0.1", False)
     assert versions(approved) == ("", "3.0", "", False)
     assert list(AuditEntry.objects.values_list("action", "object_repr")) == [
-        ("portal.rule.approved", pending.identity)
+        ("portal.rule.approved", pending.name)
     ]
 
 
@@ -398,3 +393,48 @@ def test_an_administrator_without_delete_permission_cannot_remove(
     assert read_messages(response) == [("warning", "No action selected.")]
     assert versions(rule) == PENDING_APPROVED
     assert AuditEntry.objects.count() == 0
+
+
+def test_a_rules_page_has_its_actions_each_to_its_confirmation_page(
+    client: Client, administrator: User, make_rule: Callable[..., DeviceUpdateRule]
+) -> None:
+    rule = rule_in(make_rule, PENDING_APPROVED)
+    client.force_login(administrator)
+
+    response = client.get(f"{CHANGELIST}{rule.pk}/change/")
+
+    assert response.context["rule_actions"] == [
+        ("approve_rules", "Approve", None),
+        ("approve-in-waves", "Approve in waves", f"/admin/portal/rollout/plan/{rule.pk}/"),
+        ("reset_rules", "Cancel pending", None),
+        ("restore_rules", "Restore", None),
+        ("remove_rules", "Remove", None),
+    ]
+    page = response.content.decode()
+    assert rule.identity in page  # the identity stays on the detail page
+    for action in ("approve_rules", "reset_rules", "restore_rules", "remove_rules"):
+        assert f'<button type="submit" id="rule-{action}">' in page
+    # The button's form is the list action's: it opens the confirmation, changing nothing.
+    confirmation = client.post(
+        CHANGELIST, {"action": "restore_rules", "_selected_action": [str(rule.pk)]}
+    )
+    assert confirmation.status_code == 200
+    assert [preview.rule for preview in confirmation.context["previews"]] == [rule]
+    assert versions(rule) == PENDING_APPROVED
+    assert AuditEntry.objects.count() == 0
+
+
+def test_a_rules_page_offers_only_what_its_state_allows(
+    client: Client, administrator: User, helpdesk: User, make_rule: Callable[..., DeviceUpdateRule]
+) -> None:
+    rule = rule_in(make_rule, APPROVED)
+    client.force_login(administrator)
+    response = client.get(f"{CHANGELIST}{rule.pk}/change/")
+    assert response.context["rule_actions"] == [
+        ("restore_rules", "Restore", None),
+        ("remove_rules", "Remove", None),
+    ]
+    client.force_login(helpdesk)
+    response = client.get(f"{CHANGELIST}{rule.pk}/change/")
+    assert response.context["rule_actions"] == []
+    assert 'class="rule-action"' not in response.content.decode()

@@ -258,7 +258,7 @@ def test_delete_removes_the_rule(admin_api: APIClient, pool01: Pool) -> None:
     assert (entry.action, entry.actor_name, entry.object_repr) == (
         "portal.rule.removed",
         "ada",
-        IDENTITY_A,
+        "Polycom CX600 Rev-1 ENU CPE on pool01.example.org",  # the name people read
     )
 
 

@@ -62,7 +62,7 @@ T1 = T0 + dt.timedelta(hours=5)  # the setup's last transition
 T2 = T0 + dt.timedelta(hours=8)  # the action under test
 REASON = "the tests say so"
 HALT_REASON = "wave 2: 3 of 10 observed phones failed (30 % > 5 %)"
-MAIL_SUBJECT = "[Device Update] rollout #{pk} {state}: UCPhone/Polycom/CX600/Rev-1/ENU/CPE " + P
+MAIL_SUBJECT = "[Device Update] Rollout #{pk} of CX600 " + P + " {state} on {fqdn}"
 
 
 @pytest.fixture(autouse=True)
@@ -285,7 +285,10 @@ def test_an_allowed_action_moves_the_rollout_audits_it_and_moves_the_generation(
     # Administrators hear of a halt or a completion, after the commit.
     if after in (S.HALTED, S.COMPLETED):
         assert [(m.subject, m.to) for m in mail.outbox] == [
-            (MAIL_SUBJECT.format(pk=rollout.pk, state=after), ["ops@example.org"])
+            (
+                MAIL_SUBJECT.format(pk=rollout.pk, state=after, fqdn=rollout.rule.pool.fqdn),
+                ["ops@example.org"],
+            )
         ]
     else:
         assert mail.outbox == []
@@ -889,7 +892,9 @@ def test_a_halt_mails_the_administrators_once(rule: DeviceUpdateRule) -> None:
     rollout = in_state(rule, HALTED, 1)
     assert rollout_notify(rollout_id=rollout.pk) == 1
     [message] = mail.outbox
-    assert message.subject == MAIL_SUBJECT.format(pk=rollout.pk, state="halted")
+    assert message.subject == MAIL_SUBJECT.format(
+        pk=rollout.pk, state="halted", fqdn=rule.pool.fqdn
+    )
     assert message.to == [
         "ada@example.org",
         "both@example.org",
@@ -898,8 +903,9 @@ def test_a_halt_mails_the_administrators_once(rule: DeviceUpdateRule) -> None:
     ]
     assert message.body == "\n".join(
         [
-            f"Rollout #{rollout.pk} of {P} on {rule.identity}",
-            "(UCPhone/Polycom/CX600/Rev-1/ENU/CPE) is halted.",
+            f"Rollout #{rollout.pk} of CX600 {P} (Polycom CX600 Rev-1 ENU CPE on "
+            f"{rule.pool.fqdn}) is halted.",
+            f"Rule: {rule.identity} (UCPhone/Polycom/CX600/Rev-1/ENU/CPE)",
             "",
             f"Reason: {HALT_REASON}",
             "Wave: 2 of 3",
