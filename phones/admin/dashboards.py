@@ -10,6 +10,11 @@ administrators). Every number is in a table beside its chart, and the charts rea
 numbers from ``json_script`` blocks: no inline script. The numbers are counted by the
 reads in ``phones.dashboards`` and ``phones.selectors``; this module turns them into
 pages and chart data.
+
+Both pages follow what is running without a reload: ``static/portal/dashboards.js`` polls
+their ``numbers.json`` (``admin:fleet-numbers``, ``admin:rollout-numbers``) every
+``REFRESH_MS`` and puts the answer's parts (the tables, rendered by the same template
+fragments as the page) and chart data in place; a finished rollout's page stops polling.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -42,6 +48,19 @@ from portal.models import Rollout
 PERMISSION = "phones.view_device"
 FAILED_SHOWN = 100
 UNREPORTED = "no version reported"
+# How often an open dashboard asks for its numbers (milliseconds).
+REFRESH_MS = 5000
+FLEET_PARTS = {
+    "fleet-summary": "admin/dashboards/parts/fleet_summary.html",
+    "fleet-versions-table": "admin/dashboards/parts/fleet_versions.html",
+    "fleet-states-table": "admin/dashboards/parts/fleet_states.html",
+}
+ROLLOUT_PARTS = {
+    "rollout-state": "admin/dashboards/parts/rollout_state.html",
+    "rollout-summary": "admin/dashboards/parts/rollout_summary.html",
+    "rollout-waves-table": "admin/dashboards/parts/rollout_waves.html",
+    "rollout-failed": "admin/dashboards/parts/rollout_failed.html",
+}
 
 
 def time_label(value: dt.datetime, zone: dt.tzinfo | None = None) -> str:
@@ -179,6 +198,16 @@ class Dashboards:
                 name="rollout-dashboard",
             ),
             path(
+                "dashboards/numbers.json",
+                self.site.admin_view(self.fleet_numbers_view),
+                name="fleet-numbers",
+            ),
+            path(
+                "dashboards/rollouts/<int:rollout_id>/numbers.json",
+                self.site.admin_view(self.rollout_numbers_view),
+                name="rollout-numbers",
+            ),
+            path(
                 "dashboards/rollouts/<int:rollout_id>/status.json",
                 self.site.admin_view(self.rollout_status_view),
                 name="rollout-status",
@@ -200,33 +229,66 @@ class Dashboards:
         request.current_app = self.site.name
         return {**self.site.each_context(request), "title": title, "subtitle": None, **extra}
 
-    def fleet_view(self, request: HttpRequest) -> HttpResponse:
-        """Per model the versions its phones run; phones by state."""
-        context = self.context(request, "Fleet dashboard")
+    def numbers(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        parts: dict[str, str],
+        charts: dict[str, dict[str, Any]],
+        finished: bool = False,
+    ) -> JsonResponse:
+        """A dashboard's live numbers: its tables as the page draws them, and its charts."""
+        return JsonResponse(
+            {
+                "parts": {
+                    key: render_to_string(name, context, request=request)
+                    for key, name in parts.items()
+                },
+                "charts": charts,
+                "finished": finished,
+            }
+        )
+
+    def fleet_context(self) -> dict[str, Any]:
         fleet = fleet_versions()
         states = fleet_states()
-        context.update(
-            fleet=fleet,
-            states=states,
-            phones=sum(row.phones for row in states),
-            version_rows=[
+        return {
+            "fleet": fleet,
+            "states": states,
+            "phones": sum(row.phones for row in states),
+            "version_rows": [
                 {
                     "model": model,
                     "counts": [model.versions.get(label, 0) for label in fleet.versions],
                 }
                 for model in fleet.models
             ],
-            versions_chart=versions_chart(fleet),
-            states_chart=states_chart(states),
-        )
+            "versions_chart": versions_chart(fleet),
+            "states_chart": states_chart(states),
+            "refresh_ms": REFRESH_MS,
+        }
+
+    def fleet_view(self, request: HttpRequest) -> HttpResponse:
+        """Per model the versions its phones run; phones by state."""
+        context = self.context(request, "Fleet dashboard")
+        context.update(self.fleet_context())
         return TemplateResponse(request, "admin/dashboards/fleet.html", context)
 
-    def rollout_view(self, request: HttpRequest, rollout_id: int) -> HttpResponse:
-        """Per wave: planned vs observed over time and now; the failed phones, linked."""
-        context = self.context(request, f"Rollout #{rollout_id}")
-        rollout = Rollout.objects.select_related("rule__pool").filter(pk=rollout_id).first()
-        if rollout is None:
-            raise Http404("no such rollout")
+    def fleet_numbers_view(self, request: HttpRequest) -> JsonResponse:
+        """The fleet dashboard's live part, polled by portal/dashboards.js."""
+        context = self.context(request, "Fleet dashboard")
+        context.update(self.fleet_context())
+        return self.numbers(
+            request,
+            context,
+            FLEET_PARTS,
+            {
+                "chart-data-fleet-versions": context["versions_chart"],
+                "chart-data-fleet-states": context["states_chart"],
+            },
+        )
+
+    def rollout_context(self, rollout: Rollout) -> dict[str, Any]:
         progress = rollout_progress(rollout=rollout)
         history = rollout_history(rollout=rollout)
         waves = [
@@ -239,13 +301,39 @@ class Dashboards:
             }
             for wave in history
         ]
-        context.update(
-            rollout=rollout,
-            progress=progress,
-            waves=waves,
-            progress_chart=progress_chart(progress),
-            failed=failed_lines(progress),
-            failed_total=sum(wave.failed + wave.failed_before for wave in progress.waves),
-            failed_limit=FAILED_SHOWN,
-        )
+        return {
+            "rollout": rollout,
+            "progress": progress,
+            "waves": waves,
+            "progress_chart": progress_chart(progress),
+            "failed": failed_lines(progress),
+            "failed_total": sum(wave.failed + wave.failed_before for wave in progress.waves),
+            "failed_limit": FAILED_SHOWN,
+            "finished": rollout.state in RolloutState.finished(),
+            "refresh_ms": REFRESH_MS,
+        }
+
+    def rollout_or_404(self, rollout_id: int) -> Rollout:
+        rollout = Rollout.objects.select_related("rule__pool").filter(pk=rollout_id).first()
+        if rollout is None:
+            raise Http404("no such rollout")
+        return rollout
+
+    def rollout_view(self, request: HttpRequest, rollout_id: int) -> HttpResponse:
+        """Per wave: planned vs observed over time and now; the failed phones, linked."""
+        context = self.context(request, f"Rollout #{rollout_id}")
+        context.update(self.rollout_context(self.rollout_or_404(rollout_id)))
         return TemplateResponse(request, "admin/dashboards/rollout.html", context)
+
+    def rollout_numbers_view(self, request: HttpRequest, rollout_id: int) -> JsonResponse:
+        """The rollout dashboard's live part, polled by portal/dashboards.js."""
+        context = self.context(request, f"Rollout #{rollout_id}")
+        rollout = Rollout.objects.select_related("rule__pool").filter(pk=rollout_id).first()
+        if rollout is None:
+            return JsonResponse({"error": f"no rollout #{rollout_id}"}, status=404)
+        context.update(self.rollout_context(rollout))
+        charts = {"chart-data-rollout-now": context["progress_chart"]}
+        charts.update({wave["chart_id"]: wave["chart"] for wave in context["waves"]})
+        return self.numbers(
+            request, context, ROLLOUT_PARTS, charts, finished=context["finished"]
+        )

@@ -1,7 +1,11 @@
 /* Control-panel dashboards: draws every <canvas data-chart="ID"> with Chart.js from the
  * numbers in <script id="ID" type="application/json"> (Django's json_script). The same
  * numbers are in a table beside each chart. No animation: the page shows the final
- * picture at once (and screenshots show what the database holds). */
+ * picture at once (and screenshots show what the database holds).
+ * A page whose content has data-dashboard-url follows what is running: every
+ * data-dashboard-period ms it fetches that JSON ({parts: {id: html}, charts: {id: data},
+ * finished}), replaces each part by id and redraws each chart in place; no reload. It
+ * stops once the answer says finished (a finished rollout). */
 (function () {
   "use strict";
 
@@ -101,9 +105,58 @@
     document.body.dataset.chartsDrawn = "true";
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
-  } else {
+  function refresh(answer) {
+    Object.keys(answer.parts || {}).forEach(function (id) {
+      var element = document.getElementById(id);
+      if (element && element.outerHTML !== answer.parts[id]) {
+        element.outerHTML = answer.parts[id];
+      }
+    });
+    if (typeof Chart === "undefined") {
+      return;
+    }
+    Object.keys(answer.charts || {}).forEach(function (id) {
+      var canvas = document.querySelector('canvas[data-chart="' + id + '"]');
+      var chart = canvas && Chart.getChart(canvas);
+      if (chart) {
+        chart.data = config(answer.charts[id]).data;
+        chart.update();
+      }
+    });
+  }
+
+  function follow(box) {
+    var url = box.dataset.dashboardUrl;
+    var period = parseInt(box.dataset.dashboardPeriod, 10) || 5000;
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) { throw new Error(String(response.status)); }
+          return response.json();
+        })
+        .then(function (answer) {
+          refresh(answer);
+          if (answer.finished) {
+            box.dataset.dashboardFinished = "true";
+          } else {
+            window.setTimeout(poll, period);
+          }
+        })
+        .catch(function () { window.setTimeout(poll, period * 5); });
+    }
+    if (box.dataset.dashboardFinished !== "true") {
+      window.setTimeout(poll, period);
+    }
+  }
+
+  function start() {
     draw();
+    document.querySelectorAll("[data-dashboard-url]").forEach(follow);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

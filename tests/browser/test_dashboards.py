@@ -5,6 +5,7 @@ back from the drawn chart objects); a screenshot of each is kept under test-outp
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections import Counter
@@ -310,3 +311,76 @@ def test_index_draws_the_fleet_overview(
     overview.locator("#overview-rollouts a").click()
     expect(page).to_have_url(re.compile(f"/admin/dashboards/rollouts/{rollout.pk}/$"))
     drawn(page, "chart-rollout-now")
+
+
+# The drawn chart's numbers for one dataset, read in the page (for wait_for_function).
+DATA_JS = """([canvasId, label]) => {
+  const chart = Chart.getChart(document.getElementById(canvasId));
+  const set = chart && chart.data.datasets.find(d => d.label === label);
+  return set ? JSON.stringify(set.data) : null;
+}"""
+
+
+def test_fleet_dashboard_follows_the_database_without_a_reload(
+    page: Page,
+    log_in: LogIn,
+    helpdesk: User,
+    phones: list[Device],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("phones.admin.dashboards.REFRESH_MS", 200)
+    log_in(helpdesk)
+    page.goto("/admin/dashboards/")
+    held = page.locator('#fleet-states-table tr[data-state="held"] td.count')
+    expect(held).to_have_text("3")
+    expect(page.locator("#fleet-summary")).to_contain_text("100 phones in the inventory")
+    assert drawn(page, "chart-fleet-states")["datasets"][0]["data"] == states_in_database()
+    page.evaluate("window.notReloaded = true")
+
+    # Four CX3000 phones that were deferred are now held; one CX700 phone is new.
+    deferred = Device.objects.filter(model="CX3000", state=DeviceState.DEFERRED)
+    Device.objects.filter(pk__in=list(deferred.values_list("pk", flat=True)[:4])).update(
+        state=DeviceState.HELD
+    )
+    template = Device.objects.filter(model="CX700").first()
+    assert template is not None
+    template.pk, template.identity, template.mac = None, "MAC:0004F2FFFFFF", "0004F2FFFFFF"
+    template.save()
+
+    expect(held).to_have_text("7")
+    expect(page.locator("#fleet-summary")).to_contain_text("101 phones in the inventory")
+    expected = json.dumps(states_in_database(), separators=(",", ":"))
+    page.wait_for_function(
+        f"args => ({DATA_JS})(args) === {json.dumps(expected)}",
+        arg=["chart-fleet-states", "phones"],
+    )
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_rollout_dashboard_follows_the_rollout_without_a_reload(
+    page: Page,
+    log_in: LogIn,
+    administrator: User,
+    rollout: Rollout,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("phones.admin.dashboards.REFRESH_MS", 200)
+    log_in(administrator)
+    page.goto(f"/admin/dashboards/rollouts/{rollout.pk}/")
+    running = page.locator('#rollout-waves-table tr[data-wave="1"] td.running')
+    expect(running).to_have_text("9")
+    drawn(page, "chart-rollout-now")
+    page.evaluate("window.notReloaded = true")
+
+    # Two of the pilot's phones that were only offered now run the new version.
+    offered = DeviceOutcome.objects.filter(state=ObservedState.OFFERED).order_by("identity")
+    now = timezone.now()
+    DeviceOutcome.objects.filter(pk__in=list(offered.values_list("pk", flat=True)[:2])).update(
+        state=ObservedState.RUNNING, downloaded_at=now, running_at=now, updated_at=now
+    )
+
+    expect(running).to_have_text("11")
+    page.wait_for_function(
+        f"args => ({DATA_JS})(args) === '[5,11,0]'", arg=["chart-rollout-now", "running"]
+    )
+    assert page.evaluate("window.notReloaded") is True
