@@ -334,6 +334,4 @@ class Dashboards:
         context.update(self.rollout_context(rollout))
         charts = {"chart-data-rollout-now": context["progress_chart"]}
         charts.update({wave["chart_id"]: wave["chart"] for wave in context["waves"]})
-        return self.numbers(
-            request, context, ROLLOUT_PARTS, charts, finished=context["finished"]
-        )
+        return self.numbers(request, context, ROLLOUT_PARTS, charts, finished=context["finished"])

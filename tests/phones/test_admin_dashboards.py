@@ -521,6 +521,76 @@ def test_rollout_dashboard_shows_the_state_and_reason_of_a_paused_rollout(
     assert "paused: waiting for the vendor" in html
 
 
+def test_fleet_numbers_hold_the_pages_tables_and_charts(
+    client: Client, helpdesk: User, fleet: list[Device]
+) -> None:
+    page = logged_in(client, helpdesk).get(FLEET).content.decode()
+
+    response = client.get(f"{FLEET}numbers.json")
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert sorted(answer) == ["charts", "finished", "parts"]
+    assert answer["finished"] is False
+    assert answer["charts"] == {
+        "chart-data-fleet-versions": chart_data(page, "chart-data-fleet-versions"),
+        "chart-data-fleet-states": chart_data(page, "chart-data-fleet-states"),
+    }
+    assert sorted(answer["parts"]) == [
+        "fleet-states-table",
+        "fleet-summary",
+        "fleet-versions-table",
+    ]
+    for part, html in answer["parts"].items():
+        assert html.strip() in page, part
+    assert table(answer["parts"]["fleet-versions-table"], "fleet-versions-table")[1] == [
+        "Polycom CX600",
+        "10",
+        "7",
+        "3",
+        "0",
+    ]
+
+
+def test_rollout_numbers_hold_the_pages_tables_and_charts(
+    client: Client, administrator: User, rollout: Rollout
+) -> None:
+    page = logged_in(client, administrator).get(rollout_url(rollout)).content.decode()
+
+    answer = client.get(f"{rollout_url(rollout)}numbers.json").json()
+
+    assert answer["finished"] is False
+    assert answer["charts"]["chart-data-rollout-now"] == chart_data(page, "chart-data-rollout-now")
+    assert sorted(answer["charts"]) == sorted(
+        ["chart-data-rollout-now", *re.findall(r'id="(chart-data-wave-\d+)"', page)]
+    )
+    assert sorted(answer["parts"]) == [
+        "rollout-failed",
+        "rollout-state",
+        "rollout-summary",
+        "rollout-waves-table",
+    ]
+    for part, html in answer["parts"].items():
+        assert html.strip() in page, part
+
+
+def test_a_finished_rollouts_numbers_say_so_and_its_page_does_not_poll(
+    client: Client, administrator: User, rollout: Rollout
+) -> None:
+    Rollout.objects.filter(pk=rollout.pk).update(state=RolloutState.CANCELLED)
+    client = logged_in(client, administrator)
+
+    assert client.get(f"{rollout_url(rollout)}numbers.json").json()["finished"] is True
+    assert 'data-dashboard-finished="true"' in client.get(rollout_url(rollout)).content.decode()
+
+
+def test_unknown_rollouts_numbers_are_not_found(client: Client, administrator: User) -> None:
+    response = logged_in(client, administrator).get("/admin/dashboards/rollouts/999/numbers.json")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "no rollout #999"}
+
+
 def test_unknown_rollout_is_not_found(client: Client, administrator: User) -> None:
     assert (
         logged_in(client, administrator).get("/admin/dashboards/rollouts/999/").status_code == 404
@@ -559,7 +629,7 @@ def test_index_without_anything_pending_says_so(client: Client, helpdesk: User) 
 # --- who may see them ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("page", ["fleet", "rollout"])
+@pytest.mark.parametrize("page", ["fleet", "rollout", "fleet-numbers", "rollout-numbers"])
 @pytest.mark.parametrize(
     ("user", "status"),
     [("administrator", 200), ("helpdesk", 200), ("nobody", 403), ("anonymous", 302)],
@@ -574,7 +644,12 @@ def test_dashboard_access(
 ) -> None:
     if user != "anonymous":
         client.force_login(request.getfixturevalue(user))
-    path = FLEET if page == "fleet" else rollout_url(rollout)
+    path = {
+        "fleet": FLEET,
+        "rollout": rollout_url(rollout),
+        "fleet-numbers": f"{FLEET}numbers.json",
+        "rollout-numbers": f"{rollout_url(rollout)}numbers.json",
+    }[page]
 
     response = client.get(path)
 
