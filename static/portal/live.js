@@ -1,7 +1,10 @@
 /* Pages that follow what is running: an element with data-live-url is refreshed from
    that small JSON endpoint every few seconds until the work is finished; no reload.
    The endpoint answers {label, tone, progress, reason, finished} and, optionally,
-   progress_text (else the progress is shown as a percentage). */
+   progress_text (else the progress is shown as a percentage). When the work finishes and
+   the box has data-live-replace="SELECTOR", the page fetches itself once and puts the
+   new SELECTOR element in place of the old (the full report: nothing on the page still
+   says "queued"); without it, or if that fetch fails, the box asks for a reload. */
 (function () {
   "use strict";
   var PERIOD_MS = 2000;
@@ -12,6 +15,27 @@
       element.textContent = text;
     }
     return element;
+  }
+
+  function replace(box) {
+    var selector = box.getAttribute("data-live-replace");
+    var note = "Finished: reload the page for the full report.";
+    if (!selector) {
+      set(box, "note", note);
+      return;
+    }
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector(selector);
+        var stale = document.querySelector(selector);
+        if (!fresh || !stale) { throw new Error("no " + selector); }
+        stale.replaceWith(document.importNode(fresh, true));
+      })
+      .catch(function () { set(box, "note", note); });
   }
 
   function follow(box) {
@@ -30,7 +54,7 @@
           set(box, "reason", state.reason || "-");
           box.setAttribute("data-live-finished", state.finished ? "true" : "false");
           if (state.finished) {
-            set(box, "note", "Finished: reload the page for the full report.");
+            replace(box);
           } else {
             window.setTimeout(poll, PERIOD_MS);
           }

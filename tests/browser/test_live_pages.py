@@ -1,5 +1,6 @@
 """An import's page follows the worker: a refused import's reason appears on the open
-page, without a reload, once the worker has given its verdict."""
+page, without a reload, once the worker has given its verdict, and the report below
+it (state, step, error) says the same."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def test_a_refused_imports_reason_appears_without_a_reload(
     live = page.locator("#live-status")
     expect(live.locator('[data-live-field="label"]')).to_have_text("queued")
     expect(live.locator('[data-live-field="reason"]')).to_have_text("waiting for a worker")
+    status = page.locator(".field-status .readonly")
+    expect(status).to_have_text("queued")
     screenshot("queued")
     # A marker that a reload would wipe out.
     page.evaluate("window.notReloaded = true")
@@ -49,6 +52,12 @@ def test_a_refused_imports_reason_appears_without_a_reload(
     expect(live.locator('[data-live-field="label"]')).to_have_text("failed")
     expect(live.locator('[data-live-field="label"]')).to_have_class("state state-bad")
     expect(live).to_have_attribute("data-live-finished", "true")
+    # The report below follows: the page put its fresh details in place of the old.
+    expect(status).to_have_text("failed")
+    expect(page.locator(".field-error .readonly")).to_have_text(REFUSAL)
+    expect(page.locator(".field-step .readonly")).to_have_text("unpacking")
+    expect(page.locator("#content-main")).not_to_contain_text("queued")
+    expect(page.locator("#content-main")).not_to_contain_text("reload the page")
     assert page.evaluate("window.notReloaded") is True
     screenshot("refused")
     assert axe_check() == []
