@@ -65,16 +65,21 @@ class DeviceSiteFilter(admin.SimpleListFilter):
 
 
 class DeviceVersionFilter(admin.SimpleListFilter):
-    """Phones running a version (any update type); choices are the stored versions."""
+    """Phones running a version (any update type); choices are every version a phone
+    runs and every stored version, in version order."""
 
     title = "installed version"
     parameter_name = "version"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         versions = set(UpdateVersion.objects.values_list("version", flat=True).distinct())
+        # One row per distinct set of versions phones report: a short list, whatever
+        # the fleet's size.
+        for installed in Device.objects.order_by().values_list("installed", flat=True).distinct():
+            versions.update(str(version) for version in (installed or {}).values())
         if self.value():
             versions.add(str(self.value()))  # a version no longer stored still filters
-        return [(version, version) for version in sorted(versions)]
+        return [(v, v) for v in sorted(versions, key=lambda v: (_version_order(v), v))]
 
     def has_output(self) -> bool:
         return True

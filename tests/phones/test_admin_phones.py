@@ -465,6 +465,28 @@ def test_inventory_filters(
     assert [device.identity for device in response.context["cl"].result_list] == expected
 
 
+def test_inventory_version_filter_lists_every_version_phones_run_and_every_stored_one(
+    client: Client, administrator: User
+) -> None:
+    device_row()  # runs R, which is not stored
+    device_row(identity="SN:T58-1", mac="", serial="T58-1", installed={"CPE": "4.0.7577.43630"})
+    device_row(identity="SN:T58-2", mac="", serial="T58-2", installed={"CPE": "4.0.7577.43630"})
+    device_row(identity="SN:T58-3", mac="", serial="T58-3", installed={})
+    device_row(identity="SN:T58-4", mac="", serial="T58-4", installed={"CPE": R, "UCS": "10.0.2.1"})
+    stored_version("4.0.7577.9000", verified_on=None)  # stored, no phone runs it yet
+    client.force_login(administrator)
+
+    response = client.get(INVENTORY)
+
+    version_filter = next(
+        spec for spec in response.context["cl"].filter_specs if spec.title == "installed version"
+    )
+    assert [value for value, _ in version_filter.lookup_choices] == sorted(
+        {R, "4.0.7577.43630", "10.0.2.1", "4.0.7577.9000"},
+        key=lambda version: tuple(int(part) for part in version.split(".")),
+    )
+
+
 def test_device_page_shows_its_history_and_what_it_would_get(
     client: Client, rule: DeviceUpdateRule, helpdesk: User
 ) -> None:
