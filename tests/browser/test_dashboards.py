@@ -384,3 +384,23 @@ def test_rollout_dashboard_follows_the_rollout_without_a_reload(
         f"args => ({DATA_JS})(args) === '[5,11,0]'", arg=["chart-rollout-now", "running"]
     )
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_rollout_page_shows_a_finished_rollout_in_full_without_a_reload(
+    page: Page, log_in: LogIn, administrator: User, rollout: Rollout
+) -> None:
+    log_in(administrator)
+    page.goto(f"/admin/portal/rollout/{rollout.pk}/change/")
+    box = page.locator("#rollout-state")
+    expect(box.locator('[data-live-field="label"]')).to_have_text("running")
+    expect(page.locator("#rollout-buttons a")).not_to_have_count(0)
+    page.evaluate("window.notReloaded = true")
+
+    Rollout.objects.filter(pk=rollout.pk).update(state="cancelled", reason="wrong build")
+
+    expect(box.locator('[data-live-field="label"]')).to_have_text("cancelled")
+    expect(box).to_have_attribute("data-live-finished", "true")
+    # The page put its fresh self in place: no action of a running rollout is left.
+    expect(page.locator("#rollout-buttons a")).to_have_count(0)
+    expect(page.locator("#content-main")).not_to_contain_text("reload the page")
+    assert page.evaluate("window.notReloaded") is True
