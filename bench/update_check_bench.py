@@ -121,7 +121,7 @@ def populate(data_dir: Path, devices: int, rules: int) -> dict[str, Any]:
     from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
-    from portal.services.demo import DEMO_UPDATES
+    from deviceupdate_devtools.demo import DEMO_UPDATES
 
     from phones.models import Device
     from portal.choices import ReplicaState, UpdateFileRole
