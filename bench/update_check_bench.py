@@ -121,8 +121,8 @@ def populate(data_dir: Path, devices: int, rules: int) -> dict[str, Any]:
     from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
-    from deviceupdate_devtools.demo import DEMO_UPDATES
 
+    from deviceupdate_devtools.demo import DEMO_UPDATES
     from phones.models import Device
     from portal.choices import ReplicaState, UpdateFileRole
     from portal.models import (
