@@ -31,6 +31,10 @@ from portal.services.publishers import publisher_add
 
 DEMO_VALID_FROM = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 DEMO_VALID_UNTIL = dt.datetime(2044, 1, 1, tzinfo=dt.UTC)
+# What the simulated phones run at first, the version the README's "See it work" approves
+# for everyone, and the one its "A staged rollout" then rolls out in waves.
+DEMO_FACTORY_VERSION = "4.0.7577.4363"
+DEMO_VERSIONS = ("4.0.7577.4387", "4.0.7577.4400")
 # Fixed rule Ids, so every demo package updates the same demo rules.
 DEMO_UPDATES = (
     ("Polycom", "CX600", uuid.UUID("2de8cbf6-8a1e-4bc0-9d9e-0b2b5a1c1f11")),

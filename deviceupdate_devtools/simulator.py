@@ -1,14 +1,17 @@
 """A fleet of simulated phones that follows the phone protocol against a running server.
 
 Each phone has a model (one of the demo models), a MAC derived from its index, and the
-versions it has installed. One round: every phone posts an update check reporting what
-it runs; for each offered module it downloads every file from the module's BaseURL,
-checks the size and SHA-256 the response gave, and "installs" the version only when
-every file matched, so the next round reports it. External phones post to
-``/RequestHandlerExt/`` with a signed-in user and answer the 401 challenge
-(``AnonymousNotSupported``) with Basic credentials, which they then keep sending. A
-failing share of the phones (``fail_percent``, chosen by index) downloads and verifies
-what it is offered but never installs it, so it keeps reporting the old version.
+versions it has installed. Each model has its own range of MACs (phone n of the k-th
+demo model is ``<vendor OUI>-`` k * 2**21 + n), so phone n of a run of one model is
+phone n of that model in any mix, and no MAC ever changes model between runs. One
+round: every phone posts an update check reporting what it runs; for each offered
+module it downloads every file from the module's BaseURL, checks the size and SHA-256
+the response gave, and "installs" the version only when every file matched, so the
+next round reports it. External phones post to ``/RequestHandlerExt/`` with a
+signed-in user and answer the 401 challenge (``AnonymousNotSupported``) with Basic
+credentials, which they then keep sending. A failing share of the phones
+(``fail_percent``, chosen by index) downloads and verifies what it is offered but never
+installs it, so it keeps reporting the old version.
 
 Only loopback servers: the target URL must name a loopback address, and downloads go
 to that same server whatever host BaseURL names (as if the pool's web FQDN resolved to
@@ -40,7 +43,7 @@ from xml.sax.saxutils import escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from deviceupdate_devtools.demo import DEMO_UPDATES
+from deviceupdate_devtools.demo import DEMO_FACTORY_VERSION, DEMO_UPDATES
 from phones.choices import PhoneError
 from portal.identifiers import normalise_version
 
@@ -49,7 +52,8 @@ MAX_ROUNDS = 1_000
 MAX_CONCURRENCY = 512
 MAX_FILE_SIZE = 4 * 1024**3  # no image is bigger; a larger Size is refused, not fetched
 MAX_RESPONSE = 1024 * 1024  # an update check answer is a few KiB
-MAX_INDEX = 1 << 24  # the MAC's last three bytes
+MODEL_RANGE_BITS = 21  # the MAC's last three bytes: 3 bits of model, 21 of phone index
+MAX_INDEX = 1 << MODEL_RANGE_BITS
 CHECK_PATHS = {False: "/RequestHandler/ucdevice.upx", True: "/RequestHandlerExt/ucdevice.upx"}
 DOWNLOAD_PREFIXES = ("/DeviceUpdateFiles_Int/", "/DeviceUpdateFiles_Ext/")
 _CHUNK = 256 * 1024
@@ -72,6 +76,7 @@ class PhoneModel:
     revision: str = "Rev-1"
     locale: str = "ENU"
     update_type: str = "CPE"
+    range: int = 0  # which block of MACs its phones have (see the module's docstring)
 
     @property
     def oui(self) -> str:
@@ -79,7 +84,8 @@ class PhoneModel:
 
 
 DEMO_MODELS: tuple[PhoneModel, ...] = tuple(
-    PhoneModel(brand=brand, model=model) for brand, model, _ in DEMO_UPDATES
+    PhoneModel(brand=brand, model=model, range=position)
+    for position, (brand, model, _) in enumerate(DEMO_UPDATES)
 )
 
 
@@ -105,7 +111,7 @@ class FleetConfig:
     url: str
     phones: int
     models: tuple[PhoneModel, ...] = DEMO_MODELS
-    installed_version: str = "4.0.7577.4363"
+    installed_version: str = DEMO_FACTORY_VERSION
     external_users: int = 0
     password: str = ""
     user_template: str = "phone{n:04d}@example.org"
@@ -182,13 +188,18 @@ class Phone:
     fails: bool = False  # downloads what it is offered but never installs it
 
     @property
+    def number(self) -> int:
+        """The MAC's last three bytes: the model's range, then the phone's index."""
+        return self.model.range << MODEL_RANGE_BITS | self.index
+
+    @property
     def mac(self) -> str:
-        low = self.index.to_bytes(3, "big")
+        low = self.number.to_bytes(3, "big")
         return f"{self.model.oui}-" + "-".join(f"{byte:02X}" for byte in low)
 
     @property
     def serial(self) -> str:
-        return f"SIM{self.index:08d}"
+        return f"SIM{self.number:08d}"
 
     @property
     def external(self) -> bool:

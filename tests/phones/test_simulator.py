@@ -242,10 +242,11 @@ def test_macs_serials_and_models_come_from_the_index_and_the_server_reads_them()
 
     checks = [parse_update_check(phone.request_xml()) for phone in phones.phones]
 
+    # Each model in its own range of MACs: the k-th demo model's block starts at k * 2**21.
     assert [(c.mac, c.serial, c.vendor, c.model) for c in checks] == [
         ("0004F20A0B0C", "SIM00658188", "Polycom", "CX600"),
-        ("0004F20A0B0D", "SIM00658189", "Polycom", "CX700"),
-        ("00085D0A0B0E", "SIM00658190", "Aastra", "6725ip"),
+        ("0004F22A0B0D", "SIM02755341", "Polycom", "CX700"),
+        ("00085D4A0B0E", "SIM04852494", "Aastra", "6725ip"),
         ("0004F20A0B0F", "SIM00658191", "Polycom", "CX600"),
     ]
     assert {(m.update_type, m.file_name, m.version) for c in checks for m in c.modules} == {
@@ -254,6 +255,24 @@ def test_macs_serials_and_models_come_from_the_index_and_the_server_reads_them()
     assert {(c.device_type, c.revision, c.locale, c.user_id) for c in checks} == {
         ("UCPhone", "Rev-1", "ENU", "")
     }
+
+
+def test_a_phone_keeps_its_mac_and_model_between_a_mixed_run_and_a_run_of_one_model() -> None:
+    """The README's walk-throughs: 30 phones of the three models, then 200 CX600s. The
+    CX600s of the first run are phones of the second; no MAC names two models."""
+    mixed = fleet("http://127.0.0.1:9", phones=30).phones
+    cx600 = fleet("http://127.0.0.1:9", phones=200, models=models_named(["CX600"])).phones
+    cx700 = fleet("http://127.0.0.1:9", phones=200, models=models_named(["CX700"])).phones
+
+    models = {phone.mac: phone.model.model for phone in mixed}
+    for phone in cx600 + cx700:
+        assert models.setdefault(phone.mac, phone.model.model) == phone.model.model
+    assert len(models) == 410  # 30 + 200 + 200, less the 20 CX600s and CX700s seen twice
+    assert sorted(p.mac for p in mixed if p.model.model == "CX600")[:2] == [
+        "00-04-F2-00-00-01",
+        "00-04-F2-00-00-04",
+    ]
+    assert (cx700[0].mac, cx700[-1].mac) == ("00-04-F2-20-00-01", "00-04-F2-20-00-C8")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from deviceupdate_devtools.demo import DEMO_FACTORY_VERSION
 from deviceupdate_devtools.simulator import (
     DEMO_MODELS,
     MAX_CONCURRENCY,
@@ -40,7 +41,7 @@ class Command(ProjectCommand):
         )
         parser.add_argument(
             "--firmware-version",
-            default="4.0.7577.4363",
+            default=DEMO_FACTORY_VERSION,
             help="the version every phone runs at the start",
         )
         parser.add_argument(
@@ -61,7 +62,10 @@ class Command(ProjectCommand):
         )
         parser.add_argument("--rounds", type=int, default=2, help=f"1..{MAX_ROUNDS}")
         parser.add_argument(
-            "--first-index", type=int, default=1, help="index of the first phone (its MAC)"
+            "--first-index",
+            type=int,
+            default=1,
+            help="index of the first phone (its MAC, in its model's range)",
         )
         parser.add_argument(
             "--spread",
