@@ -321,8 +321,9 @@ class Dashboards:
 
     def rollout_view(self, request: HttpRequest, rollout_id: int) -> HttpResponse:
         """Per wave: planned vs observed over time and now; the failed phones, linked."""
-        context = self.context(request, f"Rollout #{rollout_id}")
-        context.update(self.rollout_context(self.rollout_or_404(rollout_id)))
+        context = self.context(request, f"Rollout #{rollout_id}")  # the permission first
+        rollout = self.rollout_or_404(rollout_id)
+        context.update(self.rollout_context(rollout), title=rollout.name)
         return TemplateResponse(request, "admin/dashboards/rollout.html", context)
 
     def rollout_numbers_view(self, request: HttpRequest, rollout_id: int) -> JsonResponse:

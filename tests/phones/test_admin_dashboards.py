@@ -435,7 +435,10 @@ def test_rollout_dashboard_shows_waves_history_and_failed_phones(
     response = logged_in(client, helpdesk).get(rollout_url(rollout))
 
     assert response.status_code == 200
+    # By its name, as the rollout's own page: the title and the breadcrumbs.
+    assert response.context["title"] == f"Rollout #{rollout.pk} of CX600 2.0"
     html = response.content.decode()
+    assert f"&rsaquo; Rollout #{rollout.pk} of CX600 2.0" in html
     labels = ["wave 1 (group:lab)", "wave 2 (100 %)"]
     assert chart_data(html, "chart-data-rollout-now") == {
         "kind": "bar",
