@@ -341,7 +341,7 @@ class Dashboards:
         context.update(self.rollout_context(rollout))
         charts = {"chart-data-rollout-now": context["progress_chart"]}
         charts.update({wave["chart_id"]: wave["chart"] for wave in context["waves"]})
-        chart_parts = {
+        chart_parts: dict[str, str] = {
             wave["chart_id"]: render_to_string(WAVE_HISTORY_PART, {"wave": wave}, request=request)
             for wave in context["waves"]
         }
