@@ -12,13 +12,19 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseBase
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.routers import APIRootView, DefaultRouter
+from rest_framework.views import APIView
 
 from phones.api.urls import router as phones_router
 from portal.api.urls import router as portal_router
+from portal.roles import ROLE_APPS
 
 app_name = "api"
 
@@ -27,6 +33,28 @@ class ApiRootView(APIRootView):
     """``/api/v1/``: every endpoint's list URL, for whoever is signed in."""
 
     permission_classes = [IsAuthenticated]
+
+
+class MayUseTheApi(BasePermission):
+    """A signed-in user with a permission of the service's apps (either role)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user.is_authenticated and any(user.has_module_perms(app) for app in ROLE_APPS))
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """``/api/docs/``: a page for people, so a signed-out browser is sent to the control
+    panel's sign-in and back; a signed-in user without a role is refused (403)."""
+
+    permission_classes = [MayUseTheApi]
+
+    # DRF finalises any HttpResponseBase; its stubs name only Response.
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:  # type: ignore[override]
+        # No credentials at all: a person's browser. A bad token stays a 403 (a client).
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
 
 
 class ApiRouter(DefaultRouter):
@@ -57,6 +85,6 @@ schema_urlconf = SimpleNamespace(urlpatterns=[path("api/v1/", include(router.url
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(urlconf=schema_urlconf), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),
     path("v1/", include(router.urls)),
 ]

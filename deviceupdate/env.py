@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 
 class ConfigError(ImproperlyConfigured):
@@ -79,6 +80,15 @@ class Env:
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def email(self, name: str, default: str) -> str:
+        """One e-mail address, checked as Django's ``EmailField`` checks it."""
+        value = self.string(name, default)
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise ConfigError(name, f"expected an e-mail address, got {value!r}") from None
+        return value
 
     def networks(
         self, name: str, default: list[str]

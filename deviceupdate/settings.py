@@ -388,6 +388,8 @@ EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", f"deviceupdate@{SERVER_FQDN}")
 DEVICEUPDATE_NOTIFY_EMAILS = env.csv("DEVICEUPDATE_NOTIFY_EMAILS", [])
+# The address `manage.py ensure_admin` gives `admin` (so that make run's mails have a reader).
+DEVICEUPDATE_ADMIN_EMAIL = env.email("DEVICEUPDATE_ADMIN_EMAIL", "admin@localhost")
 
 # --- HTTPS listeners (manage.py nginx_config) ---------------------------------------
 # Certificate (with its intermediates, leaf first) and key of the internal HTTPS listener;

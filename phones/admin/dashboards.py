@@ -14,7 +14,8 @@ pages and chart data.
 Both pages follow what is running without a reload: ``static/portal/dashboards.js`` polls
 their ``numbers.json`` (``admin:fleet-numbers``, ``admin:rollout-numbers``) every
 ``REFRESH_MS`` and puts the answer's parts (the tables, rendered by the same template
-fragments as the page) and chart data in place; a finished rollout's page stops polling.
+fragments as the page) and chart data in place, adding the chart of a wave that got its
+first sample since the page opened; a finished rollout's page stops polling.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ ROLLOUT_PARTS = {
     "rollout-waves-table": "admin/dashboards/parts/rollout_waves.html",
     "rollout-failed": "admin/dashboards/parts/rollout_failed.html",
 }
+# A wave's chart over time: in the page, and in numbers.json for a wave the page lacks.
+WAVE_HISTORY_PART = "admin/dashboards/parts/rollout_wave_history.html"
 
 
 def time_label(value: dt.datetime, zone: dt.tzinfo | None = None) -> str:
@@ -236,8 +239,10 @@ class Dashboards:
         parts: dict[str, str],
         charts: dict[str, dict[str, Any]],
         finished: bool = False,
+        chart_parts: dict[str, str] | None = None,
     ) -> JsonResponse:
-        """A dashboard's live numbers: its tables as the page draws them, and its charts."""
+        """A dashboard's live numbers: its tables as the page draws them, and its charts;
+        ``chart_parts`` is the markup of each chart, for a page opened before it had one."""
         return JsonResponse(
             {
                 "parts": {
@@ -245,6 +250,7 @@ class Dashboards:
                     for key, name in parts.items()
                 },
                 "charts": charts,
+                "chart_parts": chart_parts or {},
                 "finished": finished,
             }
         )
@@ -321,8 +327,9 @@ class Dashboards:
 
     def rollout_view(self, request: HttpRequest, rollout_id: int) -> HttpResponse:
         """Per wave: planned vs observed over time and now; the failed phones, linked."""
-        context = self.context(request, f"Rollout #{rollout_id}")
-        context.update(self.rollout_context(self.rollout_or_404(rollout_id)))
+        context = self.context(request, f"Rollout #{rollout_id}")  # the permission first
+        rollout = self.rollout_or_404(rollout_id)
+        context.update(self.rollout_context(rollout), title=rollout.name)
         return TemplateResponse(request, "admin/dashboards/rollout.html", context)
 
     def rollout_numbers_view(self, request: HttpRequest, rollout_id: int) -> JsonResponse:
@@ -334,4 +341,15 @@ class Dashboards:
         context.update(self.rollout_context(rollout))
         charts = {"chart-data-rollout-now": context["progress_chart"]}
         charts.update({wave["chart_id"]: wave["chart"] for wave in context["waves"]})
-        return self.numbers(request, context, ROLLOUT_PARTS, charts, finished=context["finished"])
+        chart_parts: dict[str, str] = {
+            wave["chart_id"]: render_to_string(WAVE_HISTORY_PART, {"wave": wave}, request=request)
+            for wave in context["waves"]
+        }
+        return self.numbers(
+            request,
+            context,
+            ROLLOUT_PARTS,
+            charts,
+            finished=context["finished"],
+            chart_parts=chart_parts,
+        )

@@ -118,15 +118,18 @@ def history_lines(rows: list[RequestAudit]) -> list[dict[str, Any]]:
     ]
 
 
-def what_if_lines(what_if: WhatIf) -> list[dict[str, str]]:
-    """The "what would this phone get" table, one line per update type."""
+def what_if_lines(what_if: WhatIf, *, rules: list[DeviceUpdateRule]) -> list[dict[str, str]]:
+    """The "what would this phone get" table, one line per update type; a rule by its
+    name (its identity, which the decision records, in ``rule_identity``)."""
     test_device = "yes" if what_if.decision.test_device else "no"
     verified = {True: "yes", False: "no", None: "-"}
+    names = {rule.identity: rule.name for rule in rules}
     return [
         {
             "update_type": row.module.update_type,
             "installed": row.module.installed,
-            "rule": row.module.rule,
+            "rule": names.get(row.module.rule, row.module.rule),
+            "rule_identity": row.module.rule,
             "target": row.module.target,
             "test_device": test_device,
             "verified": verified[row.verified],
@@ -161,7 +164,8 @@ def outcome_lines(identity: str) -> list[dict[str, Any]]:
     """The "observed outcomes" table of the device page, one line per rule version."""
     return [
         {
-            "rule": row.rule.identity,
+            "rule": row.rule.name,
+            "rule_identity": row.rule.identity,
             "rule_url": reverse("admin:portal_deviceupdaterule_change", args=[row.rule_id]),
             "version": row.version,
             "state": row.get_state_display(),
@@ -177,10 +181,9 @@ def outcome_lines(identity: str) -> list[dict[str, Any]]:
     ]
 
 
-def control_lines(device: Device) -> list[dict[str, Any]]:
-    """One line per rule of the phone's class: its hold or pin, and the versions a pin
-    may name."""
-    rules = device_rules(device)
+def control_lines(device: Device, *, rules: list[DeviceUpdateRule]) -> list[dict[str, Any]]:
+    """One line per rule of the phone's class (``device_rules``): its hold or pin, and
+    the versions a pin may name."""
     controls = {
         control.rule_id: control
         for control in DeviceControl.objects.filter(identity=device.identity, rule__in=rules)
@@ -231,16 +234,16 @@ def control_effect(*, identity: str, rule: DeviceUpdateRule, action: str, versio
     follows = rule.approved_version or "nothing"
     if action == "hold":
         return (
-            f"{identity} is offered nothing for {rule.identity} until released, whatever the "
+            f"{identity} is offered nothing for {rule.name} until released, whatever the "
             "rule, a rollout or a test device entry say; it keeps what it runs."
         )
     if action == "pin":
         return (
-            f"{identity} is offered {version} for {rule.identity} until released, whatever "
+            f"{identity} is offered {version} for {rule.name} until released, whatever "
             f"the rule says (approved {follows}, pending {rule.pending_version or 'none'})."
         )
     return (
-        f"{identity} follows {rule.identity} again: it is offered what the rule and its "
+        f"{identity} follows {rule.name} again: it is offered what the rule and its "
         f"rollout give it (approved {follows})."
     )
 
@@ -336,8 +339,9 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
         if obj is not None:
             context["history"] = history_lines(device_history(device=obj))
             what_if = device_what_if_explained(device=obj)
+            rules = device_rules(obj)
             context["what_if"] = what_if
-            context["what_if_lines"] = what_if_lines(what_if)
+            context["what_if_lines"] = what_if_lines(what_if, rules=rules)
             changelist = reverse("admin:phones_requestaudit_changelist")
             context["history_url"] = f"{changelist}?{urlencode({'identity': obj.identity})}"
             context["device_logs"] = [
@@ -350,7 +354,7 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
                 )[:50]
             ]
             context["outcome_lines"] = outcome_lines(obj.identity)
-            context["control_lines"] = control_lines(obj)
+            context["control_lines"] = control_lines(obj, rules=rules)
             context["can_control"] = self.has_control_permission(request)
             context["control_url"] = reverse("admin:phones_device_control", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -398,14 +402,14 @@ class DeviceAdmin(ReadOnlyAdmin[Device]):
         def apply() -> str:
             if action == "hold":
                 device_hold(identity=device.identity, rule=rule, actor=actor)
-                return f"{device.identity} held for {rule.identity}"
+                return f"{device.identity} held for {rule.name}"
             if action == "pin":
                 control = device_pin(
                     identity=device.identity, rule=rule, version=version, actor=actor
                 )
-                return f"{device.identity} pinned to {control.version} for {rule.identity}"
+                return f"{device.identity} pinned to {control.version} for {rule.name}"
             device_release(identity=device.identity, rule=rule, actor=actor)
-            return f"{device.identity} released for {rule.identity}"
+            return f"{device.identity} released for {rule.name}"
 
         if request.POST.get("post") == "yes":
             try:

@@ -219,7 +219,12 @@ class DeviceUpdateRuleAdmin(admin.ModelAdmin[DeviceUpdateRule]):
     ) -> HttpResponse:
         # Reached only once the admin has checked the view permission on ``obj``.
         if obj is not None:
-            rollouts = list(Rollout.objects.filter(rule=obj).order_by("-created_at", "-pk"))
+            # The rule for each rollout's name, in the same query.
+            rollouts = list(
+                Rollout.objects.filter(rule=obj)
+                .select_related("rule")
+                .order_by("-created_at", "-pk")
+            )
             context["rollouts"] = [
                 {
                     "rollout": rollout,

@@ -130,7 +130,8 @@ class ServerInline(admin.TabularInline[Server, Pool]):
 
 @admin.register(Pool)
 class PoolAdmin(TopologyAdmin[Pool]):
-    list_display = ("identity", "site", "internal_web_fqdn", "external_web_fqdn")
+    # The pool by its name (its host name), which links to it; its identity beside it.
+    list_display = ("fqdn", "identity", "site", "internal_web_fqdn", "external_web_fqdn")
     list_filter = ("site",)
     list_select_related = ("site",)
     search_fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")

@@ -20,21 +20,33 @@ class AdminAccount:
     created: bool
     generated_password: str | None
     password_file: Path | None
+    # The e-mail address given to an existing account that had none (rollout e-mails go
+    # to administrators with an address); None when the account was created or kept.
+    email_filled: str | None = None
 
 
-def admin_ensure(*, password: str | None, password_file: Path) -> AdminAccount:
-    """Create the ``admin`` superuser if missing; never changes an existing account.
+def admin_ensure(*, password: str | None, email: str, password_file: Path) -> AdminAccount:
+    """Create the ``admin`` superuser if missing, with ``email``; an existing account
+    keeps its password and address, and only gets ``email`` if it has no address.
 
     Without ``password`` one is generated, returned once and written (mode 0600) to
     ``password_file`` so that it can be read again later.
     """
     user_model = get_user_model()
     with transaction.atomic():
-        if user_model.objects.filter(username=ADMIN_USERNAME).exists():
-            return AdminAccount(created=False, generated_password=None, password_file=None)
+        existing = user_model.objects.filter(username=ADMIN_USERNAME)
+        if existing.exists():
+            # Conditional, so that an address set meanwhile is never overwritten.
+            filled = existing.filter(email="").update(email=email)
+            return AdminAccount(
+                created=False,
+                generated_password=None,
+                password_file=None,
+                email_filled=email if filled else None,
+            )
         generated = None if password else secrets.token_urlsafe(18)
         user = user_model.objects.create_superuser(
-            username=ADMIN_USERNAME, email="", password=password or generated
+            username=ADMIN_USERNAME, email=email, password=password or generated
         )
         user.groups.add(Group.objects.get(name=ADMINISTRATORS))
     if generated is None:

@@ -4,8 +4,10 @@
  * picture at once (and screenshots show what the database holds).
  * A page whose content has data-dashboard-url follows what is running: every
  * data-dashboard-period ms it fetches that JSON ({parts: {id: html}, charts: {id: data},
- * finished}), replaces each part by id and redraws each chart in place; no reload. It
- * stops once the answer says finished (a finished rollout). */
+ * chart_parts: {id: html}, finished}), replaces each part by id and redraws each chart in
+ * place; a chart the page has no canvas for yet (a wave's first sample came after the page
+ * opened) is put in the page's [data-chart-parts] box from chart_parts, in data-order, and
+ * drawn. No reload. It stops once the answer says finished (a finished rollout). */
 (function () {
   "use strict";
 
@@ -105,11 +107,39 @@
     document.body.dataset.chartsDrawn = "true";
   }
 
+  // Puts a chart's markup (its canvas and json_script) in the box, before the first part
+  // of a higher data-order; the box's "nothing yet" line goes. True if it was put.
+  function place(html) {
+    var box = document.querySelector("[data-chart-parts]");
+    if (!box || !html) {
+      return false;
+    }
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    var part = template.content.firstElementChild;
+    if (!part || (part.id && document.getElementById(part.id))) {
+      return false;
+    }
+    var order = parseInt(part.dataset.order, 10);
+    var next = Array.prototype.find.call(box.querySelectorAll("[data-order]"), function (el) {
+      return parseInt(el.dataset.order, 10) > order;
+    });
+    box.insertBefore(part, next || null);
+    box.querySelectorAll("[data-chart-none]").forEach(function (none) { none.remove(); });
+    return true;
+  }
+
   function refresh(answer) {
     Object.keys(answer.parts || {}).forEach(function (id) {
       var element = document.getElementById(id);
       if (element && element.outerHTML !== answer.parts[id]) {
         element.outerHTML = answer.parts[id];
+      }
+    });
+    var placed = false;
+    Object.keys(answer.charts || {}).forEach(function (id) {
+      if (!document.querySelector('canvas[data-chart="' + id + '"]')) {
+        placed = place((answer.chart_parts || {})[id]) || placed;
       }
     });
     if (typeof Chart === "undefined") {
@@ -123,6 +153,9 @@
         chart.update();
       }
     });
+    if (placed) {
+      draw();  // the new canvases, from their json_script: the others keep their charts
+    }
   }
 
   function follow(box) {

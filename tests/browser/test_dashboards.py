@@ -386,6 +386,104 @@ def test_rollout_dashboard_follows_the_rollout_without_a_reload(
     assert page.evaluate("window.notReloaded") is True
 
 
+# The Chart object drawn on a canvas, kept on window to tell "updated" from "drawn anew".
+KEEP_CHART_JS = """([canvasId, name]) => {
+  window[name] = Chart.getChart(document.getElementById(canvasId));
+  return window[name] !== undefined;
+}"""
+SAME_CHART_JS = """([canvasId, name]) =>
+  Chart.getChart(document.getElementById(canvasId)) === window[name]"""
+
+
+def test_a_waves_first_sample_adds_its_chart_without_a_reload(
+    page: Page,
+    log_in: LogIn,
+    administrator: User,
+    rollout: Rollout,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("phones.admin.dashboards.REFRESH_MS", 200)
+    log_in(administrator)
+    page.goto(f"/admin/dashboards/rollouts/{rollout.pk}/")
+    drawn(page, "chart-wave-1")
+    expect(page.locator("#chart-wave-2")).to_have_count(0)  # wave 3: no sample yet
+    assert page.evaluate(KEEP_CHART_JS, ["chart-wave-1", "pilotChart"]) is True
+    page.evaluate("window.notReloaded = true")
+
+    at = START + dt.timedelta(hours=6, minutes=10)
+    RolloutSample.objects.create(
+        rollout=rollout, wave=2, taken_at=at, planned=37, offered=4, running=1, failed=0
+    )
+
+    history = page.locator("#rollout-history")
+    expect(history.locator("canvas")).to_have_count(3)
+    page.wait_for_function(
+        "id => Chart.getChart(document.getElementById(id)) !== undefined", arg="chart-wave-2"
+    )
+    third = drawn(page, "chart-wave-2")
+    assert third["type"] == "line"
+    assert third["labels"] == [f"{timezone.localtime(at):%Y-%m-%d %H:%M}"]
+    assert {d["label"]: d["data"] for d in third["datasets"]} == {
+        "planned": [37],
+        "offered": [4],
+        "running": [1],
+        "failed": [0],
+    }
+    # In wave order, under its heading, as a reload would show it.
+    assert history.locator("canvas").evaluate_all("all => all.map(c => c.id)") == [
+        "chart-wave-0",
+        "chart-wave-1",
+        "chart-wave-2",
+    ]
+    expect(history.locator("h3")).to_have_text(
+        ["wave 1 (group:lab)", "wave 2 (group:pilot)", "wave 3 (100 %)"]
+    )
+    # The charts already drawn were kept and are still updated in place.
+    assert page.evaluate(SAME_CHART_JS, ["chart-wave-1", "pilotChart"]) is True
+    RolloutSample.objects.create(
+        rollout=rollout, wave=1, taken_at=at, planned=15, offered=15, running=12, failed=2
+    )
+    page.wait_for_function(
+        f"args => ({DATA_JS})(args) === '[0,1,3,5,7,9,9,9,9,12]'", arg=["chart-wave-1", "running"]
+    )
+    assert page.evaluate(SAME_CHART_JS, ["chart-wave-1", "pilotChart"]) is True
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_rollouts_first_sample_replaces_the_none_yet_line_without_a_reload(
+    page: Page,
+    log_in: LogIn,
+    administrator: User,
+    rollout: Rollout,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    RolloutSample.objects.filter(rollout=rollout).delete()
+    monkeypatch.setattr("phones.admin.dashboards.REFRESH_MS", 200)
+    log_in(administrator)
+    page.goto(f"/admin/dashboards/rollouts/{rollout.pk}/")
+    expect(page.locator("#rollout-history-none")).to_be_visible()
+    expect(page.locator("#rollout-history canvas")).to_have_count(0)
+    page.evaluate("window.notReloaded = true")
+
+    RolloutSample.objects.create(
+        rollout=rollout, wave=0, taken_at=START, planned=5, offered=1, running=0, failed=0
+    )
+
+    expect(page.locator("#rollout-history canvas")).to_have_count(1)
+    expect(page.locator("#rollout-history-none")).to_have_count(0)
+    page.wait_for_function(
+        "id => Chart.getChart(document.getElementById(id)) !== undefined", arg="chart-wave-0"
+    )
+    first = drawn(page, "chart-wave-0")
+    assert {d["label"]: d["data"] for d in first["datasets"]} == {
+        "planned": [5],
+        "offered": [1],
+        "running": [0],
+        "failed": [0],
+    }
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_rollout_page_shows_a_finished_rollout_in_full_without_a_reload(
     page: Page, log_in: LogIn, administrator: User, rollout: Rollout
 ) -> None:

@@ -88,6 +88,11 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
             "configuration error: CELERY_TASK_SOFT_TIME_LIMIT: expected 10 to 86400, got 5",
         ),
         (
+            {"DEVICEUPDATE_ADMIN_EMAIL": "admin"},
+            "configuration error: DEVICEUPDATE_ADMIN_EMAIL: expected an e-mail address, "
+            "got 'admin'",
+        ),
+        (
             {"DEVICEUPDATE_IMPORT_LEASE_SECONDS": "60"},
             "configuration error: DEVICEUPDATE_IMPORT_LEASE_SECONDS: must be at least three "
             "times DEVICEUPDATE_IMPORT_LEASE_RENEW_SECONDS",
@@ -194,3 +199,15 @@ def test_signin_lockout_settings_come_from_the_environment(tmp_path: Path) -> No
     rules = "[['username', 'ip_address'], 'ip_address']"
     assert (default.returncode, default.stdout, default.stderr) == (0, f"5 0:15:00 {rules}\n", "")
     assert (chosen.returncode, chosen.stdout, chosen.stderr) == (0, f"3 1:30:00 {rules}\n", "")
+
+
+def test_ensure_admin_with_a_bad_address_stops_before_it_writes(tmp_path: Path) -> None:
+    result = run_manage(tmp_path, "ensure_admin", DEVICEUPDATE_ADMIN_EMAIL="admin@")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "configuration error: DEVICEUPDATE_ADMIN_EMAIL: expected an e-mail address, got 'admin@'\n",
+    )
+    # No account, no password file: the command never ran.
+    assert not (tmp_path / "var" / "db.sqlite3").exists()
+    assert not (tmp_path / "var" / "admin-password.txt").exists()

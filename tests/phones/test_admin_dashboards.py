@@ -435,7 +435,10 @@ def test_rollout_dashboard_shows_waves_history_and_failed_phones(
     response = logged_in(client, helpdesk).get(rollout_url(rollout))
 
     assert response.status_code == 200
+    # By its name, as the rollout's own page: the title and the breadcrumbs.
+    assert response.context["title"] == f"Rollout #{rollout.pk} of CX600 2.0"
     html = response.content.decode()
+    assert f"&rsaquo; Rollout #{rollout.pk} of CX600 2.0" in html
     labels = ["wave 1 (group:lab)", "wave 2 (100 %)"]
     assert chart_data(html, "chart-data-rollout-now") == {
         "kind": "bar",
@@ -530,8 +533,9 @@ def test_fleet_numbers_hold_the_pages_tables_and_charts(
 
     assert response.status_code == 200
     answer = response.json()
-    assert sorted(answer) == ["charts", "finished", "parts"]
+    assert sorted(answer) == ["chart_parts", "charts", "finished", "parts"]
     assert answer["finished"] is False
+    assert answer["chart_parts"] == {}  # both charts are always on the page
     assert answer["charts"] == {
         "chart-data-fleet-versions": chart_data(page, "chart-data-fleet-versions"),
         "chart-data-fleet-states": chart_data(page, "chart-data-fleet-states"),
@@ -572,6 +576,10 @@ def test_rollout_numbers_hold_the_pages_tables_and_charts(
     ]
     for part, html in answer["parts"].items():
         assert html.strip() in page, part
+    # Each wave's chart as the page has it, for a page opened before the wave's first sample.
+    assert sorted(answer["chart_parts"]) == ["chart-data-wave-0", "chart-data-wave-1"]
+    for chart_id, html in answer["chart_parts"].items():
+        assert html.strip() in page, chart_id
 
 
 def test_a_finished_rollouts_numbers_say_so_and_its_page_does_not_poll(

@@ -29,6 +29,8 @@ IDENTITY = "MAC:0004F2112233"
 A, P, R = "4.0.7577.4387", "4.0.7577.5000", "4.0.7577.4363"
 NOON = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 SETUP = Actor.system("setup")
+# The rule fixture as people read it; its identity stays on the link's title.
+RULE_NAME = "Polycom CX600 Rev-1 ENU CPE on localhost"
 
 
 @pytest.fixture
@@ -145,10 +147,12 @@ def test_the_page_lists_each_rule_of_the_phone_class_with_its_control(
     assert response.status_code == 200
     assert table(response, "device-controls") == [
         CONTROL_HEADINGS,
-        [rule.identity, "CPE", A, P, f"pinned to {R} by setup"],
+        [RULE_NAME, "CPE", A, P, f"pinned to {R} by setup"],
     ]
     assert response.context["can_control"] is False
     page = response.content.decode()
+    rule_url = f"/admin/portal/deviceupdaterule/{rule.pk}/change/"
+    assert page.count(f'<a href="{rule_url}" title="{rule.identity}">{RULE_NAME}</a>') == 1
     assert "control-hold-" not in page
     assert "Release…" not in page
 
@@ -162,7 +166,7 @@ def test_administrators_get_hold_pin_and_release_buttons(
 
     assert table(response, "device-controls") == [
         [*CONTROL_HEADINGS, ""],
-        [rule.identity, "CPE", A, P, "follows the rule", f"Hold… {P}{A}{R} Pin…"],
+        [RULE_NAME, "CPE", A, P, "follows the rule", f"Hold… {P}{A}{R} Pin…"],
     ]
     assert [line["versions"] for line in response.context["control_lines"]] == [[P, A, R]]
     page = response.content.decode()
@@ -201,11 +205,16 @@ def test_observed_outcomes_are_listed_newest_first(
     assert table(response, "device-outcomes") == [
         ["rule", "version", "state", "first offered", "last offered", "offers", "downloaded"]
         + ["running", "failed", "why failed"],
-        [rule.identity, P, "failed", "2026-03-01 12:00", "2026-03-01 15:00", "4", "", ""]
+        [RULE_NAME, P, "failed", "2026-03-01 12:00", "2026-03-01 15:00", "4", "", ""]
         + ["2026-03-01 16:00", "still reports 4.0.7577.4387 after the offer"],
-        [rule.identity, A, "running", "2026-03-01 12:00", "2026-03-01 12:00", "1"]
+        [RULE_NAME, A, "running", "2026-03-01 12:00", "2026-03-01 12:00", "1"]
         + ["2026-03-01 12:02", "2026-03-01 13:00", "", ""],
     ]
+    # Each line's rule by name, its identity on the link's title (the two lines here and
+    # the rule's line of the controls table above).
+    rule_url = f"/admin/portal/deviceupdaterule/{rule.pk}/change/"
+    rule_link = f'<a href="{rule_url}" title="{rule.identity}">{RULE_NAME}</a>'
+    assert response.content.decode().count(rule_link) == 3
 
 
 def test_a_phone_never_observed_says_so(client: Client, phone: Device, helpdesk: User) -> None:
@@ -259,7 +268,7 @@ def test_hold_or_pin_is_confirmed_then_made_through_the_service(
     confirmation = client.post(control_url(phone), form)
 
     assert confirmation.status_code == 200
-    assert confirmation.context["effect"] == effect.format(rule=rule.identity)
+    assert confirmation.context["effect"] == effect.format(rule=RULE_NAME)
     assert controls() == []
     assert changes_by_hand() == []
 
@@ -267,7 +276,7 @@ def test_hold_or_pin_is_confirmed_then_made_through_the_service(
 
     assert response.status_code == 302
     assert response["Location"] == page_of(phone)
-    assert messages_of(response) == [("success", message.format(rule=rule.identity))]
+    assert messages_of(response) == [("success", message.format(rule=RULE_NAME))]
     assert controls() == [(IDENTITY, *after, "ada")]
     assert changes_by_hand() == [
         (
@@ -297,10 +306,10 @@ def test_release_lifts_a_hold(
     assert "control-hold-" in page.content.decode()  # the forms exist for every rule
     assert f'form="control-hold-{rule.pk}">Hold…' not in page.content.decode()  # already held
     assert confirmation.context["effect"] == (
-        f"{IDENTITY} follows {rule.identity} again: it is offered what the rule and its "
+        f"{IDENTITY} follows {RULE_NAME} again: it is offered what the rule and its "
         f"rollout give it (approved {A})."
     )
-    assert messages_of(response) == [("success", f"{IDENTITY} released for {rule.identity}")]
+    assert messages_of(response) == [("success", f"{IDENTITY} released for {RULE_NAME}")]
     assert controls() == []
     assert changes_by_hand() == [
         (

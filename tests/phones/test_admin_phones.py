@@ -33,6 +33,8 @@ INVENTORY = "/admin/phones/device/"
 A, P, R = "4.0.7577.4387", "4.0.7577.5000", "4.0.7577.4363"
 NOON = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 ALICE = "sip:alice@contoso.com"
+# The rule fixture as people read it; its identity stays on the cell's title.
+RULE_NAME = "Polycom CX600 Rev-1 ENU CPE on localhost"
 
 
 def phone_checks_in(
@@ -508,9 +510,10 @@ def test_device_page_shows_its_history_and_what_it_would_get(
     ]
     assert table(response, "what-if") == [
         WHAT_IF_HEADINGS,
-        ["CPE", A, rule.identity, A, "no", "yes", "up to date", "runs the approved version"],
+        ["CPE", A, RULE_NAME, A, "no", "yes", "up to date", "runs the approved version"],
     ]
     page = response.content.decode()
+    assert page.count(f'<td title="{rule.identity}">{RULE_NAME}</td>') == 1
     assert "What would this phone get, and why?" in page
     assert f"Asked now of {server} with the versions the phone last reported." in page
     assert 'href="/admin/phones/requestaudit/?identity=MAC%3A0004F2112233"' in page
@@ -550,10 +553,10 @@ def test_what_if_says_the_new_target_once_the_pending_version_is_approved(
     response = inventory_page(client)
 
     assert before == [
-        ["CPE", R, rule.identity, A, "no", "yes", "update offered", "offered the approved version"]
+        ["CPE", R, RULE_NAME, A, "no", "yes", "update offered", "offered the approved version"]
     ]
     assert table(response, "what-if")[1:] == [
-        ["CPE", R, rule.identity, P, "no", "yes", "update offered", "offered the approved version"]
+        ["CPE", R, RULE_NAME, P, "no", "yes", "update offered", "offered the approved version"]
     ]
     # The stored target is the one of its last check-in; the what-if is live.
     assert f'<div class="readonly">CPE {A}</div>' in response.content.decode()
@@ -598,7 +601,7 @@ def test_what_if_explains_each_case(
 
     rows = table(inventory_page(client), "what-if")[1:]
 
-    assert rows == [["CPE", R, rule.identity, *expected]]
+    assert rows == [["CPE", R, RULE_NAME, *expected]]
 
 
 def test_what_if_without_a_rule_says_so(

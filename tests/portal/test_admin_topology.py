@@ -158,3 +158,18 @@ def test_deleting_a_server_is_audited(client: Client, administrator: User) -> No
         "ada",
         "fe09.example.org",
     )
+
+
+def test_the_pool_list_names_each_pool_with_its_identity_beside_it(
+    client: Client, helpdesk: User
+) -> None:
+    pool = Pool.objects.get()
+    client.force_login(helpdesk)
+
+    page = client.get("/admin/portal/pool/").content.decode()
+
+    assert (
+        f'<th class="field-fqdn"><a href="/admin/portal/pool/{pool.pk}/change/">'
+        f"{pool.fqdn}</a></th>"
+    ) in page
+    assert f'<td class="field-identity">service:WebServer:{pool.fqdn}</td>' in page

@@ -21,12 +21,15 @@ from portal.services.audit import Actor
 from portal.services.fleet import device_group_save
 from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import rollout_plan
-from tests.factories import CX700, RULE_B, RolloutFactory
+from tests.factories import CX700, RULE_A, RULE_B, RolloutFactory
 
 pytestmark = pytest.mark.django_db
 
 ROLLOUTS = "/admin/portal/rollout/"
 RULES = "/admin/portal/deviceupdaterule/"
+# make_rule's rule as people read it, and its identity (kept beside the name).
+RULE_NAME = "Polycom CX600 Rev-1 ENU CPE on pool01.example.org"
+RULE_IDENTITY = f"service:WebServer:pool01.example.org/{RULE_A}"
 SETUP = Actor.system("setup")
 MakeRule = Callable[..., DeviceUpdateRule]
 Messages = Callable[[Any], list[tuple[str, str]]]
@@ -152,6 +155,10 @@ def test_rule_page_lists_its_rollouts_newest_first(
         f"{ROLLOUTS}{second.pk}/change/",
         f"{ROLLOUTS}{first.pk}/change/",
     ]
+    html = response.content.decode()
+    for rollout in (second, first):
+        link = f'<a href="{ROLLOUTS}{rollout.pk}/change/">Rollout #{rollout.pk} of CX600 4.0.2</a>'
+        assert html.count(link) == 1
 
 
 # -- planning -------------------------------------------------------------------------
@@ -179,6 +186,12 @@ def test_plan_form_starts_from_the_service_defaults(
         "automatic_halt": True,
     }
     assert response.context["title"] == "Approve 4.0.2 in waves"
+    html = response.content.decode()
+    assert (
+        html.count(f'<a href="{RULES}{rule.pk}/change/" title="{RULE_IDENTITY}">{RULE_NAME}</a>')
+        == 1
+    )  # the breadcrumbs
+    assert f'<p id="rollout-rule">{RULE_NAME} ({RULE_IDENTITY}): pending 4.0.2,' in html
 
 
 def test_reviewing_a_plan_says_what_will_reach_phones_and_creates_nothing(
@@ -201,6 +214,9 @@ def test_reviewing_a_plan_says_what_will_reach_phones_and_creates_nothing(
         "A phone silent 2 days after an offer counts as failed.",
         "After the last wave passes, 4.0.2 is approved for everyone.",
     ]
+    html = response.content.decode()
+    assert f'title="{RULE_IDENTITY}">{RULE_NAME}</a>' in html  # the breadcrumbs
+    assert f"<p>{RULE_NAME} ({RULE_IDENTITY}) — what will reach phones:</p>" in html
     assert Rollout.objects.count() == 0
     assert AuditEntry.objects.count() == 0
 
@@ -654,6 +670,11 @@ def test_each_button_confirms_what_reaches_phones_then_calls_its_service(
 
     assert confirmation.status_code == 200
     assert confirmation.context["effect"] == effect
+    html = confirmation.content.decode()
+    assert (
+        f'<a href="{ROLLOUTS}{rollout.pk}/change/">Rollout #{rollout.pk} of CX600 4.0.2</a>' in html
+    )
+    assert f"on {RULE_NAME} ({RULE_IDENTITY}) is {before[0]} at wave {before[1] + 1}.</p>" in html
     assert changes_by_hand() == []
     assert (Rollout.objects.get().state, Rollout.objects.get().current_wave) == before
 
