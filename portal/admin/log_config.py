@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, scope_choices
 from portal.errors import DomainError
 from portal.models import DeviceLogConfiguration, Site
+from portal.models.log_config import default_extensions, default_types
 from portal.selectors import log_config_effective, scope_resolve
 from portal.services.log_config import SETTINGS, log_config_reset, log_config_set
 
@@ -38,11 +39,17 @@ class WordListField(forms.CharField):
 
 class DeviceLogConfigurationForm(ServiceForm[DeviceLogConfiguration]):
     scope = forms.ChoiceField(help_text="global, or one site's scope (overrides global).")
+    # A declared field takes no default from the model: a new scope's form starts from
+    # the same defaults as every other setting (and as the effective settings).
     valid_log_file_extensions = WordListField(
-        label="ValidLogFileExtensions", help_text="Separated by spaces: .dmp .clg .txt …"
+        label="ValidLogFileExtensions",
+        initial=default_extensions,
+        help_text="Separated by spaces: .dmp .clg .txt …",
     )
     valid_log_file_types = WordListField(
-        label="ValidLogFileTypes", help_text="Separated by spaces: Watson CELog Config DiagLog"
+        label="ValidLogFileTypes",
+        initial=default_types,
+        help_text="Separated by spaces: Watson CELog Config DiagLog",
     )
 
     class Meta:

@@ -25,8 +25,7 @@ from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rules_apply
-from tests.conftest import wait_until
-from tests.integration.conftest import decisions_refreshed
+from tests.conftest import decisions_refreshed, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

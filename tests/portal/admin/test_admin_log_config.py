@@ -66,6 +66,26 @@ def test_set_the_global_settings(client: Client, administrator: User) -> None:
     assert entry.changes["log_cleanup_interval_days"] == [None, 30]
 
 
+def test_a_new_scopes_form_starts_from_the_defaults(client: Client, administrator: User) -> None:
+    """Every field, the two word lists among them: saving it unchanged stores the defaults."""
+    client.force_login(administrator)
+
+    form = client.get(ADD).context["adminform"].form
+
+    assert {name: form[name].value() for name in form.fields if name != "scope"} == {
+        "log_cleanup_interval_days": 10,
+        "log_cleanup_time_of_day": None,
+        "log_flush_interval_minutes": 5,
+        "max_log_cache_limit": 512_000,
+        "max_log_file_size": 1_024_000,
+        "valid_log_file_extensions": (
+            ".dmp .clg .clg1 .clg2 .bak .kdmp .dat .bin .cat .xml .txt .hex"
+        ),
+        "valid_log_file_types": "Watson CELog Config DiagLog",
+        "log_store_quota": 10 * GIB,
+    }
+
+
 def test_change_a_sites_settings(client: Client, administrator: User) -> None:
     config = log_config_set(
         scope="site:Default", values={"log_cleanup_interval_days": 20}, actor=Actor.system("setup")
