@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -18,10 +17,7 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from pytest_django.fixtures import Settings
 
-from phones.decision import decision_tables
-from portal.models import Pool, Server, Site
 from portal.roles import ADMINISTRATORS, HELPDESK
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -191,34 +187,3 @@ def rollout_mail_at_once() -> Iterator[None]:
 
     with mock.patch.object(rollout_notify_task, "delay", side_effect=run):
         yield
-
-
-# -- a live server answering as a server of its own pool ---------------------------------
-
-
-def decisions_refreshed() -> None:
-    # The live server runs in this process: its decision table notices a moved
-    # generation at its next check, at most CHECK_EVERY seconds later.
-    time.sleep(decision_tables.CHECK_EVERY + 0.5)
-
-
-@pytest.fixture
-def fleet_server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    """This process's server (the live server answers as it) in a pool of its own, its
-    store private to the test; the audit is flushed by hand."""
-    tag = secrets.token_hex(4)
-    site = Site.objects.create(name=f"Fleet {tag}")
-    pool = Pool.objects.create(
-        site=site,
-        fqdn=f"pool-{tag}.example.org",
-        internal_web_fqdn=f"pool-{tag}.example.org",
-        external_web_fqdn=f"web-{tag}.example.org",
-    )
-    server = Server.objects.create(pool=pool, fqdn=f"fe-{tag}.example.org")
-    settings.SERVER_FQDN = server.fqdn
-    settings.SERVER_STORE_DIR = tmp_path / "store"
-    # A fast hasher: the external phones sign in on every check.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    decision_tables.reset()
-    yield server
-    decision_tables.reset()

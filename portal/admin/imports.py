@@ -28,7 +28,11 @@ from portal.display import format_size, state_badge, state_tone
 from portal.errors import DomainError
 from portal.models import ImportJob, Pool, UpdateFile, UpdateVersion
 from portal.packaging.cabinet import lzx_support
-from portal.selectors import import_replication_matrix, version_replication_matrix
+from portal.selectors import (
+    import_reach,
+    import_replication_matrix,
+    version_replication_matrix,
+)
 from portal.services.imports import package_import_start, package_inspect
 
 
@@ -55,7 +59,9 @@ def import_status(job: ImportJob) -> dict[str, Any]:
     if job.status == ImportStatus.FAILED:
         reason = job.error or job.step
     elif job.status == ImportStatus.SUCCEEDED:
-        reason = job.replication or job.step
+        # Stored, then copied to the servers: the page follows until each one is done.
+        reach = import_reach(job=job)
+        reason, finished = reach.words or job.step, reach.settled
     else:
         reason = job.step or "waiting for a worker"
     return {
@@ -97,7 +103,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
         "lease_expires_at",
         "finished_at",
         "package_name",
-        "package_size",
+        "size",
         "package_sha256",
         "target_pools",
         "signer",

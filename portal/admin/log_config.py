@@ -8,6 +8,7 @@ also shows the settings in force for every site, wherever they come from.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -17,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, scope_choices
+from portal.display import format_minutes, format_size
 from portal.errors import DomainError
 from portal.models import DeviceLogConfiguration, Site
 from portal.models.log_config import default_extensions, default_types
@@ -84,21 +86,21 @@ class DeviceLogConfigurationForm(ServiceForm[DeviceLogConfiguration]):
         return log_config_set(scope=self.cleaned_data["scope"], values=values, actor=self.actor)
 
 
+WORDS = ("flush", "cache", "file_size", "quota", "cleanup")  # the admin's display methods
+
+
+def cleanup_words(days: int, time_of_day: dt.time | None) -> str:
+    """``every 10 days, any time`` / ``every day at 02:30``."""
+    every = "every day" if days == 1 else f"every {days} days"
+    return f"{every} at {time_of_day:%H:%M}" if time_of_day else f"{every}, any time"
+
+
 @admin.register(DeviceLogConfiguration)
 class DeviceLogConfigurationAdmin(ServiceAdmin[DeviceLogConfiguration]):
     form = DeviceLogConfigurationForm
     fields = ("scope", *SETTINGS)
-    list_display = (
-        "scope_display",
-        "log_cleanup_interval_days",
-        "log_cleanup_time_of_day",
-        "log_flush_interval_minutes",
-        "max_log_cache_limit",
-        "max_log_file_size",
-        "extensions",
-        "log_types",
-        "log_store_quota",
-    )
+    # What people compare between scopes, in words; the word lists are on each page.
+    list_display = ("scope_display", *WORDS)
     list_select_related = ("site",)
     search_fields = ("site__name",)
     change_list_template = "admin/portal/devicelogconfiguration/change_list.html"
@@ -107,13 +109,25 @@ class DeviceLogConfigurationAdmin(ServiceAdmin[DeviceLogConfiguration]):
     def scope_display(self, obj: DeviceLogConfiguration) -> str:
         return obj.scope
 
-    @admin.display(description="ValidLogFileExtensions")
-    def extensions(self, obj: DeviceLogConfiguration) -> str:
-        return " ".join(obj.valid_log_file_extensions)
+    @admin.display(description="LogFlushInterval", ordering="log_flush_interval_minutes")
+    def flush(self, obj: DeviceLogConfiguration) -> str:
+        return format_minutes(obj.log_flush_interval_minutes)
 
-    @admin.display(description="ValidLogFileTypes")
-    def log_types(self, obj: DeviceLogConfiguration) -> str:
-        return " ".join(obj.valid_log_file_types)
+    @admin.display(description="MaxLogCacheLimit", ordering="max_log_cache_limit")
+    def cache(self, obj: DeviceLogConfiguration) -> str:
+        return format_size(obj.max_log_cache_limit)
+
+    @admin.display(description="MaxLogFileSize", ordering="max_log_file_size")
+    def file_size(self, obj: DeviceLogConfiguration) -> str:
+        return format_size(obj.max_log_file_size)
+
+    @admin.display(description="LogStoreQuota", ordering="log_store_quota")
+    def quota(self, obj: DeviceLogConfiguration) -> str:
+        return format_size(obj.log_store_quota)
+
+    @admin.display(description="LogCleanUp", ordering="log_cleanup_interval_days")
+    def cleanup(self, obj: DeviceLogConfiguration) -> str:
+        return cleanup_words(obj.log_cleanup_interval_days, obj.log_cleanup_time_of_day)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -122,7 +136,17 @@ class DeviceLogConfigurationAdmin(ServiceAdmin[DeviceLogConfiguration]):
         effective += [
             (f"site:{site.name}", log_config_effective(site=site)) for site in Site.objects.all()
         ]
-        context = {**(extra_context or {}), "effective_log_configs": effective}
+        # The table below the list says each scope's settings in the list's words.
+        in_force = [
+            (scope, config.source, [getattr(self, name)(config) for name in WORDS])
+            for scope, config in effective
+        ]
+        context = {
+            **(extra_context or {}),
+            "effective_log_configs": effective,
+            "in_force": in_force,
+            "in_force_headers": [getattr(self, name).short_description for name in WORDS],
+        }
         return super().changelist_view(request, context)
 
     def delete_model(self, request: HttpRequest, obj: DeviceLogConfiguration) -> None:

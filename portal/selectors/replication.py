@@ -193,6 +193,30 @@ def import_replication_matrix(*, job: ImportJob) -> VersionMatrix:
 
 
 @dataclass(frozen=True)
+class ImportReach:
+    """How far an import's files got: its pools' servers, in words, and whether every
+    server has either verified them all or failed one (nothing is still on its way)."""
+
+    words: str
+    settled: bool
+
+
+def import_reach(*, job: ImportJob) -> ImportReach:
+    matrix = import_replication_matrix(job=job)
+    if not matrix.rows:
+        return ImportReach(job.replication, True)
+    failed = sum(1 for row in matrix.rows if any(cell.failed for cell in row.cells))
+    verified = sum(
+        1 for row in matrix.rows if all(cell.verified == cell.total for cell in row.cells)
+    )
+    total = len(matrix.rows)
+    words = f"verified on {verified} of {total} server{'' if total == 1 else 's'}"
+    if failed:
+        words += f", failed on {failed}"
+    return ImportReach(words, verified + failed == total)
+
+
+@dataclass(frozen=True)
 class ServerReplication:
     """One server on the replication dashboard: counts by state, and what lags."""
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
+from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from deviceupdate_devtools.demo import DEMO_FACTORY_VERSION, DEMO_VERSIONS, demo_package_make
@@ -35,6 +36,7 @@ from deviceupdate_devtools.simulator import (
     RoundSummary,
     models_named,
 )
+from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
 from phones.services.spool_loader import spool_load_once
 from phones.tasks import rollouts_observe_task
@@ -43,15 +45,18 @@ from portal.models import (
     AuditEntry,
     DeviceLogConfiguration,
     DeviceUpdateRule,
+    Pool,
     Rollout,
     Server,
     ServerFile,
+    Site,
     UpdateFile,
 )
 from portal.services.audit import Actor
 from portal.waves import bucket
 from tests.browser.conftest import PASSWORD
-from tests.conftest import decisions_refreshed, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import decisions_refreshed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -103,6 +108,24 @@ def walk(page: Page, output_dir: Path, axe_check: Callable[[], list[str]]) -> Wa
 
 
 @pytest.fixture
+def this_server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """A fresh install's topology, as its migrations make it: the site "Default", one
+    pool and one server named after this machine (the live server answers as it), whose
+    store is private to the test."""
+    site, _ = Site.objects.get_or_create(name="Default")
+    pool, _ = Pool.objects.get_or_create(
+        fqdn=settings.SERVER_FQDN,
+        defaults={"site": site, "internal_web_fqdn": settings.SERVER_FQDN},
+    )
+    server, _ = Server.objects.get_or_create(fqdn=settings.SERVER_FQDN, defaults={"pool": pool})
+    assert list(Pool.objects.all()) == [pool]
+    settings.SERVER_STORE_DIR = tmp_path / "store"
+    decision_tables.reset()
+    yield server
+    decision_tables.reset()
+
+
+@pytest.fixture
 def make_run_admin(roles: None, monkeypatch: pytest.MonkeyPatch) -> User:
     """The administrator `make run` creates (`ensure_admin`), with its default address."""
     monkeypatch.setenv("DEVICEUPDATE_ADMIN_PASSWORD", PASSWORD)
@@ -138,7 +161,7 @@ def counts(summary: RoundSummary) -> tuple[int, int, int, int]:
 
 
 def test_the_readmes_walk_throughs_from_the_browser_alone(
-    fleet_server: Server,  # first: it sets the password hashers the admin's password uses
+    this_server: Server,
     walk: Walk,
     make_run_admin: User,
     demo_packages: list[Path],
@@ -147,11 +170,11 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     tmp_path: Path,
 ) -> None:
     page = walk.page
-    pool = fleet_server.pool
+    pool = this_server.pool
     start_worker(
-        queues=["imports", fleet_server.queue, settings.CELERY_TASK_DEFAULT_QUEUE],
+        queues=["imports", this_server.queue, settings.CELERY_TASK_DEFAULT_QUEUE],
         broker_url=settings.CELERY_BROKER_URL,
-        DEVICEUPDATE_SERVER_FQDN=fleet_server.fqdn,
+        DEVICEUPDATE_SERVER_FQDN=this_server.fqdn,
         DEVICEUPDATE_SERVER_STORE_DIR=str(settings.SERVER_STORE_DIR),
     )
 
@@ -182,11 +205,11 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         expect(label).to_have_text("succeeded", timeout=90_000)
         assert page.evaluate("window.notReloaded") is True
         files = UpdateFile.objects.filter(version__version=version).count()
-        assert files == 3  # one image a model
+        assert files == 9  # each model's image, description and catalog
         wait_until(
             lambda: (
                 ServerFile.objects.filter(
-                    server=fleet_server, file__version__version=version, state=ReplicaState.VERIFIED
+                    server=this_server, file__version__version=version, state=ReplicaState.VERIFIED
                 ).count()
                 == files
             ),
@@ -215,7 +238,7 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     walk.look("log-settings-form")
     page.get_by_role("button", name="Save", exact=True).click()
     in_force = page.locator("#effective-log-configs tbody tr").filter(has_text="global")
-    expect(in_force.locator("td").nth(4)).to_have_text("1")
+    expect(in_force.locator("td").nth(2)).to_have_text("1 minute")  # scope, from, flush
     walk.look("log-settings")
     assert [
         (c.scope, c.log_flush_interval_minutes) for c in DeviceLogConfiguration.objects.all()
@@ -418,5 +441,7 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         ("portal.rollout.halted", "rollout watch"),
         ("portal.rollout.restored", "admin"),
     ]
+    findings = [f"{where}: wider than the page: {what}" for where, what in walk.overflowing.items()]
+    (walk.output_dir / "findings.txt").write_text("\n".join(findings + walk.inaccessible) + "\n")
     assert walk.overflowing == {}
     assert walk.inaccessible == []

@@ -25,7 +25,8 @@ from portal.models import DeviceUpdateRule, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
 from portal.services.imports import package_import_run, package_import_start
 from portal.services.rules import rules_apply
-from tests.conftest import decisions_refreshed, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import decisions_refreshed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

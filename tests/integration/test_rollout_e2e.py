@@ -26,7 +26,8 @@ from portal.services.rollout_plans import RolloutPlan, WavePlan
 from portal.services.rollouts import rollout_plan, rollout_restore
 from portal.services.rules import rules_apply
 from portal.waves import bucket
-from tests.conftest import decisions_refreshed, wait_until
+from tests.conftest import wait_until
+from tests.integration.conftest import decisions_refreshed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,13 +16,15 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from deviceupdate_devtools import builder
-from portal.choices import ImportStatus
+from portal.choices import ImportStatus, ReplicaState
+from portal.display import format_size
 from portal.models import (
     AuditEntry,
     DeviceUpdateRule,
     ImportJob,
     Pool,
     Server,
+    ServerFile,
     TrustedPublisher,
     UpdateFile,
     UpdateVersion,
@@ -162,7 +164,7 @@ def test_an_uploaded_package_is_queued_then_its_report_is_shown(
             RULE_ID,
             "sha256",
             " ".join(
-                f"{name} — {files[name].size} bytes, SHA-256 {files[name].sha256}"
+                f"{name} — {format_size(files[name].size)}, SHA-256 {files[name].sha256}"
                 for name in ("CPE.cat", "CPE.nbt", "CPE.xml")
             ),
             f"{rule.identity}: set pending",
@@ -403,6 +405,48 @@ def test_the_import_list_shows_every_column(
     assert SIGNER in client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
     none = client.get(CHANGELIST, {"status__exact": "failed"})
     assert list(none.context["cl"].result_list) == []
+
+
+def test_a_stored_imports_page_follows_its_copies_to_the_servers(
+    client: Client,
+    administrator: User,
+    tmp_path: Path,
+    stores: dict[str, Path],
+    publisher: builder.Signer,
+    trusted: TrustedPublisher,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    """Succeeded is not the end of it: the page keeps polling until every server of the
+    pool has verified its copies (or failed one), and says how far they got."""
+    client.force_login(administrator)
+    post_package(
+        client,
+        package(tmp_path, publisher),
+        list(Pool.objects.all()),
+        django_capture_on_commit_callbacks,
+    )
+    job = ImportJob.objects.get()
+    with django_capture_on_commit_callbacks(execute=False):
+        package_import_run(job_id=job.pk)  # the copies' tasks are not run
+    url = f"/admin/portal/importjob/{job.pk}/status.json"
+    server = Server.objects.get()
+
+    def status() -> tuple[str, str, bool]:
+        answer = client.get(url).json()
+        return (answer["label"], answer["reason"], answer["finished"])
+
+    assert status() == ("succeeded", "verified on 0 of 1 server", False)
+    copies = ServerFile.objects.filter(server=server)
+    assert set(copies.values_list("state", flat=True)) == {ReplicaState.PENDING}
+    assert copies.count() == UpdateFile.objects.count()
+    copies.update(state=ReplicaState.VERIFIED)  # what the server's worker does
+    assert status() == ("succeeded", "verified on 1 of 1 server", True)
+    ServerFile.objects.filter(pk=copies.first().pk).update(  # type: ignore[union-attr]
+        state=ReplicaState.FAILED, error="disk full"
+    )
+    assert status() == ("succeeded", "verified on 0 of 1 server, failed on 1", True)
+    page = client.get(f"/admin/portal/importjob/{job.pk}/change/").content.decode()
+    assert "verified on 0 of 1 server, failed on 1" in page
 
 
 def test_the_version_page_lists_its_files(

@@ -217,9 +217,29 @@ def test_list_shows_the_settings_in_force_for_every_site(
         ("site:Branch", "site:Branch", 10, 9),
         ("site:Default", "global", 20, 5),
     ]
+    # Both tables in words: a duration, sizes in KiB/GiB, the clean-up's schedule.
+    assert response.context["in_force_headers"] == [
+        "LogFlushInterval",
+        "MaxLogCacheLimit",
+        "MaxLogFileSize",
+        "LogStoreQuota",
+        "LogCleanUp",
+    ]
+    sizes = ["500 KiB", "1000 KiB", "10 GiB"]
+    assert response.context["in_force"] == [
+        ("global", "global", ["5 minutes", *sizes, "every 20 days, any time"]),
+        ("site:Branch", "site:Branch", ["9 minutes", *sizes, "every 10 days, any time"]),
+        ("site:Default", "global", ["5 minutes", *sizes, "every 20 days, any time"]),
+    ]
     page = response.content.decode()
     assert "Settings in force, per scope" in page
-    assert "<td>site:Default</td>\n      <td>global</td>" in page
+    assert "<tr><td>site:Default</td><td>global</td><td>5 minutes</td>" in page
+    listed = {config.scope: config for config in response.context["cl"].result_list}
+    admin = response.context["cl"].model_admin
+    assert [(admin.flush(listed[s]), admin.cleanup(listed[s])) for s in sorted(listed)] == [
+        ("5 minutes", "every 20 days, any time"),
+        ("9 minutes", "every 10 days, any time"),
+    ]
 
 
 def test_bulk_delete_resets_through_the_service(client: Client, administrator: User) -> None:
