@@ -203,9 +203,12 @@ def rollout_observation(*, rollout: Rollout) -> RolloutObservation:
         if wave is None:
             continue
         row = counts[wave]
-        row[1] += bool(offered)
-        row[2] += bool(downloaded)
-        row[3] += state == ObservedState.RUNNING
+        running = state == ObservedState.RUNNING
+        # Every column a phone has reached: one that runs the version was told to and
+        # fetched it, whether or not its download is in the log read so far.
+        row[1] += bool(offered) or running
+        row[2] += bool(downloaded) or running
+        row[3] += running
         if state == ObservedState.FAILED:
             row[4 if counted else 5] += 1
     newest = (

@@ -376,6 +376,9 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         # The open dashboard follows, without a reload.
         running = page.locator(f'#rollout-waves-table tr[data-wave="{position}"] td.running')
         expect(running).to_have_text(str(len(wave)))
+        # Counts that reconcile: each of the wave's phones was offered, fetched and runs it.
+        n = str(len(wave))
+        assert wave_row(position) == {"offered": n, "downloaded": n, "running": n, "failed": "0"}
         walk.look(f"cx600-dashboard-wave-{position + 1}")
     expect(page.locator("#rollout-state")).to_contain_text("completed")
     assert page.evaluate("window.notReloaded") is True

@@ -360,7 +360,8 @@ def test_show_prints_plan_progress_and_failed_phones(
         "",
         "WAVE  PLAN         STARTED           COMPLETED  PLANNED  OFFERED  DOWNLOADED  "
         "RUNNING  FAILED  FAILED BEFORE",
-        f"1     group:Pilot  {started}  -          2        2        0           1        "
+        # The running phone counts as downloaded: it runs the version, whatever the log says.
+        f"1     group:Pilot  {started}  -          2        2        1           1        "
         "1       0",
         "2     100 %        -                 -          1        0        0           0        "
         "0       0",
@@ -387,7 +388,7 @@ def test_show_as_json_carries_the_progress(identity: str, observed: dict[str, An
         "gate": "wave 1: 1 of 2 observed phones failed (50 % > 5 %)",
         "waves": [
             {"number": 1, "label": "group:Pilot", "started_at": rollout.created_at.isoformat(),
-             "completed_at": None, "planned": 2, "offered": 2, "downloaded": 0, "running": 1,
+             "completed_at": None, "planned": 2, "offered": 2, "downloaded": 1, "running": 1,
              "failed": 1, "failed_before": 0},
             {"number": 2, "label": "100 %", "started_at": None, "completed_at": None,
              "planned": 1, "offered": 0, "downloaded": 0, "running": 0, "failed": 0,
