@@ -247,9 +247,13 @@ def loader_limits() -> tuple[float, int]:
 def spool_loader_run(*, stop: list[bool], interval: float | None = None, poll: float = 1.0) -> None:
     """Write a batch at least every LogFlushInterval (or ``interval`` seconds), sooner
     when MaxLogCacheLimit bytes wait or a stored log does (within about ``poll``
-    seconds); until ``stop`` holds a value. A failed batch is retried after ``poll``."""
+    seconds); until ``stop`` holds a value. A failed batch is retried after ``poll``.
+
+    The log settings are read again at every poll: a change reaches the running loader
+    at its next poll (said in its log), no restart needed."""
     last = time.monotonic()
     limits = (300.0, 512_000)
+    in_force: tuple[float, int] | None = None
     while not stop:
         started = time.monotonic()
         try:
@@ -257,6 +261,14 @@ def spool_loader_run(*, stop: list[bool], interval: float | None = None, poll: f
         except Exception:
             logger.exception("could not read the log settings; keeping %s", limits)
         every = interval if interval is not None else limits[0]
+        if (every, limits[1]) != in_force:
+            # Said at start and at each change: when a changed setting took effect.
+            in_force = (every, limits[1])
+            logger.info(
+                "writing the spool at least every %g s (%s), sooner when %d bytes wait "
+                "(MaxLogCacheLimit)",
+                every, "--interval" if interval is not None else "LogFlushInterval", limits[1],
+            )  # fmt: skip
         try:
             pending = spool_pending()
             if pending.bytes and (

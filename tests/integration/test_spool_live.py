@@ -6,6 +6,9 @@ Under a burst of checks one web worker is killed (``kill -9``), the loader is ki
 mid-batch and restarted, the database is held locked for a while: after the loader
 catches up the request audit holds exactly one row for every check answered 200, and
 the inventory holds the last state of every phone.
+
+A running loader follows the log settings without a restart: a MaxLogCacheLimit lowered
+below what waits makes it write at its next poll.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,16 +30,22 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
 from phones.models import Device, RequestAudit
 from phones.recorder import SPOOL_SUFFIX
-from phones.services.spool_loader import spool_pending_records
+from phones.services.spool_loader import spool_pending, spool_pending_records
+from portal.models import AuditEntry
+from portal.services.audit import Actor
+from portal.services.log_config import log_config_set
 from tests.conftest import PROJECT_DIR, database_url_for_subprocess, free_port, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CONFIG = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
 PHONES, CHECKS = 12, 40  # each phone checks CHECKS times in turn, with a new version
+# The loader of the loss tests writes every 0.1 s whatever the log settings say.
+FAST = ("--interval", "0.1", "--poll", "0.1")
 
 
 def mac(phone: int) -> str:
@@ -129,12 +139,13 @@ class Live:
         wait_until(lambda: answers(self.port), "gunicorn to answer")
         return process
 
-    def loader(self) -> subprocess.Popen[bytes]:
-        return self._start(
-            "loader",
-            [sys.executable, "manage.py", "phone_record_loader", "--interval", "0.1",
-             "--poll", "0.1"],
-        )  # fmt: skip
+    def loader(self, options: tuple[str, ...] = FAST) -> subprocess.Popen[bytes]:
+        """A loader with these options (none: as deployed, timed by the log settings)."""
+        return self._start("loader", [sys.executable, "manage.py", "phone_record_loader", *options])
+
+    def said(self, process: subprocess.Popen[bytes]) -> str:
+        """What a process has written to its log so far."""
+        return self.logs[self.processes.index(process)].read_text(errors="replace")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -288,3 +299,44 @@ def test_the_spool_grows_while_the_database_is_unavailable_and_nothing_is_lost(
         assert sum(code == 200 for codes in statuses.values() for code in codes) == PHONES * CHECKS
         assert RequestAudit.objects.count() == 0
     assert_nothing_lost(statuses)
+
+
+def test_a_running_loader_follows_a_lowered_cache_limit_without_a_restart(live: Live) -> None:
+    """The loader as deployed (no ``--interval``: LogFlushInterval, 5 minutes; a look at
+    the spool every second) holds the checks while MaxLogCacheLimit is large; the limit
+    lowered below what waits, through the service of the Log settings page and of
+    ``device_update_config set``, makes it write them without a restart."""
+    actor = Actor.of_user(User.objects.create_user(username="ada"))
+    log_config_set(scope="global", values={"max_log_cache_limit": 1_000_000}, actor=actor)
+    live.web()
+    loader = live.loader(options=())
+    wait_until(
+        lambda: (
+            "writing the spool at least every 300 s (LogFlushInterval), sooner when 1000000 "
+            "bytes wait" in live.said(loader)
+        ),
+        "the loader to start with the log settings in force",
+    )
+    few = 5
+    assert [post_check(live.port, body(phone, 0)) for phone in range(few)] == [200] * few
+    waiting = spool_pending().bytes
+    assert (spool_pending_records(), RequestAudit.objects.count()) == (few, 0)
+    # The negative check: three of the loader's polls (one a second), any of which would
+    # have written the checks had it not held them for LogFlushInterval.
+    time.sleep(3)
+    assert (spool_pending_records(), RequestAudit.objects.count()) == (few, 0)
+
+    log_config_set(scope="global", values={"max_log_cache_limit": waiting // 2}, actor=actor)
+    wait_until(_loaded_all, "the running loader to write at the lowered limit", seconds=15)
+    assert Counter(RequestAudit.objects.values_list("mac", flat=True)) == {
+        mac(phone): 1 for phone in range(few)
+    }
+    assert dict(Device.objects.values_list("mac", "installed")) == {
+        mac(phone): {"CPE": version(0)} for phone in range(few)
+    }
+    assert f"every 300 s (LogFlushInterval), sooner when {waiting // 2} bytes" in live.said(loader)
+    assert list(
+        AuditEntry.objects.filter(action="portal.log_config.changed").values_list(
+            "actor_name", "changes"
+        )
+    ) == [("ada", {"max_log_cache_limit": [1_000_000, waiting // 2]})]

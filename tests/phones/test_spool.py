@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -27,6 +30,8 @@ from phones.services.records import CheckRecord, StoredLog, check_row
 from phones.services.spool_lines import spool_line, spool_record
 from phones.services.spool_loader import spool_load_once, spool_pending_records
 from portal.models import AuditEntry
+from portal.services.audit import Actor
+from portal.services.log_config import log_config_set
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -210,6 +215,66 @@ def test_a_stored_log_is_written_by_the_loader_run_at_once(
     monkeypatch.setattr(spool_loader.time, "sleep", lambda seconds: stop.append(True))
     spool_loader.spool_loader_run(stop=stop, interval=3600)
     assert list(DeviceLog.objects.values_list("name", flat=True)) == ["a.dmp"]
+
+
+@pytest.mark.parametrize(
+    ("changed_at", "written_at"),
+    [(None, 300.0), (30.0, 60.0), (90.0, 90.0)],
+    ids=["5 minutes kept", "1 minute set 30 s in", "1 minute set 90 s in"],
+)
+def test_the_running_loader_writes_at_a_changed_flush_interval_from_its_next_poll(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    changed_at: float | None,
+    written_at: float,
+) -> None:
+    """A check waits from second 0 under LogFlushInterval 5 minutes; set to 1 minute
+    while the loop runs (a fake clock, each poll's sleep one second), the batch is
+    written once the new interval has passed, or at the very next poll if it already has."""
+    actor = Actor.system("tests")
+
+    def flush_every(minutes: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True):  # the generation moves
+            log_config_set(
+                scope="global",
+                values={"log_flush_interval_minutes": minutes, "max_log_cache_limit": 1_000_000},
+                actor=actor,
+            )
+
+    flush_every(5)
+    recorder.record(record(1))
+    clock = [0.0]
+    writes: list[float] = []
+    stop: list[bool] = []
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        if clock[0] == changed_at:
+            flush_every(1)
+
+    def load_once() -> int:
+        writes.append(clock[0])
+        stop.append(True)
+        return spool_load_once()
+
+    # time.monotonic is also the decision table's clock: it re-reads the settings when
+    # the fake second has passed, as the real one does.
+    monkeypatch.setattr(spool_loader.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(spool_loader.time, "sleep", sleep)
+    monkeypatch.setattr(spool_loader, "spool_load_once", load_once)
+    caplog.set_level(logging.INFO, logger=spool_loader.__name__)
+    spool_loader.spool_loader_run(stop=stop)
+    assert writes == [written_at]
+    assert clock[0] == written_at + 1  # one poll a second; the loop ends after the batch
+    assert RequestAudit.objects.count() == 1
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("writing")]
+    every = ["300"] if changed_at is None else ["300", "60"]
+    assert said == [
+        f"writing the spool at least every {seconds} s (LogFlushInterval), sooner when "
+        "1000000 bytes wait (MaxLogCacheLimit)"
+        for seconds in every
+    ]
 
 
 def test_a_spool_folder_that_cannot_be_written_still_answers_and_logs(
