@@ -204,23 +204,16 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         label = page.locator('#live-status [data-live-field="label"]')
         expect(label).to_have_text("succeeded", timeout=90_000)
         assert page.evaluate("window.notReloaded") is True
-        files = UpdateFile.objects.filter(version__version=version).count()
-        assert files == 9  # each model's image, description and catalog
-        wait_until(
-            lambda: (
-                ServerFile.objects.filter(
-                    server=this_server, file__version__version=version, state=ReplicaState.VERIFIED
-                ).count()
-                == files
-            ),
-            f"this server's verified copies of {version}",
-            seconds=120,
-        )
+        # Stored; the page then follows the copy to this server's store, still unreloaded.
+        reason = page.locator('#live-status [data-live-field="reason"]')
+        expect(reason).to_have_text("verified on 1 of 1 server", timeout=120_000)
+        assert page.evaluate("window.notReloaded") is True
+        copies = ServerFile.objects.filter(server=this_server, file__version__version=version)
+        assert list(copies.values_list("state", flat=True).distinct()) == [ReplicaState.VERIFIED]
+        # Each model's image, description and catalog.
+        assert copies.count() == UpdateFile.objects.filter(version__version=version).count() == 9
         decisions_refreshed()
         walk.look(f"{step}-imported")
-
-    def loader_writes() -> None:
-        spool_load_once()
 
     # -- See it work --------------------------------------------------------------------
     page.goto("/admin/")
@@ -279,7 +272,7 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
 
     assert counts(mixed.run_round()) == (SEEN, SEEN, SEEN, 0)
     assert counts(mixed.run_round()) == (SEEN, 0, 0, 0)
-    loader_writes()
+    spool_load_once()  # the loader's batch
 
     # The inventory, filtered by the version every phone now runs.
     page.goto("/admin/phones/device/")
@@ -327,7 +320,7 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
 
     def observed(rollout: Rollout, until: Callable[[Rollout], bool], what: str) -> Rollout:
         """The loader's batch, then beat's observation job, run by the worker."""
-        loader_writes()
+        spool_load_once()
         rollouts_observe_task.delay()
 
         def reached() -> bool:
@@ -359,20 +352,20 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     assert {p.mac for p in mixed.phones if p.model.model == "CX600"} <= {
         p.mac for p in cx600_phones.phones
     }
-    reached = set()
+
+    def moved_past(position: int) -> Callable[[Rollout], bool]:
+        """The next wave open, or after the last one the rollout completed."""
+        if position == 2:
+            return lambda r: r.state == RolloutState.COMPLETED
+        return lambda r: r.current_wave == position + 1
+
+    reached: set[int] = set()
     for position, percent in enumerate((10, 50, 100)):
         wave = in_reach(cx600_phones, cx600, percent) - reached
         reached |= wave
         assert counts(cx600_phones.run_round()) == (ROLLED, len(wave), len(wave), 0)
         assert counts(cx600_phones.run_round()) == (ROLLED, 0, 0, 0)  # they report it
-        if percent < 100:
-            rollout = observed(
-                rollout, lambda r, p=position: r.current_wave == p + 1, f"wave {position + 2}"
-            )
-        else:
-            rollout = observed(
-                rollout, lambda r: r.state == RolloutState.COMPLETED, "the rollout's end"
-            )
+        rollout = observed(rollout, moved_past(position), f"rollout past wave {position + 1}")
         # The open dashboard follows, without a reload.
         running = page.locator(f'#rollout-waves-table tr[data-wave="{position}"] td.running')
         expect(running).to_have_text(str(len(wave)))
@@ -432,7 +425,7 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     took = len(wave) - len(fails)
     assert counts(failing.run_round()) == (ROLLED, took, took, 0)
     assert failing.versions() == {"Polycom CX700": {FIRST: ROLLED}}
-    loader_writes()
+    spool_load_once()  # the loader's batch
     assert Device.objects.filter(model="CX700").count() == ROLLED
 
     assert list(
