@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from django import forms
 from django.contrib import admin, messages
 from django.db import models, transaction
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from portal.errors import DomainError
@@ -129,3 +130,21 @@ class ServiceAdmin(admin.ModelAdmin[M]):
             return super().changelist_view(request, extra_context)
         except DomainError as error:
             return self._refused(request, error)
+
+
+P = TypeVar("P", bound=models.Model)
+
+
+class LabelledInlineFormSet(BaseInlineFormSet[Any, Any, Any]):
+    """Rows whose inputs are named for screen readers: Django's tabular inline labels its
+    columns, not the inputs (nor the Delete box) in its rows (axe-core's ``label``)."""
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        for name, field in form.fields.items():
+            label = "Delete" if name == "DELETE" else str(field.label or name)
+            field.widget.attrs.setdefault("aria-label", label)
+
+
+class LabelledTabularInline(admin.TabularInline[M, P]):
+    formset = LabelledInlineFormSet

@@ -17,7 +17,14 @@ from django.db.models import Count, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from portal.admin.base import ServiceAdmin, ServiceForm, actor_of, service_check
+from portal.admin.base import (
+    LabelledInlineFormSet,
+    LabelledTabularInline,
+    ServiceAdmin,
+    ServiceForm,
+    actor_of,
+    service_check,
+)
 from portal.errors import DomainError
 from portal.models import DeviceGroup, MaintenanceWindow, Site
 from portal.services.audit import Actor
@@ -114,7 +121,7 @@ def _deleted(form: ModelForm[MaintenanceWindow]) -> bool:
     return bool(form.cleaned_data.get("DELETE", False))
 
 
-class MaintenanceWindowFormSet(BaseInlineFormSet[MaintenanceWindow, Site, Any]):
+class MaintenanceWindowFormSet(LabelledInlineFormSet):
     """The site's windows: ``clean()`` dry-runs the deletions and new windows through
     the services, so a refusal (empty, overlapping) shows on the row at fault."""
 
@@ -160,7 +167,7 @@ class MaintenanceWindowFormSet(BaseInlineFormSet[MaintenanceWindow, Site, Any]):
             form.add_error(field, error.message)
 
 
-class MaintenanceWindowInline(admin.TabularInline[MaintenanceWindow, Site]):
+class MaintenanceWindowInline(LabelledTabularInline[MaintenanceWindow, Site]):
     """Added and deleted, never edited: the services create and delete windows."""
 
     model = MaintenanceWindow

@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString
 
-from portal.admin.base import actor_of
+from portal.admin.base import LabelledTabularInline, actor_of
 from portal.choices import ImportStatus
 from portal.display import format_size, state_badge, state_tone
 from portal.errors import DomainError
@@ -279,7 +279,7 @@ class ImportJobAdmin(admin.ModelAdmin[ImportJob]):
         return TemplateResponse(request, self.import_template, context)
 
 
-class UpdateFileInline(admin.TabularInline[UpdateFile, UpdateVersion]):
+class UpdateFileInline(LabelledTabularInline[UpdateFile, UpdateVersion]):
     """Read-only: the version page cannot be edited, so the admin disables its inlines."""
 
     model = UpdateFile

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
 
-from portal.admin.base import ServiceAdmin, actor_of, adopt
+from portal.admin.base import LabelledTabularInline, ServiceAdmin, actor_of, adopt
 from portal.admin.fleet import MaintenanceWindowInline
 from portal.choices import Weekday
 from portal.models import MaintenanceWindow, Pool, Server, Site
@@ -55,7 +55,7 @@ class TopologyAdmin(ServiceAdmin[T]):
             topology_save(obj=obj, actor=actor)
 
 
-class PoolInline(admin.TabularInline[Pool, Site]):
+class PoolInline(LabelledTabularInline[Pool, Site]):
     model = Pool
     extra = 0
     fields = ("fqdn", "internal_web_fqdn", "external_web_fqdn")
@@ -121,7 +121,7 @@ class SiteAdmin(TopologyAdmin[Site]):
                 adopt(window, created)
 
 
-class ServerInline(admin.TabularInline[Server, Pool]):
+class ServerInline(LabelledTabularInline[Server, Pool]):
     model = Server
     extra = 0
     fields = ("fqdn", "worker_seen_at")

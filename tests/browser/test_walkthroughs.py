@@ -409,10 +409,21 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     walk.look("cx700-dashboard-halted")
     assert counts(failing.run_round()) == (ROLLED, 0, 0, 0)  # nobody new is offered it
 
-    # The administrators' e-mail, in the worker's log (the console backend).
-    mail = "\n".join(log.read_text() for log in tmp_path.glob("worker-*.log"))
-    assert "To: admin@localhost" in mail
-    assert f"Subject: [Device Update] {rollout.name} halted on {pool.fqdn}" in mail
+    # The administrators' e-mail, in the worker's log (the console backend), once the
+    # worker has run the task the halt queued.
+    subject = f"Subject: [Device Update] {rollout.name} halted on {pool.fqdn}"
+
+    def mailed() -> str:
+        return "\n".join(log.read_text() for log in tmp_path.glob("worker-*.log"))
+
+    wait_until(lambda: subject in mailed(), "the halt's e-mail in the worker's log", seconds=30)
+    assert "To: admin@localhost" in mailed()
+
+    # A failed phone's page, from the dashboard's list: what it was offered and runs.
+    failed_rows.first.locator("a.inventory-link").click()
+    expect(page.locator("#content")).to_contain_text(SECOND)
+    walk.look("cx700-failed-phone")
+    page.go_back()
 
     # Restore, from the dashboard's button, through its confirmation page.
     page.locator("#rollout-buttons").get_by_role("link", name="Restore…").click()
@@ -437,6 +448,14 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         ("portal.rollout.halted", "rollout watch"),
         ("portal.rollout.restored", "admin"),
     ]
+    # The fleet at a glance, and the site the README's maintenance windows are set on.
+    page.goto("/admin/dashboards/")
+    expect(page.locator("#content")).to_contain_text("Polycom CX700")
+    walk.look("fleet-dashboard")
+    page.goto(f"/admin/portal/site/{pool.site_id}/change/")
+    expect(page.locator("#content")).to_contain_text(pool.site.name)
+    walk.look("site")
+
     findings = [f"{where}: wider than the page: {what}" for where, what in walk.overflowing.items()]
     (walk.output_dir / "findings.txt").write_text("\n".join(findings + walk.inaccessible) + "\n")
     assert walk.overflowing == {}
