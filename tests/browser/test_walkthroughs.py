@@ -39,7 +39,6 @@ from deviceupdate_devtools.simulator import (
 from phones.decision import decision_tables
 from phones.models import Device, RequestAudit
 from phones.services.spool_loader import spool_load_once
-from phones.tasks import rollouts_observe_task
 from portal.choices import ReplicaState, RolloutState
 from portal.models import (
     AuditEntry,
@@ -56,7 +55,7 @@ from portal.services.audit import Actor
 from portal.waves import bucket
 from tests.browser.conftest import PASSWORD
 from tests.conftest import wait_until
-from tests.integration.conftest import decisions_refreshed
+from tests.integration.conftest import decisions_refreshed, identity, observed_by_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -150,10 +149,6 @@ def demo_packages(tmp_path: Path) -> Iterator[list[Path]]:
         for version in DEMO_VERSIONS
     ]
     clear()
-
-
-def identity(mac: str) -> str:
-    return "MAC:" + mac.replace("-", "").upper()
 
 
 def counts(summary: RoundSummary) -> tuple[int, int, int, int]:
@@ -318,19 +313,6 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         decisions_refreshed()
         return rollout
 
-    def observed(rollout: Rollout, until: Callable[[Rollout], bool], what: str) -> Rollout:
-        """The loader's batch, then beat's observation job, run by the worker."""
-        spool_load_once()
-        rollouts_observe_task.delay()
-
-        def reached() -> bool:
-            rollout.refresh_from_db()
-            return until(rollout)
-
-        wait_until(reached, what, seconds=60)
-        decisions_refreshed()
-        return rollout
-
     def wave_row(position: int) -> dict[str, str]:
         row = page.locator(f'#rollout-waves-table tr[data-wave="{position}"]')
         return {
@@ -365,7 +347,9 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
         reached |= wave
         assert counts(cx600_phones.run_round()) == (ROLLED, len(wave), len(wave), 0)
         assert counts(cx600_phones.run_round()) == (ROLLED, 0, 0, 0)  # they report it
-        rollout = observed(rollout, moved_past(position), f"rollout past wave {position + 1}")
+        rollout = observed_by_worker(
+            rollout, moved_past(position), f"rollout past wave {position + 1}"
+        )
         # The open dashboard follows, without a reload.
         running = page.locator(f'#rollout-waves-table tr[data-wave="{position}"] td.running')
         expect(running).to_have_text(str(len(wave)))
@@ -393,7 +377,9 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     summary = failing.run_round()
     assert (summary.offers, summary.installs) == (len(wave), len(wave) - len(fails))
     failing.run_round()  # the failing phones report the old version once more
-    rollout = observed(rollout, lambda r: r.state == RolloutState.HALTED, "the automatic halt")
+    rollout = observed_by_worker(
+        rollout, lambda r: r.state == RolloutState.HALTED, "the automatic halt"
+    )
     assert rollout.current_wave == 0
     # The dashboard, open all along, shows the halt and why first, and the failed phones.
     state = page.locator("#rollout-state")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pytest_django.fixtures import Settings
 
 from phones.decision import decision_tables
-from portal.models import Pool, Server, Site
+from phones.services.spool_loader import spool_load_once
+from phones.tasks import rollouts_observe_task
+from portal.models import Pool, Rollout, Server, Site
+from tests.conftest import wait_until
 
 
 def decisions_refreshed() -> None:
@@ -40,3 +43,21 @@ def fleet_server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
     decision_tables.reset()
     yield server
     decision_tables.reset()
+
+
+def identity(mac: str) -> str:
+    return "MAC:" + mac.replace("-", "").upper()
+
+
+def observed_by_worker(rollout: Rollout, until: Callable[[Rollout], bool], what: str) -> Rollout:
+    """Write out the audit, have the worker run the observation job, wait for ``until``."""
+    spool_load_once()
+    rollouts_observe_task.delay()
+
+    def reached() -> bool:
+        rollout.refresh_from_db()
+        return until(rollout)
+
+    wait_until(reached, what, seconds=60)
+    decisions_refreshed()
+    return rollout

@@ -16,8 +16,6 @@ from pytest_django.live_server_helper import LiveServer
 
 from deviceupdate_devtools.demo import demo_package_make
 from deviceupdate_devtools.simulator import Fleet, FleetConfig, RoundSummary, models_named
-from phones.services.spool_loader import spool_load_once
-from phones.tasks import rollouts_observe_task
 from portal.choices import ReplicaState, RolloutState, RuleAction
 from portal.models import AuditEntry, DeviceUpdateRule, Rollout, Server, ServerFile, UpdateFile
 from portal.services.audit import Actor
@@ -27,7 +25,7 @@ from portal.services.rollouts import rollout_plan, rollout_restore
 from portal.services.rules import rules_apply
 from portal.waves import bucket
 from tests.conftest import wait_until
-from tests.integration.conftest import decisions_refreshed
+from tests.integration.conftest import decisions_refreshed, identity, observed_by_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,24 +33,6 @@ StartWorker = Callable[..., subprocess.Popen[bytes]]
 PHONES = 40
 MODEL = "Polycom CX600"  # as the simulator names its models
 MODEL_NAME = "CX600"
-
-
-def identity(mac: str) -> str:
-    return "MAC:" + mac.replace("-", "").upper()
-
-
-def observed_by_worker(rollout: Rollout, until: Callable[[Rollout], bool], what: str) -> Rollout:
-    """Write out the audit, have the worker run the observation job, wait for ``until``."""
-    spool_load_once()
-    rollouts_observe_task.delay()
-
-    def reached() -> bool:
-        rollout.refresh_from_db()
-        return until(rollout)
-
-    wait_until(reached, what, seconds=60)
-    decisions_refreshed()
-    return rollout
 
 
 def test_a_rollout_advances_wave_by_wave_and_a_failing_one_halts_by_itself(

@@ -98,6 +98,17 @@ def post_package(
     return response, callbacks
 
 
+def imported_through_the_page(
+    client: Client, tmp_path: Path, publisher: builder.Signer, capture: Capture
+) -> ImportJob:
+    """Upload a package to every pool and run its import; the copies' tasks are not run."""
+    post_package(client, package(tmp_path, publisher), list(Pool.objects.all()), capture)
+    job = ImportJob.objects.get()
+    with capture(execute=False):
+        package_import_run(job_id=job.pk)
+    return job
+
+
 def test_import_page_offers_every_pool_ticked(
     client: Client, administrator: User, pool01: Pool
 ) -> None:
@@ -368,15 +379,7 @@ def test_the_import_list_shows_every_column(
     django_capture_on_commit_callbacks: Capture,
 ) -> None:
     client.force_login(administrator)
-    post_package(
-        client,
-        package(tmp_path, publisher),
-        list(Pool.objects.all()),
-        django_capture_on_commit_callbacks,
-    )
-    job = ImportJob.objects.get()
-    with django_capture_on_commit_callbacks(execute=False):
-        package_import_run(job_id=job.pk)
+    job = imported_through_the_page(client, tmp_path, publisher, django_capture_on_commit_callbacks)
 
     response = client.get(CHANGELIST, {"status__exact": "succeeded", "q": "UCUpdates"})
 
@@ -419,15 +422,7 @@ def test_a_stored_imports_page_follows_its_copies_to_the_servers(
     """Succeeded is not the end of it: the page keeps polling until every server of the
     pool has verified its copies (or failed one), and says how far they got."""
     client.force_login(administrator)
-    post_package(
-        client,
-        package(tmp_path, publisher),
-        list(Pool.objects.all()),
-        django_capture_on_commit_callbacks,
-    )
-    job = ImportJob.objects.get()
-    with django_capture_on_commit_callbacks(execute=False):
-        package_import_run(job_id=job.pk)  # the copies' tasks are not run
+    job = imported_through_the_page(client, tmp_path, publisher, django_capture_on_commit_callbacks)
     url = f"/admin/portal/importjob/{job.pk}/status.json"
     server = Server.objects.get()
 
