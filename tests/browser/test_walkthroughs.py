@@ -400,7 +400,9 @@ def test_the_readmes_walk_throughs_from_the_browser_alone(
     subject = f"Subject: [Device Update] {rollout.name} halted on {pool.fqdn}"
 
     def mailed() -> str:
-        return "\n".join(log.read_text() for log in tmp_path.glob("worker-*.log"))
+        """The workers' logs, long header lines unfolded (RFC 5322: a break before blanks)."""
+        logs = "\n".join(log.read_text() for log in tmp_path.glob("worker-*.log"))
+        return re.sub(r"\r?\n[ \t]+", " ", logs)
 
     wait_until(lambda: subject in mailed(), "the halt's e-mail in the worker's log", seconds=30)
     assert "To: admin@localhost" in mailed()
